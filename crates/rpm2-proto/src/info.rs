@@ -1,0 +1,127 @@
+//! `ProcessInfo`: one worker as `jlist` shows it, in pm2's JSON shape.
+//!
+//! The daemon builds these; the CLI prints them (`list`, `jlist`,
+//! `prettylist`, `describe`) and the addon hands them to JS unchanged, so
+//! pm2 scripts that read `pm2_env.status` or `monit.memory` keep working.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// pm2's status strings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum WorkerStatus {
+    #[serde(rename = "launching")]
+    Launching,
+    #[serde(rename = "online")]
+    Online,
+    #[serde(rename = "stopping")]
+    Stopping,
+    #[serde(rename = "stopped")]
+    Stopped,
+    #[serde(rename = "errored")]
+    Errored,
+    #[serde(rename = "waiting restart")]
+    WaitingRestart,
+}
+
+impl WorkerStatus {
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Launching => "launching",
+            Self::Online => "online",
+            Self::Stopping => "stopping",
+            Self::Stopped => "stopped",
+            Self::Errored => "errored",
+            Self::WaitingRestart => "waiting restart",
+        }
+    }
+
+    /// True while a process exists (or is about to) for this worker.
+    #[must_use]
+    pub fn is_running(self) -> bool {
+        matches!(self, Self::Launching | Self::Online | Self::Stopping)
+    }
+}
+
+impl std::fmt::Display for WorkerStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// CPU and memory of a running worker, read from /proc.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
+pub struct Monit {
+    /// Resident set size in bytes.
+    pub memory: u64,
+    /// Percent of one core since the previous sample, one decimal.
+    pub cpu: f64,
+}
+
+/// One `jlist` entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProcessInfo {
+    /// 0 when the worker has no process.
+    pub pid: u32,
+    pub name: String,
+    pub pm_id: u32,
+    pub monit: Monit,
+    pub pm2_env: Pm2Env,
+}
+
+/// The fields of pm2's `pm2_env` that users and tools read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[allow(clippy::struct_excessive_bools)] // pm2's shape
+pub struct Pm2Env {
+    pub name: String,
+    pub namespace: String,
+    pub pm_id: u32,
+    pub status: WorkerStatus,
+    /// `fork_mode` or `cluster_mode`.
+    pub exec_mode: String,
+    pub instances: u32,
+    #[serde(rename = "NODE_APP_INSTANCE")]
+    pub node_app_instance: u32,
+    pub restart_time: u32,
+    pub unstable_restarts: u32,
+    /// ms since the epoch: when this worker was created (or reset).
+    pub created_at: u64,
+    /// ms since the epoch: when its current process started.
+    pub pm_uptime: u64,
+    pub exit_code: Option<i32>,
+    pub pm_exec_path: String,
+    pub pm_cwd: String,
+    /// Interpreter path, or `none`.
+    pub exec_interpreter: String,
+    pub node_args: Vec<String>,
+    pub args: Vec<String>,
+    pub pm_out_log_path: String,
+    pub pm_err_log_path: String,
+    pub pm_log_path: Option<String>,
+    pub pm_pid_path: String,
+    pub merge_logs: bool,
+    pub watch: bool,
+    pub autorestart: bool,
+    pub autostart: bool,
+    pub wait_ready: bool,
+    pub sticky: bool,
+    pub kill_timeout: u64,
+    pub listen_timeout: u64,
+    pub min_uptime: u64,
+    pub max_restarts: u32,
+    pub restart_delay: u64,
+    pub prev_restart_delay: u64,
+    pub max_memory_restart: Option<u64>,
+    pub version: Option<String>,
+    pub unique_id: String,
+    pub username: String,
+    pub instance_var: String,
+    /// The worker's environment as the app sees it (shell env, `env`,
+    /// pm2's variables).
+    pub env: BTreeMap<String, String>,
+    /// Options as written in the config, pm2's names (for `describe`/`env`).
+    #[serde(flatten)]
+    pub options: serde_json::Map<String, serde_json::Value>,
+}

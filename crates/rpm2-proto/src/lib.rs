@@ -1,0 +1,15 @@
+//! Types shared by the rpm2 CLI, daemon and N-API addon — defined once.
+//!
+//! - [`spec`]: `AppSpec`, an app after the CLI resolved its config.
+//! - [`info`]: `ProcessInfo`, a worker in pm2's `jlist` shape.
+//! - [`rpc`]: the versioned request/response/event enums.
+//! - [`frame`]: the length-prefixed JSON framing with a size cap.
+
+pub mod frame;
+pub mod info;
+pub mod rpc;
+pub mod spec;
+
+pub use info::{Monit, Pm2Env, ProcessInfo, WorkerStatus};
+pub use rpc::{ErrorCode, Event, EventProcess, Request, Response, RpcError, PROTOCOL_VERSION};
+pub use spec::{defaults, AppSpec, ExecMode, LogTarget, WatchSpec};
