@@ -1,1 +1,22 @@
-//! Node IPC channel (placeholder).
+//! Node.js `child_process` IPC channel and cluster protocol, spoken from Rust, so the rpm2
+//! daemon can be the cluster *primary* of unmodified Node workers.
+//!
+//! See `/work/shared/node-cluster-protocol.md` for the protocol. Layers:
+//! * [`channel_pair`] / [`open`]: the socketpair, JSON-lines framing, fd passing with the
+//!   one-handle-in-flight rule ([`ChannelSender`], [`Incoming`]);
+//! * [`cluster`]: the `NODE_CLUSTER` messages as types and builders;
+//! * [`sockets`]: listening sockets created the way Node's primary creates them.
+
+mod channel;
+pub mod cluster;
+pub mod codec;
+mod queue;
+pub mod sockets;
+mod sys;
+
+pub use channel::{
+    channel_pair, child_env, open, prepare_child_fd, ChannelClosed, ChannelSender, HandleType,
+    Incoming,
+};
+pub use codec::is_internal;
+pub use sys::{set_cloexec, set_nonblocking};

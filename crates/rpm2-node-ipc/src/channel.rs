@@ -1,0 +1,315 @@
+//! One IPC channel to one Node child: a tokio task owning the parent end of the socketpair.
+//!
+//! A single task does both reading and writing, because reads drive the writer (a worker's
+//! `NODE_HANDLE_ACK` releases the send queue, and each received handle must be answered with
+//! an ACK/NACK on the same stream).
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+use serde_json::Value;
+use tokio::io::unix::AsyncFd;
+use tokio::sync::mpsc;
+
+use crate::codec::{self, LineDecoder};
+use crate::queue::{Outgoing, SendQueue};
+use crate::sys;
+
+const ACK_LINE: &[u8] = b"{\"cmd\":\"NODE_HANDLE_ACK\"}\n";
+const NACK_LINE: &[u8] = b"{\"cmd\":\"NODE_HANDLE_NACK\"}\n";
+/// libuv reads IPC pipes into 64 KiB buffers; we do the same.
+const READ_BUF: usize = 64 * 1024;
+
+/// Creates the channel: `socketpair(AF_UNIX, SOCK_STREAM)` with CLOEXEC on both ends.
+/// Returns `(parent_end, child_end)`. The spawner makes the child end the child's fd 3
+/// (see [`prepare_child_fd`]) and closes its own copy of it after spawning.
+pub fn channel_pair() -> io::Result<(OwnedFd, OwnedFd)> {
+    let (a, b) = socketpair(
+        AddressFamily::Unix,
+        SockType::Stream,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )?;
+    Ok((a, b))
+}
+
+/// Environment that tells Node where its channel is (spec §1). Always `json` (spec §2.6).
+pub fn child_env(fd: i32) -> [(&'static str, String); 2] {
+    [
+        ("NODE_CHANNEL_FD", fd.to_string()),
+        ("NODE_CHANNEL_SERIALIZATION_MODE", "json".to_string()),
+    ]
+}
+
+/// For use in `pre_exec`: installs `child_end` as fd `target` with CLOEXEC cleared.
+/// Only calls async-signal-safe functions (dup2/fcntl).
+pub fn prepare_child_fd(child_end: i32, target: i32) -> io::Result<()> {
+    // SAFETY: plain fd syscalls on fds owned by the (forked) caller.
+    unsafe {
+        if child_end == target {
+            let flags = libc::fcntl(target, libc::F_GETFD);
+            if flags < 0 || libc::fcntl(target, libc::F_SETFD, flags & !libc::FD_CLOEXEC) < 0 {
+                return Err(io::Error::last_os_error());
+            }
+        } else if libc::dup2(child_end, target) < 0 {
+            // dup2 clears FD_CLOEXEC on the new descriptor.
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// What the channel delivers.
+#[derive(Debug)]
+pub enum Incoming {
+    /// A message from the child. For `NODE_HANDLE` envelopes this is the inner `msg`, with the
+    /// received fd (CLOEXEC) in `handle`; the ACK has already been sent.
+    Message { msg: Value, handle: Option<OwnedFd> },
+    /// The channel ended (EOF, error, or [`ChannelSender::close`]). Sent once, last.
+    Closed,
+}
+
+/// The raw handle types Node's cluster code passes (spec §2.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HandleType {
+    /// A TCP or unix stream socket (listening or connected).
+    NetNative,
+    /// A UDP socket.
+    DgramNative,
+}
+
+impl HandleType {
+    /// The `type` string in the `NODE_HANDLE` envelope.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HandleType::NetNative => "net.Native",
+            HandleType::DgramNative => "dgram.Native",
+        }
+    }
+}
+
+/// Sending on a channel that has ended or is closing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChannelClosed;
+
+impl fmt::Display for ChannelClosed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("node IPC channel closed")
+    }
+}
+
+impl std::error::Error for ChannelClosed {}
+
+enum Cmd {
+    Send(Outgoing),
+    Close,
+}
+
+/// Cheap, cloneable handle for writing to the channel. Sends never block: messages go to an
+/// unbounded queue drained by the channel task.
+#[derive(Clone)]
+pub struct ChannelSender {
+    tx: mpsc::UnboundedSender<Cmd>,
+    closed: Arc<AtomicBool>,
+}
+
+impl fmt::Debug for ChannelSender {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ChannelSender")
+            .field("closed", &self.is_closed())
+            .finish()
+    }
+}
+
+impl ChannelSender {
+    fn push(&self, out: Outgoing) -> Result<(), ChannelClosed> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(ChannelClosed);
+        }
+        self.tx.send(Cmd::Send(out)).map_err(|_| ChannelClosed)
+    }
+
+    /// Sends any JSON value as one line (`process.on('message')` in the child for user
+    /// messages; internal ones such as cluster messages go to Node's internal handler).
+    pub fn send(&self, msg: Value) -> Result<(), ChannelClosed> {
+        self.push(Outgoing {
+            line: codec::encode_line(&msg),
+            handle: None,
+        })
+    }
+
+    /// Sends `msg` with an fd, wrapped as `{"cmd":"NODE_HANDLE","type":…,"msg":msg}`.
+    ///
+    /// The fd is made non-blocking first (spec §2.3). The channel owns `fd` and closes it once
+    /// the child ACKs it (or after the last NACK re-send); pass a `try_clone()` to keep your
+    /// own copy (a shared listening socket, or a connection to re-route if `accepted:false`).
+    pub fn send_handle(
+        &self,
+        msg: Value,
+        handle_type: HandleType,
+        fd: OwnedFd,
+    ) -> Result<(), ChannelClosed> {
+        if let Err(e) = sys::set_nonblocking(fd.as_fd()) {
+            tracing::warn!(error = %e, "node ipc: cannot set O_NONBLOCK on a handle to pass");
+        }
+        self.push(Outgoing {
+            line: codec::encode_handle_line(handle_type.as_str(), &msg),
+            handle: Some(fd),
+        })
+    }
+
+    /// Closes the parent end once everything queued so far has been written (so the child
+    /// sees EOF: a cluster worker then exits 0, spec §2.4). Later sends fail.
+    pub fn close(&self) {
+        if !self.closed.swap(true, Ordering::AcqRel) {
+            let _ = self.tx.send(Cmd::Close);
+        }
+    }
+
+    /// True once [`close`](Self::close) was called or the channel ended.
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire) || self.tx.is_closed()
+    }
+}
+
+/// Starts the channel task on the current tokio runtime (panics outside one, like
+/// `tokio::spawn`). The task ends on EOF/error, after [`ChannelSender::close`], or when every
+/// sender and the receiver have been dropped; its end of the socket is closed then.
+pub fn open(parent_end: OwnedFd) -> io::Result<(ChannelSender, mpsc::UnboundedReceiver<Incoming>)> {
+    sys::set_nonblocking(parent_end.as_fd())?;
+    sys::set_cloexec(parent_end.as_fd())?;
+    // SAFETY: the AsyncFd owns the OwnedFd, so the fd is neither closed nor replaced while
+    // it is registered.
+    let afd = unsafe { AsyncFd::register(parent_end)? };
+    let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+    let (in_tx, in_rx) = mpsc::unbounded_channel();
+    let closed = Arc::new(AtomicBool::new(false));
+    tokio::spawn(run(afd, cmd_rx, in_tx, Arc::clone(&closed)));
+    Ok((ChannelSender { tx: cmd_tx, closed }, in_rx))
+}
+
+/// Per-channel receive state.
+struct Reader {
+    decoder: LineDecoder,
+    fds: VecDeque<OwnedFd>,
+    buf: Vec<u8>,
+}
+
+impl Reader {
+    /// Handles the bytes of one read: internal handle traffic is answered here, the rest is
+    /// delivered.
+    fn process(&mut self, n: usize, q: &mut SendQueue, out: &mpsc::UnboundedSender<Incoming>) {
+        for line in self.decoder.push(&self.buf[..n]) {
+            let Some(mut msg) = codec::decode_line(&line) else {
+                continue;
+            };
+            if !codec::is_internal(&msg) {
+                let _ = out.send(Incoming::Message { msg, handle: None });
+                continue;
+            }
+            match msg.get("cmd").and_then(Value::as_str).unwrap_or_default() {
+                "NODE_HANDLE_ACK" => q.on_ack(),
+                "NODE_HANDLE_NACK" => q.on_nack(),
+                "NODE_HANDLE" => match self.fds.pop_front() {
+                    Some(fd) => {
+                        q.push_control(ACK_LINE);
+                        let inner = msg.get_mut("msg").map(Value::take).unwrap_or_default();
+                        let _ = out.send(Incoming::Message {
+                            msg: inner,
+                            handle: Some(fd),
+                        });
+                    }
+                    None => {
+                        tracing::warn!("node ipc: NODE_HANDLE without an fd, answering NACK");
+                        q.push_control(NACK_LINE);
+                    }
+                },
+                _ => {
+                    let _ = out.send(Incoming::Message { msg, handle: None });
+                }
+            }
+        }
+    }
+}
+
+async fn run(
+    afd: AsyncFd<OwnedFd>,
+    mut cmd_rx: mpsc::UnboundedReceiver<Cmd>,
+    out: mpsc::UnboundedSender<Incoming>,
+    closed: Arc<AtomicBool>,
+) {
+    let mut q = SendQueue::default();
+    let mut reader = Reader {
+        decoder: LineDecoder::new(),
+        fds: VecDeque::new(),
+        buf: vec![0; READ_BUF],
+    };
+    let mut cmds_open = true;
+    let mut closing = false;
+    loop {
+        if closing && q.is_drained() {
+            break;
+        }
+        let want_write = q.wants_write();
+        tokio::select! {
+            cmd = cmd_rx.recv(), if cmds_open => match cmd {
+                Some(Cmd::Send(o)) => q.submit(o),
+                Some(Cmd::Close) => closing = true,
+                None => cmds_open = false,
+            },
+            // Nobody can send and nobody listens: stop (closes the socket).
+            _ = out.closed(), if !cmds_open => break,
+            ready = afd.readable() => {
+                let mut guard = match ready {
+                    Ok(g) => g,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "node ipc: poll failed");
+                        break;
+                    }
+                };
+                let res = guard.try_io(|inner| {
+                    sys::recv_with_fds(inner.as_raw_fd(), &mut reader.buf, &mut reader.fds)
+                });
+                match res {
+                    Err(_would_block) => continue,
+                    Ok(Err(e)) => {
+                        tracing::debug!(error = %e, "node ipc: read failed, closing channel");
+                        break;
+                    }
+                    Ok(Ok((0, _))) => break,
+                    Ok(Ok((n, truncated))) => {
+                        if truncated {
+                            tracing::warn!("node ipc: ancillary data truncated (MSG_CTRUNC)");
+                        }
+                        reader.process(n, &mut q, &out);
+                    }
+                }
+            },
+            ready = afd.writable(), if want_write => {
+                let mut guard = match ready {
+                    Ok(g) => g,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "node ipc: poll failed");
+                        break;
+                    }
+                };
+                match guard.try_io(|inner| q.write_to(inner.as_raw_fd())) {
+                    Err(_would_block) => continue,
+                    Ok(Err(e)) => {
+                        tracing::debug!(error = %e, "node ipc: write failed, closing channel");
+                        break;
+                    }
+                    Ok(Ok(())) => {}
+                }
+            },
+        }
+    }
+    closed.store(true, Ordering::Release);
+    let _ = out.send(Incoming::Closed);
+    // Dropping `afd` (and with it the OwnedFd) closes our end: the child sees EOF.
+}
