@@ -1,0 +1,199 @@
+//! `pm2 describe <id|name>`: one process as a two-column table, with pm2's
+//! row labels and order (`lib/API/UX/pm2-describe.js`).
+//!
+//! pm2's later sections (module config, revision control, actions, code
+//! metrics, divergent env) depend on pmx/vizion data rpm2 does not collect
+//! and are left out.
+
+use chrono::{DateTime, SecondsFormat};
+use comfy_table::Cell;
+use rpm2_proto::ProcessInfo;
+use serde_json::Value;
+
+use super::format::uptime_cell;
+use super::table::new_table;
+
+/// pm2's `safe_push` shows missing values as `N/A`.
+const NA: &str = "N/A";
+
+/// The describe block for one process: title line, table, and pm2's hint
+/// lines. No trailing newline. `now_ms` (ms since the epoch) computes the
+/// uptime.
+#[must_use]
+pub fn render_describe(p: &ProcessInfo, now_ms: u64) -> String {
+    let env = &p.pm2_env;
+    let or_na = |s: Option<&str>| s.unwrap_or(NA).to_owned();
+    let join_or_na = |v: &[String]| {
+        if v.is_empty() {
+            NA.to_owned()
+        } else {
+            v.join(" ")
+        }
+    };
+
+    let mut rows: Vec<(&str, String)> = vec![
+        ("status", env.status.to_string()),
+        ("name", env.name.clone()),
+        ("namespace", env.namespace.clone()),
+        ("version", or_na(env.version.as_deref())),
+        ("restarts", env.restart_time.to_string()),
+    ];
+    // pm2 splices these optional rows in right after `restarts`.
+    if let Some(limit) = env.max_memory_restart.filter(|&m| m > 0) {
+        rows.push(("max memory restart", limit.to_string()));
+    }
+    if let Some(cron) = env.options.get("cron_restart") {
+        rows.push(("cron restart", value_text(cron)));
+    }
+    rows.push(("uptime", uptime_cell(p, now_ms)));
+    if let Some(path) = &env.pm_log_path {
+        rows.push(("entire log path", path.clone()));
+    }
+    rows.extend([
+        ("script path", env.pm_exec_path.clone()),
+        ("script args", join_or_na(&env.args)),
+        ("error log path", env.pm_err_log_path.clone()),
+        ("out log path", env.pm_out_log_path.clone()),
+        ("pid path", env.pm_pid_path.clone()),
+        ("interpreter", env.exec_interpreter.clone()),
+        ("interpreter args", join_or_na(&env.node_args)),
+        ("script id", env.pm_id.to_string()),
+        ("exec cwd", env.pm_cwd.clone()),
+        ("exec mode", env.exec_mode.clone()),
+        (
+            "node.js version",
+            env.options
+                .get("node_version")
+                .map_or_else(|| NA.to_owned(), value_text),
+        ),
+        (
+            "node env",
+            or_na(env.env.get("NODE_ENV").map(String::as_str)),
+        ),
+        (
+            "watch & reload",
+            if env.watch { "✔" } else { "✘" }.to_owned(),
+        ),
+        ("unstable restarts", env.unstable_restarts.to_string()),
+        ("created at", iso_date(env.created_at)),
+    ]);
+
+    let mut table = new_table(false);
+    for (key, value) in rows {
+        table.add_row(vec![Cell::new(key), Cell::new(value)]);
+    }
+    format!(
+        " Describing process with id {id} - name {name} \n{table}\n\n \
+         Use `pm2 logs {name} [--lines 1000]` to display logs\n \
+         Use `pm2 env {id}` to display environment variables\n \
+         Use `pm2 monit` to monitor CPU and Memory usage",
+        id = env.pm_id,
+        name = env.name,
+    )
+}
+
+/// A config value as text: strings bare, `null` as `N/A`, others as JSON.
+fn value_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => NA.to_owned(),
+        other => other.to_string(),
+    }
+}
+
+/// JS `new Date(ms).toISOString()`, e.g. `2023-11-14T22:13:20.000Z`.
+fn iso_date(ms: u64) -> String {
+    i64::try_from(ms)
+        .ok()
+        .and_then(DateTime::from_timestamp_millis)
+        .map_or_else(
+            || NA.to_owned(),
+            |d| d.to_rfc3339_opts(SecondsFormat::Millis, true),
+        )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixtures::{proc_with, sample};
+    use super::*;
+
+    /// The table rows as (label, value) pairs.
+    fn rows(out: &str) -> Vec<(String, String)> {
+        out.lines()
+            .filter(|l| l.starts_with('│'))
+            .map(|l| {
+                let cells: Vec<&str> = l.split('│').map(str::trim).collect();
+                (cells[1].to_owned(), cells[2].to_owned())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn describe_lists_pm2_rows_in_order() {
+        let out = render_describe(&sample(), 1_700_000_300_000);
+        assert!(out.starts_with(" Describing process with id 0 - name api \n┌"));
+        let got = rows(&out);
+        let want = [
+            ("status", "online"),
+            ("name", "api"),
+            ("namespace", "default"),
+            ("version", "1.0.0"),
+            ("restarts", "2"),
+            ("uptime", "5m"),
+            ("script path", "/srv/api/server.js"),
+            ("script args", "--port 3000"),
+            ("error log path", "/home/alice/.pm2/logs/api-error.log"),
+            ("out log path", "/home/alice/.pm2/logs/api-out.log"),
+            ("pid path", "/home/alice/.pm2/pids/api-0.pid"),
+            ("interpreter", "node"),
+            ("interpreter args", "N/A"),
+            ("script id", "0"),
+            ("exec cwd", "/srv/api"),
+            ("exec mode", "fork_mode"),
+            ("node.js version", "20.11.1"),
+            ("node env", "production"),
+            ("watch & reload", "✘"),
+            ("unstable restarts", "0"),
+            ("created at", "2023-11-14T22:13:20.000Z"),
+        ];
+        let want: Vec<(String, String)> = want
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        assert_eq!(got, want);
+        assert!(out.ends_with("Use `pm2 monit` to monitor CPU and Memory usage"));
+        assert!(out.contains(" Use `pm2 logs api [--lines 1000]` to display logs\n"));
+    }
+
+    #[test]
+    fn optional_rows_are_spliced_where_pm2_puts_them() {
+        let p = proc_with(
+            r#"{"max_memory_restart": 104857600, "cron_restart": "0 * * * *",
+                "pm_log_path": "/tmp/api.log", "status": "stopped", "watch": true,
+                "node_args": ["--inspect", "--max-old-space-size=512"]}"#,
+        );
+        let got = rows(&render_describe(&p, 1_700_000_300_000));
+        let labels: Vec<&str> = got.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            &labels[4..10],
+            &[
+                "restarts",
+                "max memory restart",
+                "cron restart",
+                "uptime",
+                "entire log path",
+                "script path"
+            ]
+        );
+        let get = |k: &str| got.iter().find(|(l, _)| l == k).map(|(_, v)| v.as_str());
+        assert_eq!(get("max memory restart"), Some("104857600"));
+        assert_eq!(get("cron restart"), Some("0 * * * *"));
+        assert_eq!(get("uptime"), Some("0"));
+        assert_eq!(get("status"), Some("stopped"));
+        assert_eq!(get("watch & reload"), Some("✔"));
+        assert_eq!(
+            get("interpreter args"),
+            Some("--inspect --max-old-space-size=512")
+        );
+    }
+}
