@@ -1,1 +1,225 @@
-//! Config loading (being written).
+//! Loads pm2 ecosystem files (JavaScript, JSON5, YAML) and `rpm2 start
+//! <script>` command lines into resolved, validated [`AppSpec`]s.
+//!
+//! The CLI does all of this before it talks to the daemon, so that a bad
+//! option stops the whole command with a message naming the file, the app
+//! and the option, and nothing is started (pm2 would start the good apps
+//! and print a warning for the others).
+//!
+//! Modules: [`load`](crate::load) reads files, `normalize` maps option names
+//! (aliases, camelCase), `resolve` builds the spec, `env` composes the
+//! environment, `units` parses durations, sizes, argument strings and date
+//! formats, `paths` resolves files and programs.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use rpm2_proto::AppSpec;
+use serde_json::{Map, Value};
+
+mod env;
+mod error;
+mod load;
+mod normalize;
+mod paths;
+mod resolve;
+mod units;
+
+pub use error::ConfigError;
+
+/// What the CLI (or the JS API) knows besides the config itself.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// `--only a,b`: names of the apps to keep (commas inside entries are
+    /// split too). Empty: all apps.
+    pub only: Vec<String>,
+    /// `--env production`: merge `env_production` over `env`.
+    pub env_name: Option<String>,
+    /// The CLI's environment at start: the base of every app's env (minus
+    /// `filter_env`), and the `PATH`/`HOME` used to resolve programs. When
+    /// empty, this process's own `PATH`/`HOME` are used for lookups.
+    pub shell_env: BTreeMap<String, String>,
+    /// The CLI's cwd: relative config paths and scripts resolve against it.
+    pub cwd: PathBuf,
+    /// CLI flags under pm2 option names, applied over each app (after
+    /// `--only`). `env` is merged into the app's `env`; others replace.
+    pub overrides: Map<String, Value>,
+}
+
+/// The resolved apps, in file order, and non-fatal remarks for the user.
+#[derive(Debug, Clone, Default)]
+pub struct Loaded {
+    pub apps: Vec<AppSpec>,
+    pub warnings: Vec<String>,
+}
+
+/// pm2's rule for "is this start target a config file": the name
+/// *contains* one of these (so `ecosystem.json5` counts, `app.js` does not).
+#[must_use]
+pub fn is_config_file(target: &str) -> bool {
+    [
+        ".json",
+        ".yml",
+        ".yaml",
+        ".config.js",
+        ".config.cjs",
+        ".config.mjs",
+    ]
+    .iter()
+    .any(|pattern| target.contains(pattern))
+}
+
+/// Loads an ecosystem file. Relative `cwd`s and scripts in it resolve
+/// against the file's directory.
+///
+/// # Errors
+/// Any problem with the file or any of its (selected) apps; see [`ConfigError`].
+pub fn load_file(path: &Path, opts: &LoadOptions) -> Result<Loaded, ConfigError> {
+    let origin = path.display().to_string();
+    let abs = paths::absolute(&opts.cwd, path);
+    let value = load::read_config(&abs, &origin, opts)?;
+    let mut warnings = Vec::new();
+    let (apps, deploy) = load::split_top(value, &origin, &mut warnings)?;
+    let base_dir = abs
+        .parent()
+        .map_or_else(|| opts.cwd.clone(), Path::to_path_buf);
+    load_apps(apps, &base_dir, &origin, opts, deploy.as_ref(), warnings)
+}
+
+/// `rpm2 start <script> [flags] -- args`: one app from the command line.
+/// `--only` does not apply; flags come through `opts.overrides`.
+///
+/// # Errors
+/// Missing script or interpreter, invalid flag values; see [`ConfigError`].
+pub fn from_script(script: &str, opts: &LoadOptions) -> Result<Loaded, ConfigError> {
+    let mut app = Map::new();
+    app.insert("script".to_owned(), Value::String(script.to_owned()));
+    let opts = LoadOptions {
+        only: Vec::new(),
+        ..opts.clone()
+    };
+    load_apps(
+        vec![Value::Object(app)],
+        &opts.cwd,
+        script,
+        &opts,
+        None,
+        Vec::new(),
+    )
+}
+
+/// App objects (pm2 option names, any spelling) → specs. Used by the two
+/// functions above and by the JS API's `start({...})`. `base_dir` is where
+/// relative paths resolve (itself resolved against `opts.cwd`); `source`
+/// names the apps' origin in messages.
+///
+/// # Errors
+/// See [`ConfigError`].
+pub fn from_raw_apps(
+    apps: Vec<Value>,
+    base_dir: &Path,
+    source: &str,
+    opts: &LoadOptions,
+) -> Result<Loaded, ConfigError> {
+    let base_dir = paths::absolute(&opts.cwd, base_dir);
+    load_apps(apps, &base_dir, source, opts, None, Vec::new())
+}
+
+fn load_apps(
+    apps: Vec<Value>,
+    base_dir: &Path,
+    origin: &str,
+    opts: &LoadOptions,
+    deploy: Option<&Map<String, Value>>,
+    mut warnings: Vec<String>,
+) -> Result<Loaded, ConfigError> {
+    let mut normalized = Vec::with_capacity(apps.len());
+    for (index, app) in apps.into_iter().enumerate() {
+        let Value::Object(object) = app else {
+            return Err(ConfigError::Parse {
+                file: origin.to_owned(),
+                message: format!(
+                    "app #{}: expected an object, got {}",
+                    index + 1,
+                    error::show(&app)
+                ),
+            });
+        };
+        let mut unknown = Vec::new();
+        let map = normalize::normalize_keys(object, &mut unknown);
+        let name = normalize::display_name(&map, index);
+        warnings.extend(
+            unknown
+                .iter()
+                .map(|key| format!("unknown option \"{key}\" in app \"{name}\" (ignored)")),
+        );
+        normalized.push((index, name, map));
+    }
+
+    let only: Vec<&str> = opts
+        .only
+        .iter()
+        .flat_map(|entry| entry.split(','))
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .collect();
+    if !only.is_empty() {
+        let missing: Vec<String> = only
+            .iter()
+            .filter(|n| !normalized.iter().any(|(_, name, _)| name == *n))
+            .map(|n| (*n).to_owned())
+            .collect();
+        if !missing.is_empty() {
+            return Err(ConfigError::AppNotInConfig {
+                origin: origin.to_owned(),
+                missing,
+                available: normalized.iter().map(|(_, name, _)| name.clone()).collect(),
+            });
+        }
+        normalized.retain(|(_, name, _)| only.contains(&name.as_str()));
+    }
+
+    let mut unknown = Vec::new();
+    let overrides = normalize::normalize_keys(opts.overrides.clone(), &mut unknown);
+    warnings.extend(
+        unknown
+            .iter()
+            .map(|key| format!("unknown option \"{key}\" (ignored)")),
+    );
+
+    let ctx = resolve::Ctx {
+        origin,
+        base_dir,
+        opts,
+        deploy,
+    };
+    let mut specs = Vec::with_capacity(normalized.len());
+    for (index, _, mut map) in normalized {
+        apply_overrides(&mut map, &overrides);
+        specs.push(resolve::resolve_app(&ctx, map, index)?);
+    }
+    Ok(Loaded {
+        apps: specs,
+        warnings,
+    })
+}
+
+/// CLI flags win over the file; an `env` given by the caller is merged
+/// key by key so the file's other variables survive.
+fn apply_overrides(map: &mut Map<String, Value>, overrides: &Map<String, Value>) {
+    for (key, value) in overrides {
+        match (map.get_mut(key), value) {
+            (Some(Value::Object(existing)), Value::Object(extra)) if key == "env" => {
+                for (k, v) in extra {
+                    existing.insert(k.clone(), v.clone());
+                }
+            }
+            _ => {
+                map.insert(key.clone(), value.clone());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

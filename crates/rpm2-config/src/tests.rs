@@ -1,0 +1,814 @@
+//! End-to-end tests of the public API with real files and the real `node`.
+
+use std::path::{Path, PathBuf};
+
+use rpm2_proto::{ExecMode, LogTarget};
+use serde_json::json;
+
+use super::*;
+
+fn shell_env() -> BTreeMap<String, String> {
+    let mut env = BTreeMap::new();
+    env.insert("PATH".to_owned(), std::env::var("PATH").unwrap_or_default());
+    env.insert("HOME".to_owned(), "/home/tester".to_owned());
+    env.insert("SHELL_ONLY".to_owned(), "shell".to_owned());
+    env.insert("SHARED".to_owned(), "from-shell".to_owned());
+    env
+}
+
+fn opts(dir: &Path) -> LoadOptions {
+    LoadOptions {
+        cwd: dir.to_path_buf(),
+        shell_env: shell_env(),
+        ..LoadOptions::default()
+    }
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// A temp dir with `app.js` and `worker.js` in it.
+fn project() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "app.js", "setInterval(() => {}, 1000);\n");
+    write(dir.path(), "worker.js", "setInterval(() => {}, 1000);\n");
+    dir
+}
+
+fn load(dir: &Path, name: &str, text: &str) -> Result<Loaded, ConfigError> {
+    let path = write(dir, name, text);
+    load_file(&path, &opts(dir))
+}
+
+fn cpus() -> u32 {
+    resolve::cpu_count()
+}
+
+#[test]
+fn commonjs_module_exports() {
+    let dir = project();
+    let loaded = load(
+        dir.path(),
+        "ecosystem.config.js",
+        "const base = { script: './app.js' };\nmodule.exports = { apps: [{ ...base, name: 'api', fn() {} }, { name: 'w', script: 'worker.js' }] };\n",
+    )
+    .unwrap();
+    assert_eq!(loaded.apps.len(), 2);
+    let api = &loaded.apps[0];
+    assert_eq!(api.name, "api");
+    assert_eq!(api.script, dir.path().join("app.js"));
+    assert_eq!(api.cwd, dir.path());
+    assert!(api.node);
+    assert_eq!(
+        api.interpreter
+            .as_deref()
+            .and_then(Path::file_name)
+            .unwrap(),
+        "node"
+    );
+    assert_eq!(api.exec_mode, ExecMode::Fork);
+    assert_eq!(api.instances, 1);
+    assert_eq!(loaded.apps[1].name, "w");
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+}
+
+#[test]
+fn esm_flavours() {
+    let dir = project();
+    let cases = [
+        (
+            "a.config.mjs",
+            "export default { apps: [{ name: 'm', script: 'app.js' }] };\n",
+        ),
+        (
+            "b.config.mjs",
+            "export const apps = [{ name: 'm', script: 'app.js' }];\n",
+        ),
+        (
+            "c.config.cjs",
+            "module.exports = { apps: [{ name: 'm', script: 'app.js' }] };\n",
+        ),
+        (
+            "d.config.js",
+            "export default { apps: [{ name: 'm', script: 'app.js' }] };\n",
+        ),
+    ];
+    for (file, text) in cases {
+        let loaded = load(dir.path(), file, text).unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert_eq!(loaded.apps.len(), 1, "{file}");
+        assert_eq!(loaded.apps[0].name, "m", "{file}");
+    }
+}
+
+#[test]
+fn type_module_package_with_js_config() {
+    let dir = project();
+    write(
+        dir.path(),
+        "package.json",
+        r#"{"type":"module","version":"1.2.3"}"#,
+    );
+    let loaded = load(
+        dir.path(),
+        "ecosystem.config.js",
+        "import { join } from 'node:path';\nexport default { apps: [{ name: 'esm', script: join(import.meta.dirname ?? '.', 'app.js') }] };\n",
+    )
+    .unwrap();
+    assert_eq!(loaded.apps[0].name, "esm");
+    assert_eq!(loaded.apps[0].version.as_deref(), Some("1.2.3"));
+}
+
+#[test]
+fn js_config_errors_name_the_file() {
+    let dir = project();
+    let err = load(
+        dir.path(),
+        "bad.config.js",
+        "module.exports = { apps: [ {name: 'x' ;\n",
+    )
+    .unwrap_err();
+    assert_eq!(err.code(), "CONFIG_PARSE");
+    let text = err.to_string();
+    assert!(
+        text.starts_with(&format!("{}: ", dir.path().join("bad.config.js").display())),
+        "{text}"
+    );
+    assert!(text.contains("SyntaxError"), "{text}");
+
+    let err = load(
+        dir.path(),
+        "throw.config.js",
+        "throw new Error('boom from config');\n",
+    )
+    .unwrap_err();
+    assert_eq!(err.code(), "CONFIG_PARSE");
+    assert!(err.to_string().contains("boom from config"), "{err}");
+    assert!(!err.to_string().contains("    at "), "{err}");
+}
+
+#[test]
+fn js_config_may_log_and_read_the_shell_env() {
+    let dir = project();
+    let loaded = load(
+        dir.path(),
+        "log.config.js",
+        "console.log('hello'); module.exports = { apps: [{ name: process.env.SHELL_ONLY, script: 'app.js' }] };\n",
+    )
+    .unwrap();
+    assert_eq!(loaded.apps[0].name, "shell");
+}
+
+#[test]
+fn node_missing() {
+    let dir = project();
+    let path = write(dir.path(), "x.config.js", "module.exports = {}");
+    let mut o = opts(dir.path());
+    o.shell_env.insert(
+        "PATH".to_owned(),
+        dir.path().join("nothing").display().to_string(),
+    );
+    let err = load_file(&path, &o).unwrap_err();
+    assert_eq!(err.code(), "NODE_NOT_FOUND");
+}
+
+#[test]
+fn json5_with_comments_and_trailing_commas() {
+    let dir = project();
+    let loaded = load(
+        dir.path(),
+        "process.json",
+        "// apps\n{\n  apps: [\n    { name: 'j', script: 'app.js', /* inline */ instances: 2, },\n  ],\n}\n",
+    )
+    .unwrap();
+    assert_eq!(loaded.apps[0].name, "j");
+    assert_eq!(loaded.apps[0].instances, 2);
+    let err = load(dir.path(), "broken.json", "{ apps: [ }").unwrap_err();
+    assert_eq!(err.code(), "CONFIG_PARSE");
+    assert!(err.to_string().contains("broken.json"), "{err}");
+}
+
+#[test]
+fn yaml() {
+    let dir = project();
+    let loaded = load(
+        dir.path(),
+        "ecosystem.yml",
+        "apps:\n  - name: y\n    script: app.js\n    env:\n      PORT: 3000\n      DEBUG: true\n    cwd: ~\n",
+    )
+    .unwrap();
+    let app = &loaded.apps[0];
+    assert_eq!(app.name, "y");
+    assert_eq!(app.env["PORT"], "3000");
+    assert_eq!(app.env["DEBUG"], "true");
+}
+
+#[test]
+fn single_app_files_and_legacy_key() {
+    let dir = project();
+    let loaded = load(
+        dir.path(),
+        "one.json",
+        r#"{"name":"solo","script":"app.js"}"#,
+    )
+    .unwrap();
+    assert_eq!(loaded.apps[0].name, "solo");
+    let loaded = load(dir.path(), "obj.json", r#"{"apps":{"script":"app.js"}}"#).unwrap();
+    assert_eq!(loaded.apps[0].name, "app");
+    let loaded = load(
+        dir.path(),
+        "arr.json",
+        r#"[{"script":"app.js"},{"script":"worker.js"}]"#,
+    )
+    .unwrap();
+    assert_eq!(loaded.apps.len(), 2);
+    let loaded = load(
+        dir.path(),
+        "legacy.json",
+        r#"{"pm2":[{"script":"worker.js"}]}"#,
+    )
+    .unwrap();
+    assert_eq!(loaded.apps[0].name, "worker");
+}
+
+#[test]
+fn only_filters_and_rejects_unknown_names() {
+    let dir = project();
+    let text = r#"{"apps":[{"name":"a","script":"app.js"},{"name":"b","script":"missing.js"},{"name":"c","script":"worker.js"}]}"#;
+    let path = write(dir.path(), "eco.json", text);
+    let mut o = opts(dir.path());
+    o.only = vec!["c,a".to_owned()];
+    let loaded = load_file(&path, &o).unwrap();
+    let names: Vec<_> = loaded.apps.iter().map(|a| a.name.as_str()).collect();
+    assert_eq!(names, ["a", "c"]);
+
+    o.only = vec!["a".to_owned(), "zzz".to_owned()];
+    let err = load_file(&path, &o).unwrap_err();
+    assert_eq!(err.code(), "APP_NOT_IN_CONFIG");
+    assert!(err.to_string().contains("\"zzz\""), "{err}");
+}
+
+#[test]
+fn env_composition_and_precedence() {
+    let dir = project();
+    let text = r#"{
+      "deploy": {"production": {"env": {"DEPLOY": "d", "SHARED": "from-deploy"}}},
+      "apps": [{
+        "name": "e", "script": "app.js", "port": 8080, "append_env_to_name": true,
+        "env": {"SHARED": "from-env", "OBJ": {"a": 1}, "N": 5, "ONLY_ENV": "x"},
+        "env_production": {"SHARED": "from-production", "NODE_ENV": "production"},
+        "env_staging": {"NODE_ENV": "staging"}
+      }]}"#;
+    let path = write(dir.path(), "env.json", text);
+    let mut o = opts(dir.path());
+    let app = &load_file(&path, &o).unwrap().apps[0];
+    assert_eq!(app.name, "e");
+    assert_eq!(app.env["SHARED"], "from-env");
+    assert_eq!(app.env["SHELL_ONLY"], "shell");
+    assert_eq!(app.env["OBJ"], r#"{"a":1}"#);
+    assert_eq!(app.env["N"], "5");
+    assert_eq!(app.env["PORT"], "8080");
+    assert!(!app.env.contains_key("NODE_ENV"));
+
+    o.env_name = Some("production".to_owned());
+    let app = &load_file(&path, &o).unwrap().apps[0];
+    assert_eq!(app.name, "e-production");
+    assert_eq!(app.env["SHARED"], "from-production");
+    assert_eq!(app.env["NODE_ENV"], "production");
+    assert_eq!(app.env["DEPLOY"], "d");
+    assert_eq!(app.env["ONLY_ENV"], "x");
+
+    // An env name the app does not define is fine.
+    o.env_name = Some("qa".to_owned());
+    assert!(load_file(&path, &o).is_ok());
+}
+
+#[test]
+fn filter_env() {
+    let dir = project();
+    let app = &load(
+        dir.path(),
+        "f1.json",
+        r#"{"script":"app.js","filter_env":true,"env":{"A":"1"}}"#,
+    )
+    .unwrap()
+    .apps[0];
+    assert_eq!(app.env.keys().collect::<Vec<_>>(), ["A"]);
+    let app = &load(
+        dir.path(),
+        "f2.json",
+        r#"{"script":"app.js","filter_env":["SHELL","SHA"]}"#,
+    )
+    .unwrap()
+    .apps[0];
+    assert!(!app.env.contains_key("SHELL_ONLY") && !app.env.contains_key("SHARED"));
+    assert!(app.env.contains_key("PATH"));
+}
+
+#[test]
+fn camel_case_and_aliases() {
+    let dir = project();
+    let loaded = load(
+        dir.path(),
+        "alias.json",
+        r#"{"apps":[{"name":"c","exec":"app.js","killTimeout":4000,"listenTimeout":500,"waitReady":true,
+           "interpreterArgs":"--max-old-space-size=100 --inspect","out":"o.log","err":"e.log","log":true,
+           "pid":"p.pid","combine_logs":true,"cron":"0 3 * * *","user":"nobody","maxMemoryRestart":"100M"}]}"#,
+    )
+    .unwrap();
+    let app = &loaded.apps[0];
+    assert_eq!(app.kill_timeout_ms, 4000);
+    assert_eq!(app.listen_timeout_ms, 500);
+    assert!(app.wait_ready);
+    assert_eq!(
+        app.interpreter_args,
+        ["--max-old-space-size=100", "--inspect"]
+    );
+    assert_eq!(app.out_file, LogTarget::Path(dir.path().join("o.log")));
+    assert_eq!(app.error_file, LogTarget::Path(dir.path().join("e.log")));
+    assert_eq!(app.log_file, Some(LogTarget::Default));
+    assert_eq!(app.pid_file, Some(dir.path().join("p.pid")));
+    assert!(app.merge_logs);
+    assert_eq!(app.cron_restart.as_deref(), Some("0 3 * * *"));
+    assert_eq!(app.max_memory_restart, Some(100 << 20));
+    assert_eq!(app.raw_options["uid"], "nobody");
+    assert_eq!(app.raw_options["kill_timeout"], 4000);
+    assert!(app.raw_options.contains_key("node_args"));
+    assert!(!app.raw_options.contains_key("killTimeout"));
+}
+
+#[test]
+fn unknown_keys_warn_and_unsupported_are_silent() {
+    let dir = project();
+    let loaded = load(
+        dir.path(),
+        "u.json",
+        r#"{"apps":[{"name":"api","script":"app.js","foo":1,"vizion":false,"pmx":true,"automation":false,"trace":false,"source_map_support":true,"env_ci":{}}]}"#,
+    )
+    .unwrap();
+    assert_eq!(
+        loaded.warnings,
+        [r#"unknown option "foo" in app "api" (ignored)"#]
+    );
+    assert!(!loaded.apps[0].raw_options.contains_key("foo"));
+    assert_eq!(loaded.apps[0].raw_options["vizion"], false);
+}
+
+#[test]
+fn wrong_types_name_file_app_and_option() {
+    let dir = project();
+    write(
+        dir.path(),
+        "ecosystem.config.js",
+        "module.exports = { apps: [{ name: 'api', script: 'app.js', instances: true }] };\n",
+    );
+    let err = load_file(Path::new("ecosystem.config.js"), &opts(dir.path())).unwrap_err();
+    assert_eq!(err.code(), "INVALID_OPTION");
+    assert_eq!(
+        err.to_string(),
+        r#"ecosystem.config.js: app "api": option "instances": expected a number or "max", got true"#
+    );
+    let cases = [
+        (
+            r#"{"name":"x","script":"app.js","kill_timeout":"soon"}"#,
+            "kill_timeout",
+            "expected a number",
+        ),
+        (
+            r#"{"name":"x","script":"app.js","autorestart":"yes"}"#,
+            "autorestart",
+            "expected a boolean",
+        ),
+        (
+            r#"{"name":"x","script":"app.js","min_uptime":"3 days"}"#,
+            "min_uptime",
+            "duration",
+        ),
+        (
+            r#"{"name":"x","script":"app.js","max_memory_restart":"1T"}"#,
+            "max_memory_restart",
+            "size",
+        ),
+        (
+            r#"{"name":"x","script":"app.js","exec_mode":"cluster_fork"}"#,
+            "exec_mode",
+            "\"fork\"",
+        ),
+        (
+            r#"{"name":"x","script":"app.js","watch":5}"#,
+            "watch",
+            "expected a string or an array",
+        ),
+        (
+            r#"{"name":"x","script":"app.js","args":{"a":1}}"#,
+            "args",
+            "expected a string or an array",
+        ),
+        (
+            r#"{"name":"x","script":"app.js","stop_exit_codes":["a"]}"#,
+            "stop_exit_codes",
+            "exit code",
+        ),
+        (
+            r#"{"name":"x","script":"app.js","env_production":5}"#,
+            "env_production",
+            "expected an object",
+        ),
+        (
+            r#"{"name":"x","script":"app.js","kill_timeout":-5}"#,
+            "kill_timeout",
+            "non-negative",
+        ),
+        (
+            r#"{"name":"x","script":"app.js","cron_restart":"every day"}"#,
+            "cron_restart",
+            "cron",
+        ),
+        (r#"{"name":"x"}"#, "script", "required"),
+    ];
+    for (i, (text, option, fragment)) in cases.iter().enumerate() {
+        let err = load(dir.path(), &format!("t{i}.json"), text).unwrap_err();
+        let msg = err.to_string();
+        assert_eq!(err.code(), "INVALID_OPTION", "{msg}");
+        assert!(
+            msg.contains(&format!("t{i}.json: app \"x\": option \"{option}\": ")),
+            "{msg}"
+        );
+        assert!(msg.contains(fragment), "{msg}");
+    }
+}
+
+#[test]
+fn lenient_coercions() {
+    let dir = project();
+    let app = &load(
+        dir.path(),
+        "c.json",
+        r#"{"script":"app.js","kill_timeout":"3000","autorestart":"false","instances":"3"}"#,
+    )
+    .unwrap()
+    .apps[0];
+    assert_eq!(app.kill_timeout_ms, 3000);
+    assert!(!app.autorestart);
+    assert_eq!(app.instances, 3);
+}
+
+#[test]
+fn missing_script_and_interpreter() {
+    let dir = project();
+    let err = load(dir.path(), "m.json", r#"{"name":"api","script":"nope.js"}"#).unwrap_err();
+    assert_eq!(err.code(), "SCRIPT_NOT_FOUND");
+    assert!(
+        err.to_string()
+            .contains(&dir.path().join("nope.js").display().to_string()),
+        "{err}"
+    );
+    assert!(err.to_string().contains("app \"api\""), "{err}");
+
+    let err = load(
+        dir.path(),
+        "i.json",
+        r#"{"name":"api","script":"app.js","interpreter":"no-such-interp-xyz"}"#,
+    )
+    .unwrap_err();
+    assert_eq!(err.code(), "INTERPRETER_NOT_FOUND");
+    assert!(err.to_string().contains("no-such-interp-xyz"), "{err}");
+
+    // By extension, with a PATH that has no ruby.
+    write(dir.path(), "tool.rb", "puts 1\n");
+    let path = write(dir.path(), "r.json", r#"{"script":"tool.rb"}"#);
+    let mut o = opts(dir.path());
+    o.shell_env.insert(
+        "PATH".to_owned(),
+        dir.path().join("empty").display().to_string(),
+    );
+    let err = load_file(&path, &o).unwrap_err();
+    assert_eq!(err.code(), "INTERPRETER_NOT_FOUND");
+    assert!(err.to_string().contains("\"ruby\""), "{err}");
+}
+
+#[test]
+fn interpreters() {
+    let dir = project();
+    write(dir.path(), "run.sh", "echo hi\n");
+    write(dir.path(), "bin/tool", "#!/bin/sh\n");
+    let loaded = load(
+        dir.path(),
+        "i.json",
+        r#"[{"script":"run.sh"},{"script":"bin/tool"},{"script":"app.js","interpreter":"none"},{"script":"app.js","interpreter":"bash"}]"#,
+    )
+    .unwrap();
+    let [sh, tool, none, bash] = &loaded.apps[..] else {
+        panic!()
+    };
+    assert_eq!(
+        sh.interpreter.as_deref().and_then(Path::file_name).unwrap(),
+        "bash"
+    );
+    assert!(!sh.node);
+    assert_eq!(tool.interpreter, None);
+    assert_eq!(tool.name, "tool");
+    assert_eq!(none.interpreter, None);
+    assert!(!none.node);
+    assert!(!bash.node);
+}
+
+#[test]
+fn instances_and_cluster_switch() {
+    let dir = project();
+    let cpus = cpus();
+    let cases: [(serde_json::Value, u32, ExecMode); 6] = [
+        (json!("max"), cpus, ExecMode::Cluster),
+        (json!(0), cpus, ExecMode::Cluster),
+        (json!(-1), (cpus - 1).max(1), ExecMode::Cluster),
+        (json!(-2), cpus.saturating_sub(2).max(1), ExecMode::Fork),
+        (json!(3), 3, ExecMode::Cluster),
+        (json!(1), 1, ExecMode::Cluster),
+    ];
+    for (i, (instances, count, mode)) in cases.into_iter().enumerate() {
+        let text = json!({"script": "app.js", "instances": instances}).to_string();
+        let app = &load(dir.path(), &format!("n{i}.json"), &text).unwrap().apps[0];
+        assert_eq!((app.instances, app.exec_mode), (count, mode), "{instances}");
+        assert!(!app.merge_logs);
+    }
+    // Explicit fork keeps fork; non-node scripts stay fork with -i.
+    let app = &load(
+        dir.path(),
+        "f.json",
+        r#"{"script":"app.js","instances":4,"exec_mode":"fork_mode"}"#,
+    )
+    .unwrap()
+    .apps[0];
+    assert_eq!((app.instances, app.exec_mode), (4, ExecMode::Fork));
+    write(dir.path(), "run.sh", "echo\n");
+    let app = &load(dir.path(), "s.json", r#"{"script":"run.sh","instances":2}"#)
+        .unwrap()
+        .apps[0];
+    assert_eq!((app.instances, app.exec_mode), (2, ExecMode::Fork));
+    // Explicit cluster without node is an error.
+    let err = load(
+        dir.path(),
+        "c.json",
+        r#"{"name":"s","script":"run.sh","exec_mode":"cluster"}"#,
+    )
+    .unwrap_err();
+    assert_eq!(err.code(), "INVALID_OPTION");
+    assert!(err.to_string().contains("option \"exec_mode\""), "{err}");
+}
+
+#[test]
+fn merge_logs_default() {
+    let dir = project();
+    let loaded = load(
+        dir.path(),
+        "m.json",
+        r#"[{"script":"app.js"},{"script":"app.js","exec_mode":"cluster"},{"script":"app.js","instances":2,"exec_mode":"fork"},{"script":"app.js","instances":2,"merge_logs":true}]"#,
+    )
+    .unwrap();
+    let merged: Vec<bool> = loaded.apps.iter().map(|a| a.merge_logs).collect();
+    assert_eq!(merged, [true, false, false, true]);
+}
+
+#[test]
+fn from_script_with_flags() {
+    let dir = project();
+    let mut o = opts(dir.path());
+    o.overrides = json!({"name": "web", "instances": 2, "args": ["--port", "3000"], "node_args": "--inspect", "kill_timeout": 5000, "env": {"X": "1"}})
+        .as_object()
+        .unwrap()
+        .clone();
+    o.only = vec!["ignored".to_owned()];
+    let loaded = from_script("app.js", &o).unwrap();
+    let app = &loaded.apps[0];
+    assert_eq!(app.name, "web");
+    assert_eq!(app.script, dir.path().join("app.js"));
+    assert_eq!(app.exec_mode, ExecMode::Cluster);
+    assert_eq!(app.instances, 2);
+    assert_eq!(app.args, ["--port", "3000"]);
+    assert_eq!(app.interpreter_args, ["--inspect"]);
+    assert_eq!(app.kill_timeout_ms, 5000);
+    assert_eq!(app.env["X"], "1");
+    assert_eq!(app.env["SHELL_ONLY"], "shell");
+
+    let err = from_script("nope.js", &opts(dir.path())).unwrap_err();
+    assert_eq!(err.code(), "SCRIPT_NOT_FOUND");
+    assert!(
+        err.to_string()
+            .starts_with("nope.js: app \"nope\": script not found: "),
+        "{err}"
+    );
+}
+
+#[test]
+fn from_script_path_lookup_and_shell_commands() {
+    let dir = project();
+    let app = &from_script("sh", &opts(dir.path())).unwrap().apps[0];
+    assert!(app.script.is_absolute() && app.script.ends_with("sh"));
+    assert_eq!(app.interpreter, None);
+
+    let app = &from_script("python3 -m http.server 'a b'", &opts(dir.path()))
+        .unwrap()
+        .apps[0];
+    assert_eq!(app.name, "python3 -m http.server 'a b'");
+    assert!(app.script.ends_with("bash") || app.script.ends_with("sh"));
+    assert_eq!(app.args, ["-c", "python3 -m http.server 'a b'"]);
+}
+
+#[test]
+fn args_strings_are_split() {
+    let dir = project();
+    let app = &load(
+        dir.path(),
+        "a.json",
+        r#"{"script":"app.js","args":"--name 'my app' -v \"x y\""}"#,
+    )
+    .unwrap()
+    .apps[0];
+    assert_eq!(app.args, ["--name", "my app", "-v", "x y"]);
+    let app = &load(
+        dir.path(),
+        "b.json",
+        r#"{"script":"app.js","args":["a b", 3]}"#,
+    )
+    .unwrap()
+    .apps[0];
+    assert_eq!(app.args, ["a b", "3"]);
+}
+
+#[test]
+fn durations_sizes_and_policy() {
+    let dir = project();
+    let app = &load(
+        dir.path(),
+        "d.json",
+        r#"{"script":"app.js","min_uptime":"10s","max_memory_restart":"512K","max_restarts":3,"restart_delay":200,
+           "exp_backoff_restart_delay":100,"stop_exit_codes":0,"autostart":false,"treekill":false,"cron_restart":"0"}"#,
+    )
+    .unwrap()
+    .apps[0];
+    assert_eq!(app.min_uptime_ms, 10_000);
+    assert_eq!(app.max_memory_restart, Some(512 * 1024));
+    assert_eq!(app.max_restarts, 3);
+    assert_eq!(app.restart_delay_ms, 200);
+    assert_eq!(app.exp_backoff_restart_delay_ms, Some(100));
+    assert_eq!(app.stop_exit_codes, [0]);
+    assert!(!app.autostart && !app.treekill);
+    assert_eq!(app.cron_restart, None);
+
+    let app = &load(dir.path(), "d2.json", r#"{"script":"app.js","min_uptime":"5m","max_memory_restart":1000,"stop_exit_codes":[1,"2"],"cron_restart":0}"#)
+        .unwrap()
+        .apps[0];
+    assert_eq!(app.min_uptime_ms, 300_000);
+    assert_eq!(app.max_memory_restart, Some(1000));
+    assert_eq!(app.stop_exit_codes, [1, 2]);
+    assert_eq!(app.cron_restart, None);
+}
+
+#[test]
+fn defaults_are_pm2s() {
+    let dir = project();
+    let app = &load(dir.path(), "d.json", r#"{"script":"app.js"}"#)
+        .unwrap()
+        .apps[0];
+    let expected = AppSpec::with_defaults(
+        "app".into(),
+        dir.path().join("app.js"),
+        dir.path().to_path_buf(),
+    );
+    assert_eq!(app.namespace, expected.namespace);
+    assert_eq!(app.kill_timeout_ms, 1600);
+    assert_eq!(app.listen_timeout_ms, 3000);
+    assert_eq!(app.min_uptime_ms, 1000);
+    assert_eq!(app.max_restarts, 16);
+    assert_eq!(app.instance_var, "NODE_APP_INSTANCE");
+    assert!(app.autorestart && app.autostart && app.treekill && app.merge_logs);
+    assert_eq!(app.out_file, LogTarget::Default);
+    assert_eq!(app.log_file, None);
+    assert!(!app.watch.enabled);
+}
+
+#[test]
+fn logs_and_dates() {
+    let dir = project();
+    write(dir.path(), "sub/app.js", "");
+    let loaded = load(
+        dir.path(),
+        "l.json",
+        r#"[{"script":"app.js","out_file":"/dev/null","error_file":"NULL","log_file":"logs/all.log","time":true,"log_type":"json"},
+            {"script":"app.js","log_date_format":"YYYY-MM-DD HH:mm:ss Z","time":true,"cwd":"sub","out_file":"~/o.log"}]"#,
+    )
+    .unwrap();
+    let [a, b] = &loaded.apps[..] else { panic!() };
+    assert_eq!(a.out_file, LogTarget::Null);
+    assert_eq!(a.error_file, LogTarget::Null);
+    assert_eq!(
+        a.log_file,
+        Some(LogTarget::Path(dir.path().join("logs/all.log")))
+    );
+    assert_eq!(a.log_date_format.as_deref(), Some("%Y-%m-%dT%H:%M:%S"));
+    assert!(a.log_json);
+    assert_eq!(b.cwd, dir.path().join("sub"));
+    assert_eq!(b.script, dir.path().join("sub/app.js"));
+    assert_eq!(b.log_date_format.as_deref(), Some("%Y-%m-%d %H:%M:%S %:z"));
+    assert_eq!(
+        b.out_file,
+        LogTarget::Path(PathBuf::from("/home/tester/o.log"))
+    );
+}
+
+#[test]
+fn watch_options() {
+    let dir = project();
+    let loaded = load(
+        dir.path(),
+        "w.json",
+        r#"[{"script":"app.js","watch":true},{"script":"app.js","watch":["src","lib"],"ignore_watch":"tmp","watch_delay":500},{"script":"app.js","watch":"src"}]"#,
+    )
+    .unwrap();
+    let [a, b, c] = &loaded.apps[..] else {
+        panic!()
+    };
+    assert!(a.watch.enabled);
+    assert_eq!(a.watch.paths, [dir.path().to_path_buf()]);
+    assert_eq!(a.watch.ignore, ["node_modules", ".*"]);
+    assert_eq!(
+        b.watch.paths,
+        [dir.path().join("src"), dir.path().join("lib")]
+    );
+    assert_eq!(b.watch.ignore, ["tmp"]);
+    assert_eq!(b.watch.delay_ms, 500);
+    assert_eq!(c.watch.paths, [dir.path().join("src")]);
+}
+
+#[test]
+fn python_gets_unbuffered_output() {
+    let dir = project();
+    write(dir.path(), "x.py", "print(1)\n");
+    let Ok(loaded) = load(dir.path(), "p.json", r#"{"script":"x.py"}"#) else {
+        return; // no python on this machine
+    };
+    assert_eq!(loaded.apps[0].env["PYTHONUNBUFFERED"], "1");
+}
+
+#[test]
+fn config_not_found() {
+    let dir = project();
+    let err = load_file(Path::new("nope.config.js"), &opts(dir.path())).unwrap_err();
+    assert_eq!(err.code(), "CONFIG_NOT_FOUND");
+    assert_eq!(err.to_string(), "nope.config.js: config file not found");
+}
+
+#[test]
+fn config_file_rule() {
+    for yes in [
+        "ecosystem.config.js",
+        "a.json",
+        "a.json5",
+        "x.yml",
+        "x.yaml",
+        "e.config.cjs",
+        "e.config.mjs",
+    ] {
+        assert!(is_config_file(yes), "{yes}");
+    }
+    for no in ["app.js", "app.mjs", "server.cjs", "run.sh"] {
+        assert!(!is_config_file(no), "{no}");
+    }
+}
+
+#[test]
+fn raw_apps_from_the_js_api() {
+    let dir = project();
+    let loaded = from_raw_apps(
+        vec![json!({"name": "api", "script": "app.js", "execMode": "cluster", "instances": 2})],
+        Path::new("."),
+        "app object",
+        &opts(dir.path()),
+    )
+    .unwrap();
+    assert_eq!(loaded.apps[0].exec_mode, ExecMode::Cluster);
+    let err =
+        from_raw_apps(vec![json!(3)], dir.path(), "app object", &opts(dir.path())).unwrap_err();
+    assert_eq!(err.code(), "CONFIG_PARSE");
+}
+
+#[test]
+fn the_repositorys_ecosystem_file() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let root = paths::absolute(&std::env::current_dir().unwrap(), &root);
+    let loaded = load_file(&root.join("ecosystem.config.js"), &opts(&root)).unwrap();
+    assert_eq!(loaded.apps.len(), 1);
+    let app = &loaded.apps[0];
+    assert_eq!(app.name, "app");
+    assert_eq!(app.script, root.join("app.js"));
+    assert_eq!(app.exec_mode, ExecMode::Cluster);
+    assert_eq!(app.instances, cpus());
+    assert!(app.wait_ready);
+    assert_eq!(app.listen_timeout_ms, 10_000);
+    assert!(app.node);
+    assert!(!app.merge_logs);
+    assert!(loaded.warnings.is_empty());
+}
