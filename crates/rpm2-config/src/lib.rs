@@ -6,7 +6,7 @@
 //! and the option, and nothing is started (pm2 would start the good apps
 //! and print a warning for the others).
 //!
-//! Modules: [`load`](crate::load) reads files, `normalize` maps option names
+//! Modules: `load` reads files, `normalize` maps option names
 //! (aliases, camelCase), `resolve` builds the spec, `env` composes the
 //! environment, `units` parses durations, sizes, argument strings and date
 //! formats, `paths` resolves files and programs.
