@@ -1,5 +1,5 @@
-//! Loads pm2 ecosystem files (JavaScript, JSON5, YAML) and `rpm2 start
-//! <script>` command lines into resolved, validated [`AppSpec`]s.
+//! Loads pm2 ecosystem files (JavaScript, JSON5, YAML) and
+//! `rpm2 start <script>` command lines into resolved, validated [`AppSpec`]s.
 //!
 //! The CLI does all of this before it talks to the daemon, so that a bad
 //! option stops the whole command with a message naming the file, the app
