@@ -164,7 +164,9 @@ impl ChannelSender {
     }
 
     /// Closes the parent end once everything queued so far has been written (so the child
-    /// sees EOF: a cluster worker then exits 0, spec §2.4). Later sends fail.
+    /// sees EOF: a cluster worker then exits 0, spec §2.4). Later sends fail. Messages held
+    /// behind an un-ACKed handle keep the close waiting until that ACK (or the child's EOF);
+    /// drop the child (kill it) if it may never answer.
     pub fn close(&self) {
         if !self.closed.swap(true, Ordering::AcqRel) {
             let _ = self.tx.send(Cmd::Close);
