@@ -1,1 +1,25 @@
-//! Logs (being written).
+//! Worker logs: the daemon side (pumps from a worker's pipes into log files
+//! and onto the event bus) and the CLI side (`tail_lines` for `rpm2 logs`).
+//!
+//! Design constraints, all from pm2 users' experience with pm2's own logger:
+//!
+//! * The daemon relays every byte every app writes, so the hot path must be
+//!   cheap: 64 KiB reads, no per-line work in raw mode, and one `write(2)`
+//!   per batch of queued reads rather than one per line.
+//! * A slow disk must never stall a worker (a full pipe blocks the app's
+//!   `console.log`), so pumps hand buffers to a per-file writer task through
+//!   an unbounded queue; the writer coalesces whatever piled up.
+//! * Several workers may share one file (`merge_logs`, `log_file`), so
+//!   formatted modes only ever write whole lines, keeping the file readable.
+//! * `logrotate` renames files; `reopen_all` (pm2's `reloadLogs`, SIGUSR2)
+//!   makes every writer open its path again.
+
+mod dayjs;
+mod pump;
+mod tail;
+mod writer;
+
+pub use dayjs::dayjs_to_strftime;
+pub use pump::{spawn_drain, spawn_pump, LogFormat, PumpConfig, StreamKind};
+pub use tail::tail_lines;
+pub use writer::{FileWriter, LogRegistry};
