@@ -1,1 +1,10 @@
-fn main() {}
+//! `rpm2`: pm2's command line over the rpm2 daemon.
+
+mod args;
+mod commands;
+mod output;
+mod print;
+
+fn main() -> std::process::ExitCode {
+    commands::run()
+}

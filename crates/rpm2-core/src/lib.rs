@@ -1,1 +1,14 @@
-//! rpm2 core.
+//! rpm2's daemon: the supervisor that owns the process table, the Node
+//! cluster primary, the RPC server and client, and the home layout.
+//! Shared wire types live in `rpm2-proto`; config loading in `rpm2-config`;
+//! log files in `rpm2-logs`; Node's IPC channel in `rpm2-node-ipc`.
+
+pub mod cluster;
+pub mod daemon;
+pub mod metrics;
+pub mod paths;
+pub mod rpc;
+pub mod supervisor;
+pub mod worker;
+
+pub use paths::Home;

@@ -1,0 +1,246 @@
+//! Command-line arguments: pm2's commands, aliases and flags (clap derive).
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "rpm2",
+    version,
+    about = "A process manager for Node.js: pm2's commands and config, in Rust",
+    long_about = "A process manager for Node.js: pm2's commands and ecosystem files, with a Rust daemon \
+that is the cluster primary of your Node workers.\n\nThe daemon starts on demand; its home is \
+$RPM2_HOME (default ~/.rpm2).",
+    arg_required_else_help = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    /// Print nothing but errors
+    #[arg(short = 's', long, global = true)]
+    pub silent: bool,
+    /// Print the short (non-table) list after actions
+    #[arg(short = 'm', long = "mini-list", global = true)]
+    pub mini_list: bool,
+    /// No colours in tables
+    #[arg(long = "no-color", global = true)]
+    pub no_color: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start apps from an ecosystem file (default ./ecosystem.config.js), a script, or restart known apps by name/id
+    Start(StartArgs),
+    /// Stop apps (SIGINT, then SIGKILL after kill_timeout)
+    Stop(TargetArgs),
+    /// Restart apps (stop, then start the same ids)
+    Restart(ActionArgs),
+    /// Zero-downtime rolling reload of cluster apps (fork apps are restarted)
+    Reload(ActionArgs),
+    /// Stop apps and remove them from the list
+    #[command(alias = "del")]
+    Delete(TargetArgs),
+    /// Scale an app to N workers (N, +N or -N)
+    Scale { name: String, count: String },
+    /// The process table
+    #[command(visible_aliases = ["ls", "l", "ps", "status"])]
+    List,
+    /// The process list as JSON (pm2's shape)
+    Jlist,
+    /// The process list as Node's util.inspect would print it
+    Prettylist,
+    /// Everything about one app
+    #[command(visible_aliases = ["desc", "info", "show"])]
+    Describe { target: String },
+    /// Print log lines of apps, then follow them
+    #[command(alias = "log")]
+    Logs(LogsArgs),
+    /// Empty the log files of apps (all, and the daemon log, without target)
+    Flush { targets: Vec<String> },
+    /// Reopen every log file (after logrotate moved them)
+    #[command(name = "reloadLogs")]
+    ReloadLogs,
+    /// Save the process list to dump.pm2 (for resurrect)
+    #[command(alias = "dump")]
+    Save {
+        /// Save even an empty list
+        #[arg(short, long)]
+        force: bool,
+    },
+    /// Start the apps saved by `save`
+    Resurrect,
+    /// Send a signal to apps
+    #[command(name = "sendSignal")]
+    SendSignal { signal: String, target: String },
+    /// Print the environment of a worker
+    Env { id: u32 },
+    /// Print pids (of one app, or all)
+    Pid { target: Option<String> },
+    /// Print the ids of an app
+    Id { name: String },
+    /// Reset restart counters
+    Reset { target: String },
+    /// Check that the daemon answers (starts it if needed)
+    Ping,
+    /// Stop every app, then the daemon
+    Kill,
+    /// Run the daemon (started by the CLI itself)
+    #[command(name = "__daemon", hide = true)]
+    Daemon,
+}
+
+#[derive(Debug, Args)]
+pub struct TargetArgs {
+    /// Names, ids, namespaces, or `all`
+    #[arg(required = true)]
+    pub targets: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ActionArgs {
+    /// Names, ids, namespaces, `all`, or an ecosystem file
+    #[arg(required = true)]
+    pub targets: Vec<String>,
+    /// Merge this shell's environment into the apps' env
+    #[arg(short = 'a', long = "update-env")]
+    pub update_env: bool,
+    /// Workers replaced at once during reload (default 1)
+    #[arg(long)]
+    pub parallel: Option<u32>,
+    /// With an ecosystem file: use its env_<name> block
+    #[arg(long)]
+    pub env: Option<String>,
+    /// With an ecosystem file: only these apps (comma separated)
+    #[arg(long)]
+    pub only: Option<String>,
+}
+
+#[derive(Debug, Args)]
+#[allow(clippy::struct_excessive_bools)] // one per pm2 flag
+pub struct StartArgs {
+    /// Ecosystem file, script, or known app name/id/namespace
+    pub targets: Vec<String>,
+    /// App name
+    #[arg(short = 'n', long)]
+    pub name: Option<String>,
+    /// Number of workers: N, 0 or `max` (CPUs), -1 (CPUs - 1); switches Node apps to cluster mode
+    #[arg(short = 'i', long, allow_hyphen_values = true)]
+    pub instances: Option<String>,
+    /// Restart on file changes (in cwd, or these paths)
+    #[arg(long, num_args = 0.., value_delimiter = ',')]
+    pub watch: Option<Vec<String>>,
+    /// Interpreter (node, python3, bash, none, …)
+    #[arg(long)]
+    pub interpreter: Option<String>,
+    /// Arguments for the interpreter
+    #[arg(long = "interpreter-args", allow_hyphen_values = true)]
+    pub interpreter_args: Option<String>,
+    /// Arguments for node (same as --interpreter-args)
+    #[arg(long = "node-args", allow_hyphen_values = true)]
+    pub node_args: Option<String>,
+    /// stdout log file
+    #[arg(short = 'o', long)]
+    pub output: Option<String>,
+    /// stderr log file
+    #[arg(short = 'e', long)]
+    pub error: Option<String>,
+    /// Combined log file
+    #[arg(short = 'l', long)]
+    pub log: Option<String>,
+    /// Prefix log lines with this date format (dayjs tokens)
+    #[arg(long = "log-date-format")]
+    pub log_date_format: Option<String>,
+    /// Prefix log lines with the time
+    #[arg(long)]
+    pub time: bool,
+    /// One log file for all workers of the app
+    #[arg(long = "merge-logs")]
+    pub merge_logs: bool,
+    /// Use the env_<name> block of the ecosystem file
+    #[arg(long)]
+    pub env: Option<String>,
+    /// Only these apps of the ecosystem file (comma separated)
+    #[arg(long)]
+    pub only: Option<String>,
+    /// Namespace
+    #[arg(long)]
+    pub namespace: Option<String>,
+    /// Working directory of the app
+    #[arg(long)]
+    pub cwd: Option<String>,
+    /// ms between SIGINT and SIGKILL (default 1600)
+    #[arg(short = 'k', long = "kill-timeout")]
+    pub kill_timeout: Option<u64>,
+    /// ms to wait for ready/listening (default 3000)
+    #[arg(long = "listen-timeout")]
+    pub listen_timeout: Option<u64>,
+    /// Wait for process.send('ready')
+    #[arg(long = "wait-ready")]
+    pub wait_ready: bool,
+    /// Restart when memory exceeds this (100M, 1G)
+    #[arg(long = "max-memory-restart")]
+    pub max_memory_restart: Option<String>,
+    /// ms to wait before a crash restart
+    #[arg(long = "restart-delay")]
+    pub restart_delay: Option<u64>,
+    /// Exponential back-off base (ms) for crash restarts
+    #[arg(long = "exp-backoff-restart-delay")]
+    pub exp_backoff_restart_delay: Option<u64>,
+    /// Unstable restarts before `errored` (default 16)
+    #[arg(long = "max-restarts")]
+    pub max_restarts: Option<u32>,
+    /// Do not restart on exit
+    #[arg(long = "no-autorestart")]
+    pub no_autorestart: bool,
+    /// Register the app without starting it
+    #[arg(long = "no-autostart")]
+    pub no_autostart: bool,
+    /// Exit codes that do not trigger a restart
+    #[arg(long = "stop-exit-codes", num_args = 1..)]
+    pub stop_exit_codes: Option<Vec<i32>>,
+    /// Send 'shutdown' over IPC instead of SIGINT
+    #[arg(long = "shutdown-with-message")]
+    pub shutdown_with_message: bool,
+    /// Cluster mode: one client IP always reaches the same worker
+    #[arg(long)]
+    pub sticky: bool,
+    /// Cron pattern for restarts
+    #[arg(short = 'c', long = "cron")]
+    pub cron: Option<String>,
+    /// Merge this shell's environment on restart of known apps
+    #[arg(short = 'a', long = "update-env")]
+    pub update_env: bool,
+    /// Start the same script again even if already running
+    #[arg(short = 'f', long)]
+    pub force: bool,
+    /// Arguments for the script (after --)
+    #[arg(last = true, allow_hyphen_values = true)]
+    pub args: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+#[allow(clippy::struct_excessive_bools)] // one per pm2 flag
+pub struct LogsArgs {
+    /// Name, id, namespace or `all`
+    pub target: Option<String>,
+    /// Lines of each file to print first
+    #[arg(long, default_value_t = 15)]
+    pub lines: usize,
+    /// Print the last lines and exit
+    #[arg(long)]
+    pub nostream: bool,
+    /// Lines as written, without prefixes
+    #[arg(long)]
+    pub raw: bool,
+    /// Only stderr
+    #[arg(long)]
+    pub err: bool,
+    /// Only stdout
+    #[arg(long)]
+    pub out: bool,
+    /// Prefix streamed lines with the time
+    #[arg(long, num_args = 0..=1, default_missing_value = "YYYY-MM-DD-HH:mm:ss")]
+    pub timestamp: Option<String>,
+    /// One JSON object per line
+    #[arg(long)]
+    pub json: bool,
+}

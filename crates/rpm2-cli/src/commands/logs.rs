@@ -1,0 +1,136 @@
+//! `rpm2 logs`: the last lines of each log file, then the live stream
+//! from the daemon's bus (lines are not re-read from disk).
+
+use std::collections::BTreeSet;
+use std::process::ExitCode;
+
+use rpm2_proto::{Event, ProcessInfo};
+
+use super::{fail, list_all, CmdResult, Ctx};
+use crate::args::LogsArgs;
+use crate::print::out;
+
+pub fn logs(ctx: &Ctx, a: &LogsArgs) -> CmdResult {
+    let target = a.target.clone().unwrap_or_else(|| "all".to_owned());
+    // Subscribe first so nothing written while we tail is missed.
+    let events = if a.nostream {
+        None
+    } else {
+        Some(
+            ctx.client()
+                .and_then(rpm2_core::rpc::client::Client::subscribe)
+                .map_err(|e| fail(&e))?,
+        )
+    };
+    let procs: Vec<ProcessInfo> = list_all(ctx)?
+        .into_iter()
+        .filter(|p| matches(p.pm_id, &p.name, &p.pm2_env.namespace, &target))
+        .collect();
+    if procs.is_empty() && target != "all" {
+        return Err(format!("no process matches {target}"));
+    }
+    let (want_out, want_err) = match (a.out, a.err) {
+        (true, false) => (true, false),
+        (false, true) => (false, true),
+        _ => (true, true),
+    };
+
+    if a.lines > 0 {
+        let mut seen = BTreeSet::new();
+        if target == "all" && !a.raw && want_out && want_err {
+            tail_file(ctx.home.daemon_log().as_path(), a, "RPM2", "rpm2");
+        }
+        for p in &procs {
+            for (path, wanted) in [
+                (&p.pm2_env.pm_out_log_path, want_out),
+                (&p.pm2_env.pm_err_log_path, want_err),
+            ] {
+                if !wanted || path == "/dev/null" || !seen.insert(path.clone()) {
+                    continue;
+                }
+                tail_file(std::path::Path::new(path), a, &p.pm_id.to_string(), &p.name);
+            }
+        }
+    }
+
+    let Some(mut events) = events else {
+        return Ok(ExitCode::SUCCESS);
+    };
+    if !a.raw && !a.json {
+        out(&format!(
+            "\n{} logs (Ctrl-C to stop):\n",
+            if target == "all" { "all" } else { &target }
+        ));
+    }
+    loop {
+        let event = events.next_event().map_err(|e| fail(&e))?;
+        let (process, data, is_err) = match event {
+            Event::LogOut { process, data, .. } => (process, data, false),
+            Event::LogErr { process, data, .. } => (process, data, true),
+            _ => continue,
+        };
+        if (is_err && !want_err) || (!is_err && !want_out) {
+            continue;
+        }
+        if !matches(process.pm_id, &process.name, &process.namespace, &target) {
+            continue;
+        }
+        let mut text = String::new();
+        for line in data.split('\n').filter(|l| !l.is_empty()) {
+            text.push_str(&format_line(
+                a,
+                &process.pm_id.to_string(),
+                &process.name,
+                line,
+                is_err,
+            ));
+        }
+        if is_err && a.raw {
+            eprint!("{text}");
+        } else {
+            out(&text);
+        }
+    }
+}
+
+fn matches(pm_id: u32, name: &str, namespace: &str, target: &str) -> bool {
+    target == "all" || target == name || target == namespace || target == pm_id.to_string()
+}
+
+fn tail_file(path: &std::path::Path, a: &LogsArgs, id: &str, name: &str) {
+    let Ok(lines) = rpm2_logs::tail_lines(path, a.lines) else {
+        return;
+    };
+    if !a.raw && !a.json {
+        out(&format!("{} last {} lines:\n", path.display(), a.lines));
+    }
+    let is_err = path.to_string_lossy().contains("-error");
+    let text: String = lines
+        .iter()
+        .map(|l| format_line(a, id, name, l, is_err))
+        .collect();
+    out(&text);
+}
+
+fn format_line(a: &LogsArgs, id: &str, name: &str, line: &str, is_err: bool) -> String {
+    if a.json {
+        let v = serde_json::json!({
+            "message": line,
+            "timestamp": chrono::Local::now().to_rfc3339(),
+            "type": if is_err { "err" } else { "out" },
+            "process_id": id,
+            "app_name": name,
+        });
+        return format!("{v}\n");
+    }
+    if a.raw {
+        return format!("{line}\n");
+    }
+    let stamp = a.timestamp.as_deref().map_or_else(String::new, |fmt| {
+        format!(
+            "{} ",
+            chrono::Local::now().format(&rpm2_logs::dayjs_to_strftime(fmt))
+        )
+    });
+    format!("{id}|{name:<10} | {stamp}{line}\n")
+}

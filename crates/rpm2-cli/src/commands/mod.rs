@@ -1,0 +1,136 @@
+//! One function per command; this module parses argv and dispatches.
+
+mod actions;
+mod logs;
+mod show;
+mod start;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use rpm2_core::rpc::client::{connect_or_spawn, Client, ClientError};
+use rpm2_core::Home;
+use rpm2_proto::{Request, Response};
+
+use crate::args::{Cli, Command};
+use crate::print::{self, Style};
+
+/// What every command needs.
+pub struct Ctx {
+    pub home: Home,
+    pub style: Style,
+}
+
+impl Ctx {
+    /// Connect to the daemon, starting it if none answers.
+    pub fn client(&self) -> Result<Client, ClientError> {
+        let exe = std::env::current_exe().map_err(|e| {
+            ClientError::Unavailable(format!("cannot find the rpm2 executable: {e}"))
+        })?;
+        let (client, spawned) = connect_or_spawn(&self.home, &exe)?;
+        if spawned {
+            self.style.info(&format!(
+                "Spawning rpm2 daemon with RPM2_HOME={}",
+                self.home.root().display()
+            ));
+            self.style.info("rpm2 daemon successfully daemonized");
+        }
+        Ok(client)
+    }
+
+    /// Connect and make one call.
+    pub fn call(&self, req: &Request) -> Result<Response, ClientError> {
+        self.client()?.call(req)
+    }
+}
+
+pub fn run() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            // Help and version are not failures; usage errors are (pm2: 1).
+            return if e.use_stderr() {
+                ExitCode::from(print::exit::ERROR)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    let home = Home::from_env();
+    if matches!(cli.command, Command::Daemon) {
+        let code = rpm2_core::daemon::main(&home);
+        return ExitCode::from(u8::try_from(code).unwrap_or(1));
+    }
+    let ctx = Ctx {
+        home,
+        style: Style {
+            silent: cli.silent,
+            mini: cli.mini_list,
+            color: !cli.no_color
+                && std::env::var_os("NO_COLOR").is_none()
+                && std::io::IsTerminal::is_terminal(&std::io::stdout()),
+        },
+    };
+    let result = match cli.command {
+        Command::Start(a) => start::start(&ctx, a),
+        Command::Stop(a) => actions::simple(&ctx, "stop", Request::Stop { targets: a.targets }),
+        Command::Delete(a) => {
+            actions::simple(&ctx, "delete", Request::Delete { targets: a.targets })
+        }
+        Command::Restart(a) => actions::restart_or_reload(&ctx, a, false),
+        Command::Reload(a) => actions::restart_or_reload(&ctx, a, true),
+        Command::Scale { name, count } => {
+            actions::simple(&ctx, "scale", Request::Scale { name, count })
+        }
+        Command::Reset { target } => actions::simple(
+            &ctx,
+            "reset",
+            Request::Reset {
+                targets: vec![target],
+            },
+        ),
+        Command::SendSignal { signal, target } => actions::simple(
+            &ctx,
+            "sendSignal",
+            Request::SendSignal {
+                signal,
+                targets: vec![target],
+            },
+        ),
+        Command::List => show::list(&ctx),
+        Command::Jlist => show::jlist(&ctx),
+        Command::Prettylist => show::prettylist(&ctx),
+        Command::Describe { target } => show::describe(&ctx, &target),
+        Command::Env { id } => show::env(&ctx, id),
+        Command::Pid { target } => show::pid(&ctx, target),
+        Command::Id { name } => show::id(&ctx, &name),
+        Command::Logs(a) => logs::logs(&ctx, &a),
+        Command::Flush { targets } => {
+            actions::done(&ctx, Request::Flush { targets }, "Logs flushed")
+        }
+        Command::ReloadLogs => actions::done(&ctx, Request::ReloadLogs, "All logs reloaded"),
+        Command::Save { force } => actions::save(&ctx, force),
+        Command::Resurrect => actions::resurrect(&ctx),
+        Command::Ping => actions::ping(&ctx),
+        Command::Kill => actions::kill(&ctx),
+        Command::Daemon => unreachable!("handled above"),
+    };
+    result.unwrap_or_else(|e| print::error(&e))
+}
+
+/// Commands return `Ok(exit code)` or `Err(message)`.
+pub type CmdResult = Result<ExitCode, String>;
+
+/// Turn a client error into the CLI's message.
+pub fn fail(e: &ClientError) -> String {
+    e.to_string()
+}
+
+/// The process list.
+pub fn list_all(ctx: &Ctx) -> Result<Vec<rpm2_proto::ProcessInfo>, String> {
+    match ctx.call(&Request::List).map_err(|e| fail(&e))? {
+        Response::Processes { processes } => Ok(processes),
+        other => Err(format!("unexpected answer: {other:?}")),
+    }
+}

@@ -1,0 +1,93 @@
+//! Read-only commands: list, jlist, prettylist, describe, env, pid, id.
+
+use std::process::ExitCode;
+
+use rpm2_proto::{ProcessInfo, Request, Response};
+
+use super::{fail, list_all, CmdResult, Ctx};
+use crate::output;
+use crate::print::out;
+
+pub fn list(ctx: &Ctx) -> CmdResult {
+    let procs = list_all(ctx)?;
+    let now = rpm2_core::supervisor::now_ms();
+    if ctx.style.mini {
+        out(&output::render_mini_list(&procs, now));
+    } else {
+        out(&format!(
+            "{}\n",
+            output::render_list(&procs, now, ctx.style.color)
+        ));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn jlist(ctx: &Ctx) -> CmdResult {
+    let procs = list_all(ctx)?;
+    let text = serde_json::to_string(&procs).map_err(|e| e.to_string())?;
+    out(&format!("{text}\n"));
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn prettylist(ctx: &Ctx) -> CmdResult {
+    let procs = list_all(ctx)?;
+    out(&format!("{}\n", output::render_prettylist(&procs)));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn matching(ctx: &Ctx, target: &str) -> Result<Vec<ProcessInfo>, String> {
+    match ctx.call(&Request::Describe {
+        targets: vec![target.to_owned()],
+    }) {
+        Ok(Response::Processes { processes }) => Ok(processes),
+        Ok(other) => Err(format!("unexpected answer: {other:?}")),
+        Err(e) if e.code() == rpm2_proto::ErrorCode::ProcessNotFound => Ok(Vec::new()),
+        Err(e) => Err(fail(&e)),
+    }
+}
+
+pub fn describe(ctx: &Ctx, target: &str) -> CmdResult {
+    let procs = matching(ctx, target)?;
+    if procs.is_empty() {
+        ctx.style.warn(&format!("{target} doesn't exist"));
+        return Ok(ExitCode::from(crate::print::exit::ERROR));
+    }
+    let now = rpm2_core::supervisor::now_ms();
+    for p in &procs {
+        out(&format!("{}\n", output::render_describe(p, now)));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn env(ctx: &Ctx, id: u32) -> CmdResult {
+    let procs = matching(ctx, &id.to_string())?;
+    let Some(p) = procs.into_iter().find(|p| p.pm_id == id) else {
+        return Err(format!("process {id} doesn't exist"));
+    };
+    let mut text = String::new();
+    for (k, v) in &p.pm2_env.env {
+        text.push_str(&format!("{k}: {v}\n"));
+    }
+    out(&text);
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn pid(ctx: &Ctx, target: Option<String>) -> CmdResult {
+    let procs = match target {
+        Some(t) => matching(ctx, &t)?,
+        None => list_all(ctx)?,
+    };
+    let text: String = procs.iter().map(|p| format!("{}\n", p.pid)).collect();
+    out(&text);
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn id(ctx: &Ctx, name: &str) -> CmdResult {
+    let ids: Vec<u32> = list_all(ctx)?
+        .into_iter()
+        .filter(|p| p.name == name)
+        .map(|p| p.pm_id)
+        .collect();
+    out(&format!("{}\n", output::inspect(&serde_json::json!(ids))));
+    Ok(ExitCode::SUCCESS)
+}

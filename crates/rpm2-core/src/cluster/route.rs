@@ -1,0 +1,370 @@
+//! The primary's side of Node's cluster protocol, as actor handlers:
+//! `queryServer` (create or join a listener), `listening`, `close`,
+//! `exitedAfterDisconnect`, and handing each accepted connection to a worker
+//! (`newconn`), round robin or sticky by client IP.
+
+use std::os::fd::{AsFd, OwnedFd};
+
+use rpm2_node_ipc::cluster::{self, AddressType, QueryServer, SockName, WorkerMessage};
+use rpm2_node_ipc::{sockets, HandleType};
+use rpm2_proto::ExecMode;
+
+use super::primary::{
+    spawn_tcp_accept, spawn_unix_accept, sticky_hash, Conn, Listener, ListenerKind, PendingConn,
+};
+use crate::supervisor::actor::Actor;
+use crate::supervisor::state::Gen;
+
+/// A connection refused by this many workers in a row is closed.
+const MAX_REFUSALS: u8 = 8;
+
+impl Actor {
+    pub(crate) fn on_cluster_message(
+        &mut self,
+        gen: Gen,
+        msg: WorkerMessage,
+        _handle: Option<OwnedFd>,
+    ) {
+        match msg {
+            WorkerMessage::Online => {
+                // With wait_ready only `ready` (or listen_timeout) counts.
+                if !self.spec_of_run(gen).is_some_and(|s| s.wait_ready) {
+                    self.run_online(gen);
+                }
+            }
+            WorkerMessage::QueryServer(q) => self.query_server(gen, &q),
+            WorkerMessage::Listening(_) => {
+                let wait_ready = self.spec_of_run(gen).is_some_and(|s| s.wait_ready);
+                if !wait_ready {
+                    self.run_ready(gen);
+                }
+            }
+            WorkerMessage::Close { key } => {
+                if let Some(run) = self.table.runs.get_mut(&gen) {
+                    run.keys.remove(&key);
+                }
+            }
+            WorkerMessage::ExitedAfterDisconnect { seq } => {
+                if let Some(run) = self.table.runs.get_mut(&gen) {
+                    // It leaves on purpose: not a crash.
+                    run.stop_requested = true;
+                    run.routable = false;
+                    if let Some(ch) = &run.channel {
+                        let _ = ch.send(cluster::ack(seq, 0));
+                    }
+                }
+            }
+            WorkerMessage::Reply { ack, accepted } => {
+                self.newconn_answered(gen, ack, accepted.unwrap_or(false))
+            }
+            WorkerMessage::Unknown => {}
+        }
+    }
+
+    fn spec_of_run(&self, gen: Gen) -> Option<&rpm2_proto::AppSpec> {
+        let run = self.table.runs.get(&gen)?;
+        let w = self.table.workers.get(&run.pm_id)?;
+        self.table.apps.get(&w.app).map(|a| &a.spec)
+    }
+
+    fn app_of_run(&self, gen: Gen) -> Option<String> {
+        let run = self.table.runs.get(&gen)?;
+        self.table.workers.get(&run.pm_id).map(|w| w.app.clone())
+    }
+
+    /// `server.listen()` in a worker: create the app's listener for this key
+    /// once, answer with its address (round robin) or the socket (UDP).
+    fn query_server(&mut self, gen: Gen, q: &QueryServer) {
+        let Some(app_name) = self.app_of_run(gen) else {
+            return;
+        };
+        let key = q.key();
+        let tx = self.tx.clone();
+        let Some(app) = self.table.apps.get_mut(&app_name) else {
+            return;
+        };
+        if !app.cluster.listeners.contains_key(&key) {
+            match open_listener(q, &app_name, &key, tx) {
+                Ok(listener) => {
+                    app.cluster.listeners.insert(key.clone(), listener);
+                }
+                Err(e) => {
+                    tracing::warn!("App [{app_name}] cannot listen on {key}: {e}");
+                    if let Some(ch) = self.table.runs.get(&gen).and_then(|r| r.channel.as_ref()) {
+                        let _ = ch.send(cluster::reply_error(
+                            q.seq,
+                            &key,
+                            sockets::errno_of(&e),
+                            q.data.clone(),
+                            0,
+                        ));
+                    }
+                    return;
+                }
+            }
+        }
+        let listener = &app.cluster.listeners[&key];
+        let Some(run) = self.table.runs.get_mut(&gen) else {
+            return;
+        };
+        let Some(ch) = run.channel.as_ref() else {
+            return;
+        };
+        match &listener.kind {
+            ListenerKind::RoundRobin { sockname, .. } => {
+                let _ = ch.send(cluster::reply_round_robin(
+                    q.seq,
+                    &key,
+                    listener.data.clone(),
+                    sockname.clone(),
+                    0,
+                ));
+                run.keys.insert(key);
+            }
+            ListenerKind::SharedDgram { socket } => {
+                if let Ok(fd) = socket.as_fd().try_clone_to_owned() {
+                    let _ = ch.send_handle(
+                        cluster::reply_shared(q.seq, &key, listener.data.clone(), 0),
+                        HandleType::DgramNative,
+                        fd,
+                    );
+                }
+            }
+        }
+        self.drain_waiting(&app_name);
+    }
+
+    /// A new connection for `app`: give it to a worker, or keep it waiting.
+    pub(crate) fn route(&mut self, app: &str, conn: Conn) {
+        let Some(a) = self.table.apps.get(app) else {
+            return;
+        };
+        let sticky = a.spec.sticky;
+        let eligible = self.eligible_runs(app, &conn.key);
+        if eligible.is_empty() {
+            if let Some(a) = self.table.apps.get_mut(app) {
+                a.cluster.push_waiting(conn);
+            }
+            return;
+        }
+        if sticky {
+            let n = eligible.len() as u64;
+            #[allow(clippy::cast_possible_truncation)]
+            let gen = eligible[(sticky_hash(conn.peer) % n) as usize];
+            let busy = self
+                .table
+                .runs
+                .get(&gen)
+                .is_some_and(|r| r.pending_conn.is_some());
+            if busy {
+                if let Some(r) = self.table.runs.get_mut(&gen) {
+                    r.queued_conns.push_back(conn);
+                }
+            } else {
+                self.hand_over(gen, conn);
+            }
+            return;
+        }
+        let Some(a) = self.table.apps.get_mut(app) else {
+            return;
+        };
+        let start = a.cluster.rr_cursor;
+        let free = (0..eligible.len())
+            .map(|i| eligible[(start + i) % eligible.len()])
+            .find(|g| {
+                self.table
+                    .runs
+                    .get(g)
+                    .is_some_and(|r| r.pending_conn.is_none())
+            });
+        match free {
+            Some(gen) => {
+                let pos = eligible.iter().position(|g| *g == gen).unwrap_or(0);
+                if let Some(a) = self.table.apps.get_mut(app) {
+                    a.cluster.rr_cursor = pos + 1;
+                }
+                self.hand_over(gen, conn);
+            }
+            None => {
+                if let Some(a) = self.table.apps.get_mut(app) {
+                    a.cluster.push_waiting(conn);
+                }
+            }
+        }
+    }
+
+    /// Runs that may get a new connection for `key`, in pm_id order: the
+    /// serving run of each worker, online, not draining, holding the key.
+    fn eligible_runs(&self, app: &str, key: &str) -> Vec<Gen> {
+        self.table
+            .workers
+            .values()
+            .filter(|w| w.app == app)
+            .filter_map(|w| w.run)
+            .filter(|g| {
+                self.table.runs.get(g).is_some_and(|r| {
+                    r.online && r.routable && r.keys.contains(key) && r.channel.is_some()
+                })
+            })
+            .collect()
+    }
+
+    /// Send `newconn` with the connection; keep our copy until it answers.
+    fn hand_over(&mut self, gen: Gen, conn: Conn) {
+        let Some(run) = self.table.runs.get_mut(&gen) else {
+            return;
+        };
+        let seq = next_seq(run);
+        let Some(ch) = run.channel.as_ref() else {
+            return;
+        };
+        let Ok(copy) = conn.fd.as_fd().try_clone_to_owned() else {
+            return;
+        };
+        if ch
+            .send_handle(
+                cluster::newconn(&conn.key, seq),
+                HandleType::NetNative,
+                copy,
+            )
+            .is_ok()
+        {
+            run.pending_conn = Some(PendingConn { seq, conn });
+        }
+    }
+
+    fn newconn_answered(&mut self, gen: Gen, ack: u64, accepted: bool) {
+        let Some(run) = self.table.runs.get_mut(&gen) else {
+            return;
+        };
+        let Some(pending) = run.pending_conn.take_if(|p| p.seq == ack) else {
+            return;
+        };
+        let next = run.queued_conns.pop_front();
+        let app = self.app_of_run(gen).unwrap_or_default();
+        if !accepted {
+            let mut conn = pending.conn;
+            conn.refusals += 1;
+            if conn.refusals < MAX_REFUSALS {
+                self.route(&app, conn);
+            }
+        }
+        // Accepted: dropping `pending` closes our copy; the worker has its own.
+        match next {
+            Some(conn) => self.hand_over(gen, conn),
+            None => self.drain_waiting(&app),
+        }
+    }
+
+    /// Hand waiting connections to whichever workers are free now.
+    pub(crate) fn drain_waiting(&mut self, app: &str) {
+        loop {
+            let Some(a) = self.table.apps.get_mut(app) else {
+                return;
+            };
+            let Some(conn) = a.cluster.waiting.pop_front() else {
+                return;
+            };
+            let eligible = self.eligible_runs(app, &conn.key);
+            let sticky = self.table.apps.get(app).is_some_and(|a| a.spec.sticky);
+            let any_free = eligible.iter().any(|g| {
+                self.table
+                    .runs
+                    .get(g)
+                    .is_some_and(|r| r.pending_conn.is_none())
+            });
+            if eligible.is_empty() || (!sticky && !any_free) {
+                if let Some(a) = self.table.apps.get_mut(app) {
+                    a.cluster.waiting.push_front(conn);
+                }
+                return;
+            }
+            self.route(app, conn);
+        }
+    }
+
+    /// A run is gone: its queued connections go to the others; one handed
+    /// over but unanswered is dropped (the worker may have read from it).
+    pub(crate) fn forget_run_connections(&mut self, run: &mut crate::supervisor::state::Run) {
+        run.pending_conn = None;
+        let app = self.table.workers.get(&run.pm_id).map(|w| w.app.clone());
+        if let Some(app) = app {
+            for conn in run.queued_conns.drain(..) {
+                self.route(&app, conn);
+            }
+        }
+    }
+
+    /// Whether the app runs in cluster mode (the daemon is its primary).
+    #[allow(dead_code)]
+    pub(crate) fn is_cluster(&self, app: &str) -> bool {
+        self.table
+            .apps
+            .get(app)
+            .is_some_and(|a| a.spec.exec_mode == ExecMode::Cluster)
+    }
+}
+
+fn next_seq(run: &mut crate::supervisor::state::Run) -> u64 {
+    run.next_seq += 1;
+    run.next_seq
+}
+
+/// Bind what the worker asked for.
+fn open_listener(
+    q: &QueryServer,
+    app: &str,
+    key: &str,
+    tx: tokio::sync::mpsc::UnboundedSender<crate::supervisor::Msg>,
+) -> std::io::Result<Listener> {
+    let backlog = q.backlog.unwrap_or(511);
+    match q.address_type {
+        AddressType::Udp4 | AddressType::Udp6 => {
+            let port = u16::try_from(q.port.max(0)).unwrap_or(0);
+            let sock = sockets::bind_udp(
+                q.address.as_deref(),
+                port,
+                q.address_type == AddressType::Udp6,
+            )?;
+            Ok(Listener {
+                kind: ListenerKind::SharedDgram {
+                    socket: OwnedFd::from(sock),
+                },
+                data: q.data.clone(),
+                unix_path: None,
+            })
+        }
+        AddressType::Unix => {
+            let path = std::path::PathBuf::from(q.address.clone().unwrap_or_default());
+            let l = sockets::bind_unix(&path, backlog)?;
+            let task = spawn_unix_accept(l, app.to_owned(), key.to_owned(), tx)?;
+            Ok(Listener {
+                kind: ListenerKind::RoundRobin {
+                    sockname: None,
+                    accept_task: task,
+                },
+                data: q.data.clone(),
+                unix_path: Some(path),
+            })
+        }
+        AddressType::Tcp4 | AddressType::Tcp6 => {
+            let port = u16::try_from(q.port.max(0)).unwrap_or(0);
+            let l = sockets::bind_tcp(q.address.as_deref(), port, q.flags, backlog)?;
+            let local = l.local_addr()?;
+            let sockname = SockName {
+                address: local.ip().to_string(),
+                family: if local.is_ipv6() { "IPv6" } else { "IPv4" },
+                port: local.port(),
+            };
+            let task = spawn_tcp_accept(l, app.to_owned(), key.to_owned(), tx)?;
+            Ok(Listener {
+                kind: ListenerKind::RoundRobin {
+                    sockname: Some(sockname),
+                    accept_task: task,
+                },
+                data: q.data.clone(),
+                unix_path: None,
+            })
+        }
+    }
+}

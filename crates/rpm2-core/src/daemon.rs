@@ -1,0 +1,150 @@
+//! The daemon process: one per home, found through `rpc.sock` and guarded by
+//! a lock on `rpm2.pid`. Wires the supervisor, the RPC server and signals,
+//! and shuts down in order: stop workers → remove socket and pid file → exit.
+
+use std::io::{self, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::PermissionsExt;
+
+use tokio::net::UnixListener;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::mpsc;
+
+use crate::paths::Home;
+use crate::rpc::server::{serve, DaemonRequest};
+use crate::supervisor::{ops, spawn_supervisor};
+
+/// Entry point of `rpm2 __daemon`: detach, then run until killed.
+/// Returns the process exit code.
+pub fn main(home: &Home) -> i32 {
+    if let Err(e) = home.ensure() {
+        eprintln!("rpm2 daemon: cannot create {}: {e}", home.root().display());
+        return 1;
+    }
+    // Fork: the parent (the CLI's child) exits now and is reaped by the CLI;
+    // the daemon is left in its own session, owned by init.
+    // SAFETY: single-threaded here (no runtime started yet).
+    match unsafe { nix::unistd::fork() } {
+        Ok(nix::unistd::ForkResult::Parent { .. }) => return 0,
+        Ok(nix::unistd::ForkResult::Child) => {}
+        Err(e) => {
+            eprintln!("rpm2 daemon: fork failed: {e}");
+            return 1;
+        }
+    }
+    let _ = nix::unistd::setsid();
+    run_foreground(home)
+}
+
+/// Run the daemon in this process (tests and `--no-daemon` use it directly).
+pub fn run_foreground(home: &Home) -> i32 {
+    let Some(lock) = take_lock(home) else {
+        // Another daemon owns this home: it will answer the client.
+        return 0;
+    };
+    tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_target(false)
+        .with_writer(io::stdout)
+        .init();
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!("cannot start the runtime: {e}");
+            return 1;
+        }
+    };
+    let code = rt.block_on(run(home));
+    let _ = std::fs::remove_file(home.rpc_socket());
+    let _ = std::fs::remove_file(home.pid_file());
+    drop(lock);
+    tracing::info!("rpm2 daemon stopped");
+    code
+}
+
+/// Hold an exclusive lock on the pid file for the daemon's life. A stale
+/// pid file (crashed daemon) is simply overwritten: its lock died with it.
+fn take_lock(home: &Home) -> Option<std::fs::File> {
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(home.pid_file())
+        .ok()?;
+    // SAFETY: flock on an fd we own.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if rc != 0 {
+        return None;
+    }
+    file.set_len(0).ok()?;
+    write!(file, "{}", std::process::id()).ok()?;
+    Some(file)
+}
+
+async fn run(home: &Home) -> i32 {
+    let socket = home.rpc_socket();
+    // We hold the lock, so a socket file here is a dead daemon's.
+    let _ = std::fs::remove_file(&socket);
+    let listener = match UnixListener::bind(&socket) {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!("cannot bind {}: {e}", socket.display());
+            return 1;
+        }
+    };
+    let _ = std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o600));
+    let sup = spawn_supervisor(home.clone());
+    let (daemon_tx, mut daemon_rx) = mpsc::unbounded_channel();
+    tokio::spawn(serve(listener, sup.clone(), home.clone(), daemon_tx));
+    tracing::info!(
+        "rpm2 daemon {} started (pid {}) in {}",
+        env!("CARGO_PKG_VERSION"),
+        std::process::id(),
+        home.root().display()
+    );
+
+    let (Ok(mut term), Ok(mut int), Ok(mut quit), Ok(mut usr2), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::quit()),
+        signal(SignalKind::user_defined2()),
+        signal(SignalKind::hangup()),
+    ) else {
+        tracing::error!("cannot install signal handlers");
+        return 1;
+    };
+    loop {
+        tokio::select! {
+            req = daemon_rx.recv() => match req {
+                Some(DaemonRequest::Kill) | None => {
+                    // The connection that asked stops everything and answers;
+                    // wait for that, then go.
+                    let _ = ops::stop_all(&sup).await;
+                    // Let the answer reach the client before the socket goes.
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                    return 0;
+                }
+            },
+            _ = term.recv() => return shutdown(&sup, home, "SIGTERM").await,
+            _ = int.recv() => return shutdown(&sup, home, "SIGINT").await,
+            _ = quit.recv() => return shutdown(&sup, home, "SIGQUIT").await,
+            _ = usr2.recv() => {
+                tracing::info!("SIGUSR2: reopening log files");
+                let _ = sup.logs().reopen_all().await;
+            }
+            _ = hup.recv() => {}
+        }
+    }
+}
+
+/// pm2 saves the process list, then stops every app, on a fatal signal.
+async fn shutdown(sup: &crate::supervisor::SupervisorHandle, home: &Home, why: &str) -> i32 {
+    tracing::info!("{why} received: saving the process list and stopping every app");
+    ops::save_quietly(sup, home).await;
+    let _ = ops::stop_all(sup).await;
+    0
+}

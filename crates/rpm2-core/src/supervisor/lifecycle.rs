@@ -1,0 +1,730 @@
+//! Processes: starting a run, its readiness, its IPC messages, the single
+//! terminate routine, and what an exit means.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use nix::sys::signal::Signal;
+use rpm2_logs::{LogFormat, PumpConfig, StreamKind};
+use rpm2_node_ipc::Incoming;
+use rpm2_proto::{ErrorCode, Event, ExecMode, LogTarget, RpcError, WorkerStatus};
+
+use super::actor::Actor;
+use super::state::{Gen, Run};
+use super::{now_ms, Msg, RunTimer};
+use crate::paths::file_safe_name;
+use crate::worker::policy::{decide, ExitDecision};
+use crate::worker::spawn::{spawn, ChildPid};
+
+/// Which role a new run plays for its worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunRole {
+    /// The worker's process (start, restart, crash restart).
+    Main,
+    /// A reload's successor: serves only once ready, then replaces the old run.
+    Successor,
+}
+
+impl Actor {
+    /// Start a process for worker `pm_id`. On failure the worker is
+    /// `errored` and the reason is returned.
+    pub(crate) fn start_run(&mut self, pm_id: u32, role: RunRole) -> Result<Gen, RpcError> {
+        let (spec, instance) = {
+            let w = self
+                .table
+                .workers
+                .get(&pm_id)
+                .ok_or_else(|| not_found(pm_id))?;
+            let app = self
+                .table
+                .apps
+                .get(&w.app)
+                .ok_or_else(|| not_found(pm_id))?;
+            (app.spec.clone(), w.instance)
+        };
+        let cluster_id = (spec.exec_mode == ExecMode::Cluster && spec.node)
+            .then(|| self.table.alloc_cluster_id());
+        self.assign_log_paths(pm_id);
+        let env = self.worker_env(pm_id, instance);
+        let spawned = match spawn(&spec, &env, cluster_id) {
+            Ok(s) => s,
+            Err(e) => {
+                let msg = format!(
+                    "failed to start {} [{}:{pm_id}]: {e}",
+                    spec.script.display(),
+                    spec.name
+                );
+                tracing::error!("{msg}");
+                if let Some(w) = self.table.workers.get_mut(&pm_id) {
+                    if role == RunRole::Main {
+                        w.status = WorkerStatus::Errored;
+                        w.run = None;
+                    }
+                }
+                return Err(RpcError::new(ErrorCode::SpawnFailed, msg));
+            }
+        };
+        let gen = self.table.alloc_gen();
+        let pid = spawned.pid;
+        tracing::info!(
+            "App [{}:{pm_id}] starting in -{} mode- (pid {pid})",
+            spec.name,
+            if cluster_id.is_some() {
+                "cluster"
+            } else {
+                "fork"
+            }
+        );
+
+        // Logs: each stream to its file(s) and to the bus.
+        self.start_pumps(pm_id, &spec, spawned.stdout, spawned.stderr);
+
+        // IPC messages to the actor.
+        let channel = spawned.channel.map(|(sender, mut rx)| {
+            let tx = self.tx.clone();
+            tokio::spawn(async move {
+                while let Some(incoming) = rx.recv().await {
+                    let closed = matches!(incoming, Incoming::Closed);
+                    if tx.send(Msg::Ipc { gen, incoming }).is_err() || closed {
+                        break;
+                    }
+                }
+            });
+            sender
+        });
+
+        // Reap it.
+        let tx = self.tx.clone();
+        let mut child = spawned.child;
+        tokio::spawn(async move {
+            use std::os::unix::process::ExitStatusExt;
+            let (code, signal) = match child.wait().await {
+                Ok(st) => (st.code(), st.signal()),
+                Err(_) => (None, None),
+            };
+            let _ = tx.send(Msg::Exited { gen, code, signal });
+        });
+
+        let mut run = Run::new(gen, pm_id, pid, channel);
+        let now = now_ms();
+        let w = self
+            .table
+            .workers
+            .get_mut(&pm_id)
+            .ok_or_else(|| not_found(pm_id))?;
+        w.env = env;
+        let _ = std::fs::write(&w.pid_path, pid.to_string());
+        match role {
+            RunRole::Main => {
+                w.run = Some(gen);
+                w.status = WorkerStatus::Launching;
+                w.pm_uptime = now;
+            }
+            RunRole::Successor => w.successor = Some(gen),
+        }
+        // Fork workers are online once spawned, unless they promised `ready`.
+        if cluster_id.is_none() && !spec.wait_ready {
+            run.online = true;
+            run.ready = true;
+        }
+        let immediately_online = run.online;
+        self.table.runs.insert(gen, run);
+        self.emit(pm_id, "start", false);
+        if immediately_online {
+            self.run_online(gen);
+        } else {
+            self.after(
+                spec.listen_timeout_ms,
+                Msg::Timer {
+                    gen,
+                    timer: RunTimer::ListenTimeout,
+                },
+            );
+        }
+        Ok(gen)
+    }
+
+    fn start_pumps(
+        &self,
+        pm_id: u32,
+        spec: &rpm2_proto::AppSpec,
+        stdout: tokio::process::ChildStdout,
+        stderr: tokio::process::ChildStderr,
+    ) {
+        let Some(w) = self.table.workers.get(&pm_id) else {
+            return;
+        };
+        let process = self.event_process(pm_id);
+        let open = |p: &Option<PathBuf>| -> Vec<rpm2_logs::FileWriter> {
+            p.iter().filter_map(|p| self.log_writer(p)).collect()
+        };
+        let mut out_files = open(&w.out_log);
+        let mut err_files = open(&w.err_log);
+        let combined = open(&w.combined_log);
+        out_files.extend(combined.iter().cloned());
+        err_files.extend(combined);
+        for (reader, kind, files) in [
+            (
+                Box::new(stdout) as Box<dyn tokio::io::AsyncRead + Unpin + Send>,
+                StreamKind::Out,
+                out_files,
+            ),
+            (Box::new(stderr), StreamKind::Err, err_files),
+        ] {
+            let bus = if spec.disable_logs {
+                // No subscribers ever see it: a bus nobody listens to.
+                tokio::sync::broadcast::channel(1).0
+            } else {
+                self.bus.clone()
+            };
+            rpm2_logs::spawn_pump(
+                reader,
+                PumpConfig {
+                    kind,
+                    files: if spec.disable_logs { Vec::new() } else { files },
+                    format: LogFormat {
+                        date_format: spec.log_date_format.clone(),
+                        json: spec.log_json,
+                    },
+                    process: process.clone(),
+                    bus,
+                },
+            );
+        }
+    }
+
+    fn log_writer(&self, path: &PathBuf) -> Option<rpm2_logs::FileWriter> {
+        match self.logs.writer(path) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                tracing::warn!("cannot open log file {}: {e}", path.display());
+                None
+            }
+        }
+    }
+
+    /// pm2's file names: `<name>-out.log`, `-<id>` when several workers
+    /// write apart (merge_logs off).
+    pub(crate) fn assign_log_paths(&mut self, pm_id: u32) {
+        let Some(w) = self.table.workers.get(&pm_id) else {
+            return;
+        };
+        let Some(app) = self.table.apps.get(&w.app) else {
+            return;
+        };
+        let spec = &app.spec;
+        let suffix = (!spec.merge_logs).then_some(pm_id);
+        let base = file_safe_name(&spec.name);
+        let logs = self.home.logs_dir();
+        let resolve = |t: &LogTarget, default: String| -> Option<PathBuf> {
+            match t {
+                LogTarget::Null => None,
+                LogTarget::Default => Some(logs.join(with_id(&default, suffix))),
+                LogTarget::Path(p) => Some(path_with_id(p, suffix)),
+            }
+        };
+        let out = resolve(&spec.out_file, format!("{base}-out.log"));
+        let err = resolve(&spec.error_file, format!("{base}-error.log"));
+        let combined = spec
+            .log_file
+            .as_ref()
+            .and_then(|t| resolve(t, format!("{base}.log")));
+        let pid_path = spec.pid_file.as_ref().map_or_else(
+            || self.home.pids_dir().join(format!("{base}-{pm_id}.pid")),
+            |p| path_with_id(p, Some(pm_id)),
+        );
+        if let Some(w) = self.table.workers.get_mut(&pm_id) {
+            w.out_log = out;
+            w.err_log = err;
+            w.combined_log = combined;
+            w.pid_path = pid_path;
+        }
+    }
+
+    /// The environment a worker process sees: the app's env, then the
+    /// variables pm2 injects (pm2-behaviour §3.1).
+    fn worker_env(&self, pm_id: u32, instance: u32) -> BTreeMap<String, String> {
+        let w = &self.table.workers[&pm_id];
+        let spec = &self.table.apps[&w.app].spec;
+        let mut env = BTreeMap::new();
+        // Scalar options first, so the app's own env and pm2's names win.
+        for (k, v) in &spec.raw_options {
+            let text = match v {
+                serde_json::Value::String(s) => s.clone(),
+                serde_json::Value::Number(n) => n.to_string(),
+                serde_json::Value::Bool(b) => b.to_string(),
+                _ => continue,
+            };
+            if !k.starts_with("env") {
+                env.insert(k.clone(), text);
+            }
+        }
+        env.extend(spec.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+        let path = |p: &Option<PathBuf>| {
+            p.as_ref()
+                .map_or_else(|| "/dev/null".to_owned(), |p| p.display().to_string())
+        };
+        let home = self.home.root().display().to_string();
+        let mut set = |k: &str, v: String| {
+            env.insert(k.to_owned(), v);
+        };
+        set("pm_id", pm_id.to_string());
+        set("name", spec.name.clone());
+        set("namespace", spec.namespace.clone());
+        set(&spec.instance_var, instance.to_string());
+        set("instances", spec.instances.to_string());
+        set("exec_mode", spec.exec_mode.pm2_name().to_owned());
+        set(
+            "exec_interpreter",
+            spec.interpreter
+                .as_ref()
+                .map_or_else(|| "none".to_owned(), |p| p.display().to_string()),
+        );
+        set("unique_id", w.unique_id.clone());
+        set("pm_exec_path", spec.script.display().to_string());
+        set("pm_cwd", spec.cwd.display().to_string());
+        set("pm_out_log_path", path(&w.out_log));
+        set("pm_err_log_path", path(&w.err_log));
+        set("pm_pid_path", w.pid_path.display().to_string());
+        set("status", "launching".to_owned());
+        set("restart_time", w.counters.restart_time.to_string());
+        set(
+            "unstable_restarts",
+            w.counters.unstable_restarts.to_string(),
+        );
+        set("created_at", w.created_at.to_string());
+        set("pm_uptime", now_ms().to_string());
+        set("autorestart", spec.autorestart.to_string());
+        set("merge_logs", spec.merge_logs.to_string());
+        set("instance_var", spec.instance_var.clone());
+        set("PM2_HOME", home.clone());
+        set("RPM2_HOME", home);
+        if let Some(path) = &w.combined_log {
+            set("pm_log_path", path.display().to_string());
+        }
+        if let Some(var) = &spec.increment_var {
+            let base: i64 = spec.env.get(var).and_then(|v| v.parse().ok()).unwrap_or(0);
+            set(var, (base + i64::from(instance)).to_string());
+        }
+        if spec.exec_mode == ExecMode::Cluster && !spec.interpreter_args.is_empty() {
+            set("node_args", spec.interpreter_args.join(" "));
+        }
+        env
+    }
+
+    /// A run counts as started.
+    pub(crate) fn run_online(&mut self, gen: Gen) {
+        let Some(run) = self.table.runs.get_mut(&gen) else {
+            return;
+        };
+        run.online = true;
+        let pm_id = run.pm_id;
+        let Some(w) = self.table.workers.get_mut(&pm_id) else {
+            return;
+        };
+        if w.run == Some(gen) {
+            if w.status == WorkerStatus::Launching {
+                w.status = WorkerStatus::Online;
+            }
+            for waiter in std::mem::take(&mut w.online_waiters) {
+                let _ = waiter.send(Ok(()));
+            }
+            let app = w.app.clone();
+            tracing::info!("App [{app}:{pm_id}] online");
+            self.emit(pm_id, "online", false);
+            self.drain_waiting(&app);
+        }
+    }
+
+    /// A run is ready to take traffic in a reload or scale-up.
+    pub(crate) fn run_ready(&mut self, gen: Gen) {
+        let Some(run) = self.table.runs.get_mut(&gen) else {
+            return;
+        };
+        if run.ready {
+            return;
+        }
+        run.ready = true;
+        let pm_id = run.pm_id;
+        if self
+            .table
+            .workers
+            .get(&pm_id)
+            .is_some_and(|w| w.successor == Some(gen))
+        {
+            self.promote(pm_id, gen);
+        }
+    }
+
+    /// The successor takes over; the old run is drained and stopped, and
+    /// the reload answers once it is gone.
+    fn promote(&mut self, pm_id: u32, gen: Gen) {
+        let now = now_ms();
+        let Some(w) = self.table.workers.get_mut(&pm_id) else {
+            return;
+        };
+        w.successor = None;
+        let old = w.run.replace(gen);
+        w.counters.restart_time += 1;
+        w.pm_uptime = now;
+        w.status = WorkerStatus::Online;
+        let waiters = std::mem::take(&mut w.reload_waiters);
+        let app = w.app.clone();
+        let _ = std::fs::write(
+            &w.pid_path,
+            self.table.runs.get(&gen).map_or(0, |r| r.pid).to_string(),
+        );
+        if let Some(run) = self.table.runs.get_mut(&gen) {
+            run.online = true;
+        }
+        tracing::info!("App [{app}:{pm_id}] reloaded: new process ready");
+        self.emit(pm_id, "online", false);
+        self.drain_waiting(&app);
+        match old.and_then(|g| self.table.runs.get_mut(&g).map(|_| g)) {
+            Some(old_gen) => {
+                if let Some(r) = self.table.runs.get_mut(&old_gen) {
+                    r.exit_waiters.extend(waiters);
+                }
+                self.terminate(old_gen);
+            }
+            None => waiters.into_iter().for_each(|w| {
+                let _ = w.send(Ok(()));
+            }),
+        }
+    }
+
+    /// The one way a run is ended: cluster workers are first told to
+    /// `disconnect` (their servers close, in-flight requests finish), then
+    /// SIGINT (or the `shutdown` message), then SIGKILL after `kill_timeout`.
+    pub(crate) fn terminate(&mut self, gen: Gen) {
+        let Some(run) = self.table.runs.get_mut(&gen) else {
+            return;
+        };
+        if run.stop_requested {
+            return;
+        }
+        run.stop_requested = true;
+        run.routable = false;
+        let pm_id = run.pm_id;
+        let Some(spec) = self
+            .table
+            .workers
+            .get(&pm_id)
+            .and_then(|w| self.table.apps.get(&w.app))
+            .map(|a| a.spec.clone())
+        else {
+            return;
+        };
+        let queued: Vec<_> = run.queued_conns.drain(..).collect();
+        let cluster = spec.exec_mode == ExecMode::Cluster && spec.node;
+        let disconnect_sent = cluster
+            && run
+                .channel
+                .as_ref()
+                .is_some_and(|ch| ch.send(rpm2_node_ipc::cluster::disconnect(0)).is_ok());
+        let app = spec.name.clone();
+        for conn in queued {
+            self.route(&app, conn);
+        }
+        if disconnect_sent {
+            self.after(
+                spec.kill_timeout_ms,
+                Msg::Timer {
+                    gen,
+                    timer: RunTimer::DrainTimeout,
+                },
+            );
+        } else {
+            self.interrupt(gen);
+        }
+    }
+
+    /// SIGINT (or `'shutdown'`), with SIGKILL scheduled.
+    fn interrupt(&mut self, gen: Gen) {
+        let Some(run) = self.table.runs.get(&gen) else {
+            return;
+        };
+        let Some(spec) = self
+            .table
+            .workers
+            .get(&run.pm_id)
+            .and_then(|w| self.table.apps.get(&w.app))
+            .map(|a| &a.spec)
+        else {
+            return;
+        };
+        let by_message = spec.shutdown_with_message
+            && run.channel.as_ref().is_some_and(|ch| {
+                ch.send(serde_json::Value::String("shutdown".into()))
+                    .is_ok()
+            });
+        if !by_message {
+            let _ = ChildPid::new(run.pid, spec.treekill).signal(Signal::SIGINT);
+        }
+        self.after(
+            spec.kill_timeout_ms,
+            Msg::Timer {
+                gen,
+                timer: RunTimer::KillTimeout,
+            },
+        );
+    }
+
+    pub(crate) fn on_timer(&mut self, gen: Gen, timer: RunTimer) {
+        let Some(run) = self.table.runs.get(&gen) else {
+            return;
+        };
+        match timer {
+            RunTimer::ListenTimeout => {
+                if !run.online || !run.ready {
+                    let pm_id = run.pm_id;
+                    let name = self
+                        .table
+                        .workers
+                        .get(&pm_id)
+                        .map(|w| w.app.clone())
+                        .unwrap_or_default();
+                    tracing::warn!(
+                        "App [{name}:{pm_id}] listen_timeout reached: counted as ready without a ready signal"
+                    );
+                    self.run_online(gen);
+                    self.run_ready(gen);
+                }
+            }
+            RunTimer::DrainTimeout => self.interrupt(gen),
+            RunTimer::KillTimeout => {
+                let treekill = self
+                    .table
+                    .workers
+                    .get(&run.pm_id)
+                    .and_then(|w| self.table.apps.get(&w.app))
+                    .is_none_or(|a| a.spec.treekill);
+                tracing::warn!(
+                    "Process with pid {} still alive after kill_timeout, sending SIGKILL",
+                    run.pid
+                );
+                let _ = ChildPid::new(run.pid, treekill).signal(Signal::SIGKILL);
+            }
+        }
+    }
+
+    pub(crate) fn on_ipc(&mut self, gen: Gen, incoming: Incoming) {
+        let Some(run) = self.table.runs.get_mut(&gen) else {
+            return;
+        };
+        let pm_id = run.pm_id;
+        match incoming {
+            Incoming::Closed => {
+                run.channel = None;
+                // A disconnected cluster worker closed its servers: its
+                // in-flight requests are done, so go on to SIGINT now.
+                if run.stop_requested {
+                    self.interrupt(gen);
+                }
+            }
+            Incoming::Message { msg, handle } => {
+                if let Some(cm) = rpm2_node_ipc::cluster::WorkerMessage::parse(&msg) {
+                    self.on_cluster_message(gen, cm, handle);
+                } else if !rpm2_node_ipc::is_internal(&msg) {
+                    self.on_user_message(gen, pm_id, msg);
+                }
+            }
+        }
+    }
+
+    fn on_user_message(&mut self, gen: Gen, pm_id: u32, msg: serde_json::Value) {
+        if msg.as_str() == Some("ready") {
+            let wait_ready = self
+                .table
+                .workers
+                .get(&pm_id)
+                .and_then(|w| self.table.apps.get(&w.app))
+                .is_some_and(|a| a.spec.wait_ready);
+            if wait_ready {
+                self.run_online(gen);
+                self.run_ready(gen);
+            }
+        }
+        if self.bus.receiver_count() > 0 {
+            let (msg_type, data, raw) = match &msg {
+                serde_json::Value::Object(o)
+                    if o.get("type").is_some_and(serde_json::Value::is_string)
+                        && o.contains_key("data") =>
+                {
+                    (
+                        o.get("type").and_then(|t| t.as_str()).map(str::to_owned),
+                        o.get("data").cloned(),
+                        None,
+                    )
+                }
+                _ => (None, None, Some(msg)),
+            };
+            let _ = self.bus.send(Event::ProcessMsg {
+                process: self.event_process(pm_id),
+                at: now_ms(),
+                msg_type,
+                data,
+                raw,
+            });
+        }
+    }
+
+    /// A run's process is gone: decide what it means.
+    pub(crate) fn on_exit(&mut self, gen: Gen, code: Option<i32>, signal: Option<i32>) {
+        let Some(mut run) = self.table.runs.remove(&gen) else {
+            return;
+        };
+        let pm_id = run.pm_id;
+        let uptime_ms = u64::try_from(run.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.forget_run_connections(&mut run);
+        for waiter in run.exit_waiters.drain(..) {
+            let _ = waiter.send(Ok(()));
+        }
+        let Some(w) = self.table.workers.get_mut(&pm_id) else {
+            return;
+        };
+        let app = w.app.clone();
+        let sig_name = signal
+            .and_then(|s| Signal::try_from(s).ok())
+            .map_or_else(|| "null".to_owned(), |s| s.as_str().to_owned());
+        tracing::info!(
+            "App [{app}:{pm_id}] exited with code [{}] via signal [{sig_name}]",
+            code.map_or_else(|| "null".to_owned(), |c| c.to_string())
+        );
+
+        if w.successor == Some(gen) {
+            // The reload's successor died before it was ready: the old
+            // worker keeps serving.
+            w.successor = None;
+            let reason = format!(
+                "reload of [{app}:{pm_id}] failed: the new process exited (code {}, signal {sig_name}) before it was ready; the old process keeps serving",
+                code.map_or_else(|| "null".to_owned(), |c| c.to_string())
+            );
+            tracing::error!("{reason}");
+            for waiter in std::mem::take(&mut w.reload_waiters) {
+                let _ = waiter.send(Err(RpcError::new(ErrorCode::ReloadFailed, reason.clone())));
+            }
+            return;
+        }
+        if w.run != Some(gen) {
+            // An old run drained by a reload: nothing else to do.
+            return;
+        }
+        w.run = None;
+        w.exit_code = code;
+        let _ = std::fs::remove_file(&w.pid_path);
+        self.emit(pm_id, "exit", false);
+        let w = self.table.workers.get_mut(&pm_id).expect("checked above");
+
+        if run.stop_requested {
+            if let Some(waiters) = w.restart_pending.take() {
+                w.counters.restart_time += 1;
+                w.counters.unstable_restarts = 0;
+                w.online_waiters.extend(waiters);
+                self.respawn(pm_id);
+            } else if w.status != WorkerStatus::Errored {
+                w.status = WorkerStatus::Stopped;
+            }
+        } else {
+            let spec = self.table.apps[&app].spec.clone();
+            let decision = if self.shutting_down {
+                ExitDecision::Stop
+            } else {
+                decide(&spec, &mut w.counters, code, uptime_ms)
+            };
+            match decision {
+                ExitDecision::Stop => w.status = WorkerStatus::Stopped,
+                ExitDecision::Errored => {
+                    w.status = WorkerStatus::Errored;
+                    tracing::error!(
+                        "Script {} had too many unstable restarts ({}). Stopped. \"errored\"",
+                        spec.script.display(),
+                        w.counters.unstable_restarts
+                    );
+                    self.emit(pm_id, "restart overlimit", false);
+                }
+                ExitDecision::Restart { delay_ms: 0 } => self.respawn(pm_id),
+                ExitDecision::Restart { delay_ms } => {
+                    w.status = WorkerStatus::WaitingRestart;
+                    w.restart_token += 1;
+                    let token = w.restart_token;
+                    tracing::info!("App [{app}:{pm_id}] will restart in {delay_ms}ms");
+                    self.after(delay_ms, Msg::RestartDue { pm_id, token });
+                }
+            }
+        }
+        // Callers waiting for `online` learn that it ended instead.
+        if let Some(w) = self.table.workers.get_mut(&pm_id) {
+            if w.run.is_none() {
+                for waiter in std::mem::take(&mut w.online_waiters) {
+                    let _ = waiter.send(Ok(()));
+                }
+            }
+        }
+        if !self.table.app_alive(&app) {
+            if let Some(a) = self.table.apps.get_mut(&app) {
+                a.cluster.close_all();
+            }
+        }
+    }
+
+    fn respawn(&mut self, pm_id: u32) {
+        if let Err(e) = self.start_run(pm_id, RunRole::Main) {
+            tracing::error!("{e}");
+            if let Some(w) = self.table.workers.get_mut(&pm_id) {
+                for waiter in std::mem::take(&mut w.online_waiters) {
+                    let _ = waiter.send(Err(e.clone()));
+                }
+            }
+        }
+    }
+
+    pub(crate) fn on_restart_due(&mut self, pm_id: u32, token: u64) {
+        let due = self.table.workers.get(&pm_id).is_some_and(|w| {
+            w.restart_token == token && w.status == WorkerStatus::WaitingRestart && w.run.is_none()
+        });
+        if due && !self.shutting_down {
+            self.respawn(pm_id);
+        }
+    }
+}
+
+fn not_found(pm_id: u32) -> RpcError {
+    RpcError::new(
+        ErrorCode::ProcessNotFound,
+        format!("process {pm_id} not found"),
+    )
+}
+
+/// `name-out.log` → `name-out-3.log` when `id` is given.
+fn with_id(file: &str, id: Option<u32>) -> String {
+    match id {
+        None => file.to_owned(),
+        Some(id) => match file.rsplit_once('.') {
+            Some((stem, ext)) => format!("{stem}-{id}.{ext}"),
+            None => format!("{file}-{id}"),
+        },
+    }
+}
+
+fn path_with_id(path: &std::path::Path, id: Option<u32>) -> PathBuf {
+    let Some(name) = path.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+        return path.to_path_buf();
+    };
+    path.with_file_name(with_id(&name, id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_names_get_the_id_before_the_extension() {
+        assert_eq!(with_id("app-out.log", Some(2)), "app-out-2.log");
+        assert_eq!(with_id("app-out.log", None), "app-out.log");
+        assert_eq!(
+            path_with_id(std::path::Path::new("/x/y.pid"), Some(0)),
+            PathBuf::from("/x/y-0.pid")
+        );
+    }
+}

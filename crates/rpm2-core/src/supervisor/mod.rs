@@ -1,0 +1,190 @@
+//! The supervisor: one actor owns the process table (`state.rs`); RPC
+//! handlers, timers, worker tasks and accept loops talk to it only by
+//! message. Long operations (restart, reload, stop) are sequences of
+//! `Call`s made by `ops.rs` from the RPC task; each `Call` answers through a
+//! oneshot once it is done, so a dead actor is an error and never a hang.
+
+pub(crate) mod actor;
+mod calls;
+mod info;
+mod lifecycle;
+pub mod ops;
+pub(crate) mod state;
+
+use std::collections::BTreeMap;
+
+use rpm2_node_ipc::Incoming;
+use rpm2_proto::{AppSpec, ErrorCode, Event, ProcessInfo, RpcError};
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+pub use actor::spawn_supervisor;
+use state::Gen;
+
+use crate::cluster::primary::Conn;
+
+pub type Reply<T> = oneshot::Sender<Result<T, RpcError>>;
+
+/// Everything the actor reacts to.
+pub enum Msg {
+    /// A run's process was reaped.
+    Exited {
+        gen: Gen,
+        code: Option<i32>,
+        signal: Option<i32>,
+    },
+    /// A message (or EOF) on a run's IPC channel.
+    Ipc { gen: Gen, incoming: Incoming },
+    /// A per-run deadline fired.
+    Timer { gen: Gen, timer: RunTimer },
+    /// A delayed restart is due (ignored if `token` is stale).
+    RestartDue { pm_id: u32, token: u64 },
+    /// A connection accepted on one of an app's listeners.
+    Conn { app: String, conn: Conn },
+    /// A request from `ops`.
+    Call(Call),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunTimer {
+    /// `listen_timeout`: the run counts as ready from now on.
+    ListenTimeout,
+    /// A disconnected cluster worker had `kill_timeout` to close its servers.
+    DrainTimeout,
+    /// `kill_timeout` after SIGINT: SIGKILL.
+    KillTimeout,
+}
+
+/// The primitive operations `ops` composes.
+pub enum Call {
+    /// Add apps (or, for a known name, replace its spec). Returns the ids
+    /// to start and the ids that already existed (to restart).
+    Register {
+        apps: Vec<AppSpec>,
+        only_new: bool,
+        reply: Reply<Registered>,
+    },
+    Resolve {
+        targets: Vec<String>,
+        reply: Reply<Vec<u32>>,
+    },
+    /// Start a worker that is not running; answers once it is online.
+    Start {
+        pm_id: u32,
+        reply: Reply<()>,
+    },
+    /// Stop (and start again) a worker; answers once it is online.
+    Restart {
+        pm_id: u32,
+        update_env: Option<BTreeMap<String, String>>,
+        reply: Reply<()>,
+    },
+    /// Zero-downtime replacement of a cluster worker; answers when the old
+    /// process is gone, or with an error if the successor failed.
+    Reload {
+        pm_id: u32,
+        update_env: Option<BTreeMap<String, String>>,
+        reply: Reply<()>,
+    },
+    Stop {
+        pm_id: u32,
+        reply: Reply<()>,
+    },
+    /// Remove a stopped worker from the table.
+    Remove {
+        pm_id: u32,
+        reply: Reply<()>,
+    },
+    /// Workers to add (started by the caller) or remove to reach a count.
+    Scale {
+        name: String,
+        count: String,
+        reply: Reply<ScalePlan>,
+    },
+    Info {
+        ids: Option<Vec<u32>>,
+        reply: Reply<Vec<ProcessInfo>>,
+    },
+    Signal {
+        pm_id: u32,
+        signal: String,
+        reply: Reply<()>,
+    },
+    SendData {
+        pm_id: u32,
+        packet: serde_json::Value,
+        reply: Reply<()>,
+    },
+    Reset {
+        pm_id: u32,
+        reply: Reply<()>,
+    },
+    /// Log file paths of the workers (all when `None`).
+    LogPaths {
+        ids: Option<Vec<u32>>,
+        reply: Reply<Vec<std::path::PathBuf>>,
+    },
+    /// Specs of every app with whether it has a running worker (for save).
+    Specs {
+        reply: Reply<Vec<(AppSpec, bool)>>,
+    },
+    /// No more new work: the daemon is going down.
+    ShutDown {
+        reply: Reply<()>,
+    },
+}
+
+pub struct Registered {
+    pub new_ids: Vec<u32>,
+    pub existing_ids: Vec<u32>,
+    /// New ids that must stay stopped (`autostart: false`, or stopped in a dump).
+    pub stay_stopped: Vec<u32>,
+}
+
+pub struct ScalePlan {
+    pub add: Vec<u32>,
+    pub remove: Vec<u32>,
+}
+
+/// A cheap, cloneable way to talk to the actor.
+#[derive(Clone)]
+pub struct SupervisorHandle {
+    tx: mpsc::UnboundedSender<Msg>,
+    bus: broadcast::Sender<Event>,
+    logs: rpm2_logs::LogRegistry,
+}
+
+impl SupervisorHandle {
+    /// Send a call built around a fresh oneshot and wait for its answer.
+    pub async fn call<T>(&self, make: impl FnOnce(Reply<T>) -> Call) -> Result<T, RpcError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(Msg::Call(make(tx)))
+            .map_err(|_| shutting_down())?;
+        rx.await.map_err(|_| shutting_down())?
+    }
+
+    #[must_use]
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.bus.subscribe()
+    }
+
+    #[must_use]
+    pub fn logs(&self) -> &rpm2_logs::LogRegistry {
+        &self.logs
+    }
+}
+
+fn shutting_down() -> RpcError {
+    RpcError::new(ErrorCode::ShuttingDown, "the daemon is shutting down")
+}
+
+/// ms since the epoch.
+#[must_use]
+pub fn now_ms() -> u64 {
+    u64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis()),
+    )
+    .unwrap_or(u64::MAX)
+}

@@ -1,0 +1,391 @@
+//! Requests as sequences of supervisor calls: what `start`, `restart`,
+//! `reload`, `delete`, `scale`, `save`, … mean, step by step.
+
+use std::collections::BTreeMap;
+
+use rpm2_proto::{AppSpec, ErrorCode, ProcessInfo, Request, Response, RpcError};
+
+use super::{Call, SupervisorHandle};
+use crate::paths::Home;
+
+/// Answer one request (not `Hello`/`Subscribe`/`Kill`, which the RPC server
+/// handles itself).
+pub async fn handle(sup: &SupervisorHandle, home: &Home, req: Request) -> Response {
+    match run(sup, home, req).await {
+        Ok(resp) => resp,
+        Err(error) => Response::Error { error },
+    }
+}
+
+async fn run(sup: &SupervisorHandle, home: &Home, req: Request) -> Result<Response, RpcError> {
+    match req {
+        Request::Ping => Ok(Response::Pong),
+        Request::Start { apps, only_new } => start(sup, apps, only_new, &[]).await,
+        Request::Stop { targets } => {
+            let ids = resolve(sup, targets).await?;
+            each_concurrently(sup, &ids, |pm_id, reply| Call::Stop { pm_id, reply }).await?;
+            processes(sup, ids).await
+        }
+        Request::Restart {
+            targets,
+            update_env,
+        } => {
+            let ids = resolve(sup, targets).await?;
+            restart_each(sup, &ids, update_env).await?;
+            processes(sup, ids).await
+        }
+        Request::Reload {
+            targets,
+            update_env,
+            parallel,
+        } => {
+            let ids = resolve(sup, targets).await?;
+            reload(sup, &ids, update_env, parallel.unwrap_or(1).max(1) as usize).await?;
+            processes(sup, ids).await
+        }
+        Request::Delete { targets } => {
+            let ids = resolve(sup, targets).await?;
+            let infos = sup
+                .call(|reply| Call::Info {
+                    ids: Some(ids.clone()),
+                    reply,
+                })
+                .await?;
+            delete(sup, &ids).await?;
+            Ok(Response::Processes { processes: infos })
+        }
+        Request::Scale { name, count } => {
+            let plan = sup
+                .call(|reply| Call::Scale {
+                    name: name.clone(),
+                    count,
+                    reply,
+                })
+                .await?;
+            each_concurrently(sup, &plan.add, |pm_id, reply| Call::Start { pm_id, reply }).await?;
+            delete(sup, &plan.remove).await?;
+            let ids = sup
+                .call(|reply| Call::Resolve {
+                    targets: vec![name],
+                    reply,
+                })
+                .await?;
+            processes(sup, ids).await
+        }
+        Request::List => processes_all(sup).await,
+        Request::Describe { targets } => {
+            let ids = resolve(sup, targets).await?;
+            processes(sup, ids).await
+        }
+        Request::SendSignal { signal, targets } => {
+            let ids = resolve(sup, targets).await?;
+            for pm_id in &ids {
+                let signal = signal.clone();
+                sup.call(|reply| Call::Signal {
+                    pm_id: *pm_id,
+                    signal,
+                    reply,
+                })
+                .await?;
+            }
+            processes(sup, ids).await
+        }
+        Request::SendData { pm_id, packet } => {
+            sup.call(|reply| Call::SendData {
+                pm_id,
+                packet,
+                reply,
+            })
+            .await?;
+            Ok(Response::Ok)
+        }
+        Request::Reset { targets } => {
+            let ids = resolve(sup, targets).await?;
+            each_concurrently(sup, &ids, |pm_id, reply| Call::Reset { pm_id, reply }).await?;
+            processes(sup, ids).await
+        }
+        Request::Flush { targets } => {
+            let ids = if targets.is_empty() {
+                None
+            } else {
+                Some(resolve(sup, targets).await?)
+            };
+            let all = ids.is_none();
+            let paths = sup.call(|reply| Call::LogPaths { ids, reply }).await?;
+            for p in paths {
+                sup.logs().truncate(&p).await.map_err(io_error)?;
+            }
+            if all {
+                truncate_file(&home.daemon_log())?;
+            }
+            Ok(Response::Ok)
+        }
+        Request::ReloadLogs => {
+            sup.logs().reopen_all().await.map_err(io_error)?;
+            Ok(Response::Ok)
+        }
+        Request::Save { force } => save(sup, home, force).await,
+        Request::Resurrect => resurrect(sup, home).await,
+        Request::Hello { .. } | Request::Subscribe | Request::Kill => Err(RpcError::new(
+            ErrorCode::BadRequest,
+            "hello, subscribe and kill are handled by the connection",
+        )),
+    }
+}
+
+async fn resolve(sup: &SupervisorHandle, targets: Vec<String>) -> Result<Vec<u32>, RpcError> {
+    if targets.is_empty() {
+        return Err(RpcError::new(ErrorCode::BadRequest, "no target given"));
+    }
+    sup.call(|reply| Call::Resolve { targets, reply }).await
+}
+
+async fn processes(sup: &SupervisorHandle, ids: Vec<u32>) -> Result<Response, RpcError> {
+    let processes = sup
+        .call(|reply| Call::Info {
+            ids: Some(ids),
+            reply,
+        })
+        .await?;
+    Ok(Response::Processes { processes })
+}
+
+async fn processes_all(sup: &SupervisorHandle) -> Result<Response, RpcError> {
+    let processes = sup.call(|reply| Call::Info { ids: None, reply }).await?;
+    Ok(Response::Processes { processes })
+}
+
+/// Start apps: new ones are started, known ones restarted with their new
+/// spec. `stopped_names` stay registered but stopped (resurrect).
+async fn start(
+    sup: &SupervisorHandle,
+    apps: Vec<AppSpec>,
+    only_new: bool,
+    stopped_names: &[String],
+) -> Result<Response, RpcError> {
+    if apps.is_empty() {
+        return Err(RpcError::new(ErrorCode::BadRequest, "no app to start"));
+    }
+    let names: Vec<String> = apps.iter().map(|a| a.name.clone()).collect();
+    let reg = sup
+        .call(|reply| Call::Register {
+            apps,
+            only_new,
+            reply,
+        })
+        .await?;
+    let infos = sup
+        .call(|reply| Call::Info {
+            ids: Some(reg.new_ids.clone()),
+            reply,
+        })
+        .await?;
+    let to_start: Vec<u32> = reg
+        .new_ids
+        .iter()
+        .copied()
+        .filter(|id| {
+            !reg.stay_stopped.contains(id)
+                && !infos
+                    .iter()
+                    .any(|i| i.pm_id == *id && stopped_names.contains(&i.name))
+        })
+        .collect();
+    each_concurrently(sup, &to_start, |pm_id, reply| Call::Start { pm_id, reply }).await?;
+    restart_each(sup, &reg.existing_ids, None).await?;
+    let ids = sup
+        .call(|reply| Call::Resolve {
+            targets: names,
+            reply,
+        })
+        .await
+        .unwrap_or_default();
+    processes(sup, ids).await
+}
+
+async fn restart_each(
+    sup: &SupervisorHandle,
+    ids: &[u32],
+    update_env: Option<BTreeMap<String, String>>,
+) -> Result<(), RpcError> {
+    // One at a time, so a cluster app always has workers serving.
+    for pm_id in ids {
+        let env = update_env.clone();
+        sup.call(|reply| Call::Restart {
+            pm_id: *pm_id,
+            update_env: env,
+            reply,
+        })
+        .await?;
+    }
+    Ok(())
+}
+
+/// Rolling reload, `parallel` workers at a time. The first failure stops
+/// the rollout (the failed worker's old process keeps serving).
+async fn reload(
+    sup: &SupervisorHandle,
+    ids: &[u32],
+    update_env: Option<BTreeMap<String, String>>,
+    parallel: usize,
+) -> Result<(), RpcError> {
+    for chunk in ids.chunks(parallel) {
+        each_concurrently(sup, chunk, |pm_id, reply| Call::Reload {
+            pm_id,
+            update_env: update_env.clone(),
+            reply,
+        })
+        .await?;
+    }
+    Ok(())
+}
+
+async fn delete(sup: &SupervisorHandle, ids: &[u32]) -> Result<(), RpcError> {
+    each_concurrently(sup, ids, |pm_id, reply| Call::Stop { pm_id, reply }).await?;
+    for pm_id in ids {
+        sup.call(|reply| Call::Remove {
+            pm_id: *pm_id,
+            reply,
+        })
+        .await?;
+    }
+    Ok(())
+}
+
+/// Make one call per id, all at once, and wait for every answer.
+async fn each_concurrently(
+    sup: &SupervisorHandle,
+    ids: &[u32],
+    make: impl Fn(u32, super::Reply<()>) -> Call,
+) -> Result<(), RpcError> {
+    let mut rxs = Vec::new();
+    for pm_id in ids {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        sup.tx
+            .send(super::Msg::Call(make(*pm_id, tx)))
+            .map_err(|_| super::shutting_down())?;
+        rxs.push(rx);
+    }
+    let mut first_err = None;
+    for rx in rxs {
+        match rx.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                first_err.get_or_insert(e);
+            }
+            Err(_) => {
+                first_err.get_or_insert_with(super::shutting_down);
+            }
+        }
+    }
+    first_err.map_or(Ok(()), Err)
+}
+
+/// One entry of the dump file.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct DumpEntry {
+    #[serde(flatten)]
+    spec: AppSpec,
+    /// pm2 keeps stopped apps stopped on resurrect.
+    status: String,
+}
+
+async fn save(sup: &SupervisorHandle, home: &Home, force: bool) -> Result<Response, RpcError> {
+    let specs = sup.call(|reply| Call::Specs { reply }).await?;
+    if specs.is_empty() && !force {
+        return Err(RpcError::new(
+            ErrorCode::NothingToDo,
+            "rpm2 is not managing any process, skipping save (use --force to save an empty list)",
+        ));
+    }
+    let entries: Vec<DumpEntry> = specs
+        .into_iter()
+        .map(|(spec, running)| DumpEntry {
+            spec,
+            status: if running { "online" } else { "stopped" }.to_owned(),
+        })
+        .collect();
+    let path = home.dump_file();
+    let text = serde_json::to_string_pretty(&entries)
+        .map_err(|e| RpcError::new(ErrorCode::Io, format!("cannot encode dump: {e}")))?;
+    if path.exists() {
+        let _ = std::fs::copy(&path, path.with_extension("pm2.bak"));
+    }
+    // Write then rename: a crash never leaves half a dump.
+    let tmp = path.with_extension("pm2.tmp");
+    std::fs::write(&tmp, text).map_err(io_error)?;
+    std::fs::rename(&tmp, &path).map_err(io_error)?;
+    Ok(Response::Saved {
+        path: path.display().to_string(),
+        apps: entries.len(),
+    })
+}
+
+async fn resurrect(sup: &SupervisorHandle, home: &Home) -> Result<Response, RpcError> {
+    let path = home.dump_file();
+    let backup = path.with_extension("pm2.bak");
+    let entries = read_dump(&path).or_else(|first| read_dump(&backup).map_err(|_| first))?;
+    if entries.is_empty() {
+        return processes_all(sup).await;
+    }
+    let stopped: Vec<String> = entries
+        .iter()
+        .filter(|e| e.status == "stopped")
+        .map(|e| e.spec.name.clone())
+        .collect();
+    let apps = entries.into_iter().map(|e| e.spec).collect();
+    start(sup, apps, true, &stopped).await?;
+    processes_all(sup).await
+}
+
+fn read_dump(path: &std::path::Path) -> Result<Vec<DumpEntry>, RpcError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        RpcError::new(
+            ErrorCode::NothingToDo,
+            format!("no dump to resurrect at {}: {e}", path.display()),
+        )
+    })?;
+    serde_json::from_str(&text).map_err(|e| {
+        RpcError::new(
+            ErrorCode::Io,
+            format!("dump {} is corrupt: {e}", path.display()),
+        )
+    })
+}
+
+fn truncate_file(path: &std::path::Path) -> Result<(), RpcError> {
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(io_error(e)),
+    }
+}
+
+fn io_error(e: std::io::Error) -> RpcError {
+    RpcError::new(ErrorCode::Io, e.to_string())
+}
+
+/// Stop every worker (for `kill` and daemon shutdown).
+pub async fn stop_all(sup: &SupervisorHandle) -> Vec<ProcessInfo> {
+    let _ = sup.call(|reply| Call::ShutDown { reply }).await;
+    let ids = sup
+        .call(|reply| Call::Resolve {
+            targets: vec!["all".into()],
+            reply,
+        })
+        .await
+        .unwrap_or_default();
+    let _ = each_concurrently(sup, &ids, |pm_id, reply| Call::Stop { pm_id, reply }).await;
+    sup.call(|reply| Call::Info { ids: None, reply })
+        .await
+        .unwrap_or_default()
+}
+
+/// Dump then stop (SIGTERM/SIGINT to the daemon, as pm2 does).
+pub async fn save_quietly(sup: &SupervisorHandle, home: &Home) {
+    let _ = save(sup, home, false).await;
+}

@@ -1,0 +1,4 @@
+//! Worker processes: how they are spawned and signalled, and the restart policy.
+
+pub mod policy;
+pub mod spawn;

@@ -1,0 +1,185 @@
+//! Building and starting a worker process: interpreter, args, cwd, env,
+//! its own process group, stdout/stderr pipes, and — for Node — the IPC
+//! channel on fd 3 (`NODE_CHANNEL_FD`), plus `NODE_UNIQUE_ID` in cluster mode.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::process::Stdio;
+
+use rpm2_node_ipc::{ChannelSender, Incoming};
+use rpm2_proto::AppSpec;
+use tokio::process::{Child, ChildStderr, ChildStdout, Command};
+use tokio::sync::mpsc::UnboundedReceiver;
+
+/// The fd number the worker finds its channel on (Node's own `fork()` uses 3).
+const CHANNEL_FD: i32 = 3;
+
+/// What a started worker hands back to the supervisor.
+pub struct Spawned {
+    pub child: Child,
+    pub pid: u32,
+    pub stdout: ChildStdout,
+    pub stderr: ChildStderr,
+    pub channel: Option<(ChannelSender, UnboundedReceiver<Incoming>)>,
+}
+
+/// Start one process of `spec` with the final environment `env`.
+/// `cluster_id` is `NODE_UNIQUE_ID` (cluster workers only; never set
+/// without the channel, or `listen()` silently never completes).
+pub fn spawn(
+    spec: &AppSpec,
+    env: &BTreeMap<String, String>,
+    cluster_id: Option<u32>,
+) -> io::Result<Spawned> {
+    let (program, args) = command_line(spec);
+    let mut cmd = Command::new(&program);
+    cmd.args(&args)
+        .current_dir(&spec.cwd)
+        .env_clear()
+        .envs(env)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        // Its own group, so stop signals reach `npm start` → `node` chains.
+        .process_group(0)
+        .kill_on_drop(false);
+
+    let channel_ends = if spec.node {
+        let (parent, child) = rpm2_node_ipc::channel_pair()?;
+        for (k, v) in rpm2_node_ipc::child_env(CHANNEL_FD) {
+            cmd.env(k, v);
+        }
+        if let Some(id) = cluster_id {
+            cmd.env("NODE_UNIQUE_ID", id.to_string());
+        }
+        Some((parent, child))
+    } else {
+        None
+    };
+
+    if let Some((_, child_end)) = &channel_ends {
+        let raw = child_end.as_raw_fd();
+        // SAFETY: only async-signal-safe calls (dup2, fcntl) between fork and exec.
+        unsafe {
+            cmd.pre_exec(move || place_channel_fd(raw));
+        }
+    }
+
+    let mut child = cmd.spawn()?;
+    let pid = child.id().unwrap_or(0);
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| io::Error::other("no stdout pipe"))?;
+    let stderr = child
+        .stderr
+        .take()
+        .ok_or_else(|| io::Error::other("no stderr pipe"))?;
+    let channel = match channel_ends {
+        Some((parent, child_end)) => {
+            // Our copy of the worker's end must go, or the worker never sees EOF.
+            drop::<OwnedFd>(child_end);
+            Some(rpm2_node_ipc::open(parent)?)
+        }
+        None => None,
+    };
+    Ok(Spawned {
+        child,
+        pid,
+        stdout,
+        stderr,
+        channel,
+    })
+}
+
+/// `interpreter [interpreter_args] script [args]`, or `script [args]`.
+fn command_line(spec: &AppSpec) -> (std::path::PathBuf, Vec<String>) {
+    match &spec.interpreter {
+        Some(interp) => {
+            let mut args = spec.interpreter_args.clone();
+            args.push(spec.script.to_string_lossy().into_owned());
+            args.extend(spec.args.iter().cloned());
+            (interp.clone(), args)
+        }
+        None => (spec.script.clone(), spec.args.clone()),
+    }
+}
+
+/// In the forked child: put the channel on fd 3 without CLOEXEC.
+fn place_channel_fd(raw: i32) -> io::Result<()> {
+    // SAFETY: plain syscalls on fds we own in the child.
+    unsafe {
+        if raw == CHANNEL_FD {
+            let flags = libc::fcntl(raw, libc::F_GETFD);
+            if flags < 0 || libc::fcntl(raw, libc::F_SETFD, flags & !libc::FD_CLOEXEC) < 0 {
+                return Err(io::Error::last_os_error());
+            }
+        } else if libc::dup2(raw, CHANNEL_FD) < 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// A process, or its whole group (pm2's `treekill`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChildPid {
+    Process(u32),
+    Group(u32),
+}
+
+impl ChildPid {
+    #[must_use]
+    pub fn new(pid: u32, treekill: bool) -> Self {
+        if treekill {
+            Self::Group(pid)
+        } else {
+            Self::Process(pid)
+        }
+    }
+
+    /// Send `signal`; a process already gone is not an error.
+    pub fn signal(self, signal: nix::sys::signal::Signal) -> nix::Result<()> {
+        use nix::unistd::Pid;
+        let res = match self {
+            #[allow(clippy::cast_possible_wrap)]
+            Self::Process(pid) => nix::sys::signal::kill(Pid::from_raw(pid as i32), signal),
+            #[allow(clippy::cast_possible_wrap)]
+            Self::Group(pid) => nix::sys::signal::killpg(Pid::from_raw(pid as i32), signal),
+        };
+        match res {
+            Err(nix::errno::Errno::ESRCH) | Ok(()) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// Parse `SIGINT`, `INT`, `sigint` or `2`.
+pub fn parse_signal(text: &str) -> Option<nix::sys::signal::Signal> {
+    use std::str::FromStr;
+    if let Ok(n) = text.parse::<i32>() {
+        return nix::sys::signal::Signal::try_from(n).ok();
+    }
+    let upper = text.to_ascii_uppercase();
+    let name = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
+    nix::sys::signal::Signal::from_str(&name).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_signal_spellings() {
+        use nix::sys::signal::Signal;
+        assert_eq!(parse_signal("SIGUSR2"), Some(Signal::SIGUSR2));
+        assert_eq!(parse_signal("usr1"), Some(Signal::SIGUSR1));
+        assert_eq!(parse_signal("9"), Some(Signal::SIGKILL));
+        assert_eq!(parse_signal("NOPE"), None);
+    }
+}
