@@ -14,12 +14,27 @@ use crate::paths::Home;
 use crate::rpc::server::{serve, DaemonRequest};
 use crate::supervisor::{ops, spawn_supervisor};
 
+/// Set by a caller that spawns `rpm2 __daemon` as its own child: no fork,
+/// and (Linux) SIGTERM when that caller dies.
+pub const FOREGROUND_ENV: &str = "RPM2_DAEMON_FOREGROUND";
+
 /// Entry point of `rpm2 __daemon`: detach, then run until killed.
 /// Returns the process exit code.
 pub fn main(home: &Home) -> i32 {
     if let Err(e) = home.ensure() {
         eprintln!("rpm2 daemon: cannot create {}: {e}", home.root().display());
         return 1;
+    }
+    // The JS API's `connect(true)` (pm2's noDaemon): stay in the foreground
+    // as the caller's child and die with it.
+    if std::env::var_os(FOREGROUND_ENV).is_some() {
+        std::env::remove_var(FOREGROUND_ENV);
+        #[cfg(target_os = "linux")]
+        // SAFETY: prctl with integer arguments only.
+        unsafe {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+        }
+        return run_foreground(home);
     }
     // Fork: the parent (the CLI's child) exits now and is reaped by the CLI;
     // the daemon is left in its own session, owned by init.

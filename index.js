@@ -1,0 +1,528 @@
+'use strict';
+// require('rpm2'): pm2's programmatic API over the rpm2 daemon.
+//
+// The native addon (crates/rpm2-napi) is an RPC client only; the daemon is
+// the native `rpm2` executable running `__daemon` in its own process. Every
+// method takes a Node-style callback or, without one, returns a Promise.
+// Errors are `Error`s with a stable `code` (PROCESS_NOT_FOUND,
+// INVALID_OPTION, DAEMON_UNAVAILABLE…).
+const { EventEmitter } = require('node:events');
+const childProcess = require('node:child_process');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { resolveBinary, resolveAddon } = require('./npm/resolve-binary.js');
+
+let native = null;
+function loadNative() {
+  if (!native) {
+    const file = resolveAddon();
+    const mod = { exports: {} };
+    // dlopen, not require: in a checkout the addon is cargo's lib*.so.
+    process.dlopen(mod, file);
+    native = mod.exports;
+  }
+  return native;
+}
+
+function rpm2Error(code, message) {
+  const err = new Error(message);
+  err.code = code;
+  return err;
+}
+
+/** Run `fn` (async) and hand its result to `cb`, or return the promise. */
+function finish(promise, cb) {
+  if (typeof cb !== 'function') return promise;
+  promise.then(
+    (res) => cb(null, res),
+    (err) => cb(err),
+  );
+  return undefined;
+}
+
+/** `(a, b, cb)` with optional middle arguments: split off the callback. */
+function splitArgs(args) {
+  const list = Array.from(args);
+  let cb;
+  while (list.length && list[list.length - 1] === undefined) list.pop();
+  if (list.length && typeof list[list.length - 1] === 'function') cb = list.pop();
+  return { list, cb };
+}
+
+/** pm2's action result: the process plus top-level status fields. */
+function actionResult(p) {
+  return {
+    ...p,
+    namespace: p.pm2_env.namespace,
+    status: p.pm2_env.status,
+    restart_time: p.pm2_env.restart_time,
+  };
+}
+
+function toTargets(target) {
+  const list = Array.isArray(target) ? target : [target];
+  return list.map((t) => String(t));
+}
+
+function isConfigFile(t) {
+  return ['.json', '.yml', '.yaml', '.config.js', '.config.cjs', '.config.mjs'].some((p) =>
+    t.includes(p),
+  );
+}
+
+function shellEnv() {
+  const env = {};
+  for (const [k, v] of Object.entries(process.env)) if (typeof v === 'string') env[k] = v;
+  return env;
+}
+
+// Options that steer loading; everything else is an app option (any pm2
+// spelling: `exec_mode`, `execMode`, `instances`, `name`…).
+const CONTROL_KEYS = new Set(['only', 'env', 'cwd', 'updateEnv', 'update_env', 'parallel', 'force']);
+
+function loadOpts(opts = {}, { forStart = true } = {}) {
+  const overrides = {};
+  if (forStart) {
+    for (const [k, v] of Object.entries(opts)) {
+      if (!CONTROL_KEYS.has(k) && v !== undefined && typeof v !== 'function') overrides[k] = v;
+    }
+  }
+  let envName = null;
+  if (typeof opts.env === 'string') envName = opts.env;
+  else if (forStart && opts.env && typeof opts.env === 'object') overrides.env = opts.env;
+  let only = [];
+  if (typeof opts.only === 'string') only = opts.only.split(',');
+  else if (Array.isArray(opts.only)) only = opts.only.map(String);
+  const updateEnv = opts.updateEnv || opts.update_env ? shellEnv() : null;
+  return {
+    cwd: opts.cwd ? path.resolve(opts.cwd) : process.cwd(),
+    only,
+    envName,
+    overrides,
+    updateEnv,
+  };
+}
+
+/** Bus pattern (`log:*`, `*`) → RegExp. */
+function patternRegExp(pattern) {
+  const escaped = pattern.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*');
+  return new RegExp(`^${escaped}$`);
+}
+
+class API {
+  /**
+   * @param {object} [opts] `rpm2_home` (else $RPM2_HOME, else ~/.rpm2),
+   *   `daemon_mode` (false: like `connect(true)`).
+   */
+  constructor(opts = {}) {
+    this._opts = opts;
+    this._conn = null;
+    this._home = null;
+    this._child = null;
+    this._buses = new Set();
+    for (const name of Object.getOwnPropertyNames(API.prototype)) {
+      if (name !== 'constructor' && typeof this[name] === 'function') this[name] = this[name].bind(this);
+    }
+  }
+
+  _homeDir() {
+    if (!this._home) {
+      this._home =
+        this._opts.rpm2_home ||
+        this._opts.home ||
+        process.env.RPM2_HOME ||
+        path.join(os.homedir(), '.rpm2');
+      this._home = path.resolve(this._home);
+    }
+    return this._home;
+  }
+
+  _exe() {
+    try {
+      return resolveBinary();
+    } catch {
+      return null;
+    }
+  }
+
+  _connection() {
+    if (!this._conn) {
+      const { Connection } = loadNative();
+      this._conn = new Connection(this._homeDir(), this._exe());
+    }
+    return this._conn;
+  }
+
+  async _unwrap(pending) {
+    const out = JSON.parse(await pending);
+    if (out.error) throw rpm2Error(out.error.code, out.error.message);
+    return out.ok;
+  }
+
+  async _request(req) {
+    return this._unwrap(this._connection().request(req));
+  }
+
+  async _processes(req) {
+    const resp = await this._request(req);
+    return resp && resp.processes ? resp.processes : [];
+  }
+
+  // ---------------------------------------------------------------- daemon
+
+  /** `connect([noDaemon], cb)`: reach the daemon, starting it if needed. */
+  connect(...args) {
+    const { list, cb } = splitArgs(args);
+    const noDaemon = list[0] === true || this._opts.daemon_mode === false;
+    return finish(this._connect(noDaemon), cb);
+  }
+
+  async _connect(noDaemon) {
+    const conn = this._connection();
+    let info;
+    if (!noDaemon) {
+      info = await this._unwrap(conn.connect(true, 0));
+    } else {
+      try {
+        info = await this._unwrap(conn.connect(false, 0));
+      } catch {
+        info = await this._spawnForeground(conn);
+      }
+    }
+    return {
+      daemon_mode: !noDaemon,
+      new_pm2_instance: info.newDaemon,
+      rpc_socket_file: info.rpcSocketFile,
+      pub_socket_file: info.rpcSocketFile,
+      pm2_home: info.home,
+      daemon_pid: info.daemonPid,
+    };
+  }
+
+  /** noDaemon: the daemon as our child, dying with us (not keeping us alive). */
+  async _spawnForeground(conn) {
+    const exe = this._exe();
+    if (!exe) throw rpm2Error('DAEMON_UNAVAILABLE', 'rpm2: no native executable to start a daemon');
+    const home = this._homeDir();
+    fs.mkdirSync(home, { recursive: true, mode: 0o700 });
+    const log = fs.openSync(path.join(home, 'rpm2.log'), 'a');
+    const child = childProcess.spawn(exe, ['__daemon'], {
+      env: { ...process.env, RPM2_HOME: home, RPM2_DAEMON_FOREGROUND: '1' },
+      stdio: ['ignore', log, log],
+    });
+    fs.closeSync(log);
+    child.unref();
+    this._child = child;
+    let exited = null;
+    child.once('exit', (code, signal) => {
+      exited = { code, signal };
+      if (this._child === child) this._child = null;
+    });
+    try {
+      const info = await this._unwrap(conn.connect(false, 10_000));
+      return { ...info, newDaemon: exited === null };
+    } catch (e) {
+      if (exited) e.message += ` (the daemon exited: ${exited.signal || exited.code}; see ${path.join(home, 'rpm2.log')})`;
+      throw e;
+    }
+  }
+
+  /** `disconnect([cb])`: close every connection and bus; the process may then exit. */
+  disconnect(cb) {
+    for (const bus of this._buses) bus.close();
+    this._buses.clear();
+    if (this._conn) this._conn.close();
+    this._conn = null;
+    return finish(Promise.resolve(), cb);
+  }
+
+  close(cb) {
+    return this.disconnect(cb);
+  }
+
+  /** `killDaemon(cb)`: stop every app, then the daemon. */
+  killDaemon(cb) {
+    return finish(this._kill(), cb);
+  }
+
+  kill(cb) {
+    return this.killDaemon(cb);
+  }
+
+  async _kill() {
+    const child = this._child;
+    await this._request({ op: 'kill' });
+    for (const bus of this._buses) bus.close();
+    this._buses.clear();
+    if (this._conn) this._conn.close();
+    if (child && child.exitCode === null && child.signalCode === null) {
+      await new Promise((resolve) => child.once('exit', resolve));
+    }
+    return { success: true };
+  }
+
+  ping(cb) {
+    return finish(
+      this._request({ op: 'ping' }).then(() => ({ msg: 'pong' })),
+      cb,
+    );
+  }
+
+  // ---------------------------------------------------------------- apps
+
+  /** `start(script | configPath | appObject | appArray, [opts], cb)`. */
+  start(...args) {
+    const { list, cb } = splitArgs(args);
+    const [target, opts = {}] = list;
+    return finish(this._start(target, opts), cb);
+  }
+
+  async _start(target, opts) {
+    if (target === undefined || target === null) target = 'ecosystem.config.js';
+    const out = await this._unwrap(this._connection().start(target, loadOpts(opts)));
+    const result = out.processes.map(actionResult);
+    Object.defineProperty(result, 'warnings', { value: out.warnings, enumerable: false });
+    return result;
+  }
+
+  /** Names for a target that is a config path, an app object or an array of them. */
+  async _names(target, opts) {
+    if (typeof target === 'string' && isConfigFile(target)) {
+      const apps = await this._unwrap(this._connection().load(target, loadOpts(opts, { forStart: false })));
+      return apps.map((a) => a.name);
+    }
+    if (target && typeof target === 'object' && !Array.isArray(target)) return [String(target.name)];
+    if (Array.isArray(target) && target.some((t) => t && typeof t === 'object')) {
+      return target.map((t) => (t && typeof t === 'object' ? String(t.name) : String(t)));
+    }
+    return toTargets(target);
+  }
+
+  async _simple(op, target, opts) {
+    const targets = await this._names(target, opts);
+    return (await this._processes({ op, targets })).map(actionResult);
+  }
+
+  async _restart(op, target, opts) {
+    let started = [];
+    let targets;
+    if (typeof target === 'string' && isConfigFile(target)) {
+      const out = await this._unwrap(
+        this._connection().startNew(target, loadOpts(opts, { forStart: false })),
+      );
+      started = out.started;
+      targets = out.known;
+    } else {
+      targets = await this._names(target, opts);
+    }
+    const updateEnv = opts.updateEnv || opts.update_env ? shellEnv() : null;
+    let touched = [];
+    if (targets.length) {
+      const req = { op, targets, update_env: updateEnv };
+      if (op === 'reload' && opts.parallel) req.parallel = Number(opts.parallel);
+      touched = await this._processes(req);
+    }
+    return started.concat(touched).map(actionResult);
+  }
+
+  stop(...args) {
+    const { list, cb } = splitArgs(args);
+    return finish(this._simple('stop', list[0], list[1] || {}), cb);
+  }
+
+  delete(...args) {
+    const { list, cb } = splitArgs(args);
+    return finish(this._simple('delete', list[0], list[1] || {}), cb);
+  }
+
+  restart(...args) {
+    const { list, cb } = splitArgs(args);
+    return finish(this._restart('restart', list[0], list[1] || {}), cb);
+  }
+
+  reload(...args) {
+    const { list, cb } = splitArgs(args);
+    return finish(this._restart('reload', list[0], list[1] || {}), cb);
+  }
+
+  /** `reset(target, cb)`: zero the restart counters. */
+  reset(target, cb) {
+    return finish(this._simple('reset', target, {}), cb);
+  }
+
+  /** `scale(name, n | '+n' | '-n', cb)`. */
+  scale(name, count, cb) {
+    return finish(
+      this._processes({ op: 'scale', name: String(name), count: String(count) }).then((ps) =>
+        ps.map(actionResult),
+      ),
+      cb,
+    );
+  }
+
+  /** `list(cb)`: every worker, as `rpm2 jlist` prints it. */
+  list(cb) {
+    return finish(this._processes({ op: 'list' }), cb);
+  }
+
+  /** `describe(name | id, cb)`: the workers matching. */
+  describe(target, cb) {
+    return finish(this._processes({ op: 'describe', targets: toTargets(target) }), cb);
+  }
+
+  // ---------------------------------------------------------------- messages
+
+  /** `sendDataToProcessId(id, packet, cb)` or `(packet, cb)`. */
+  sendDataToProcessId(...args) {
+    const { list, cb } = splitArgs(args);
+    let id;
+    let packet;
+    if (list.length === 1 && list[0] && typeof list[0] === 'object') {
+      packet = list[0];
+      id = packet.id;
+    } else {
+      [id, packet] = list;
+      if (packet && typeof packet === 'object') packet.id = id;
+    }
+    const run = async () => {
+      if (!packet || typeof packet !== 'object' || id === undefined || id === null || packet.data === undefined || !packet.topic) {
+        throw rpm2Error('BAD_REQUEST', 'ID, DATA or TOPIC field is missing');
+      }
+      const pmId = Number(id);
+      if (!Number.isInteger(pmId) || pmId < 0) throw rpm2Error('BAD_REQUEST', `invalid process id: ${id}`);
+      await this._request({ op: 'send_data', pm_id: pmId, packet });
+      return { success: true, data: packet };
+    };
+    return finish(run(), cb);
+  }
+
+  sendSignalToProcessName(signal, name, cb) {
+    return finish(
+      this._processes({ op: 'send_signal', signal: String(signal), targets: toTargets(name) }).then(
+        (ps) => ps.map(actionResult),
+      ),
+      cb,
+    );
+  }
+
+  sendSignalToProcessId(signal, id, cb) {
+    return this.sendSignalToProcessName(signal, id, cb);
+  }
+
+  /** `launchBus(cb)`: an EventEmitter of the daemon's events (pm2's bus). */
+  launchBus(cb) {
+    return finish(this._launchBus(), cb);
+  }
+
+  _launchBus() {
+    const conn = this._connection();
+    const bus = new EventEmitter();
+    const patterns = new Map();
+    const emit = (type, packet) => {
+      bus.emit(type, packet);
+      for (const name of bus.eventNames()) {
+        if (typeof name !== 'string' || !name.includes('*')) continue;
+        let re = patterns.get(name);
+        if (!re) patterns.set(name, (re = patternRegExp(name)));
+        if (re.test(type)) bus.emit(name, type, packet);
+      }
+    };
+    let id = null;
+    let closed = false;
+    return new Promise((resolve, reject) => {
+      let ready = false;
+      const onPacket = (text) => {
+        const ev = JSON.parse(text);
+        if (ev.rpm2 === 'ready') {
+          ready = true;
+          resolve(bus);
+          return;
+        }
+        if (ev.rpm2 === 'error') {
+          const err = rpm2Error(ev.code, ev.message);
+          if (!ready) reject(err);
+          else if (bus.listenerCount('error')) bus.emit('error', err);
+          return;
+        }
+        if (ev.rpm2 === 'closed') {
+          this._buses.delete(bus);
+          if (!closed) {
+            closed = true;
+            bus.emit('close');
+          }
+          return;
+        }
+        if (closed) return;
+        const proc = { ...ev.process, rev: null };
+        switch (ev.type) {
+          case 'log:out':
+          case 'log:err':
+            emit(ev.type, { process: proc, at: ev.at, data: ev.data });
+            break;
+          case 'process:event':
+            emit('process:event', { event: ev.event, manually: ev.manually, process: proc, at: ev.at });
+            break;
+          case 'process:msg':
+            if (ev.msg_type) emit(ev.msg_type, { process: proc, at: ev.at, data: ev.data });
+            else emit('process:msg', { process: proc, at: ev.at, raw: ev.raw });
+            break;
+          default:
+            emit(ev.type, ev);
+        }
+      };
+      id = conn.subscribe(onPacket);
+      bus.close = () => {
+        if (closed) return;
+        closed = true;
+        conn.closeBus(id);
+        this._buses.delete(bus);
+        bus.emit('close');
+      };
+      this._buses.add(bus);
+    });
+  }
+
+  // ---------------------------------------------------------------- files
+
+  /** `dump([force], cb)`: save the process list for `resurrect`. */
+  dump(...args) {
+    const { list, cb } = splitArgs(args);
+    return finish(
+      this._request({ op: 'save', force: list[0] === true }).then(() => ({ success: true })),
+      cb,
+    );
+  }
+
+  /** `resurrect(cb)`: start what the dump holds and is not running. */
+  resurrect(cb) {
+    return finish(
+      this._processes({ op: 'resurrect' }).then((ps) => ps.map(actionResult)),
+      cb,
+    );
+  }
+
+  /** `flush([name | id], cb)`: truncate log files (all when no target). */
+  flush(...args) {
+    const { list, cb } = splitArgs(args);
+    const target = list[0];
+    const targets = target === undefined || target === null || target === 'all' ? [] : toTargets(target);
+    return finish(
+      this._request({ op: 'flush', targets }).then(() => ({ success: true })),
+      cb,
+    );
+  }
+
+  /** `reloadLogs(cb)`: reopen every log file (after rotation). */
+  reloadLogs(cb) {
+    return finish(
+      this._request({ op: 'reload_logs' }).then(() => ({ success: true })),
+      cb,
+    );
+  }
+}
+
+const rpm2 = new API();
+rpm2.custom = API;
+rpm2.API = API;
+module.exports = rpm2;

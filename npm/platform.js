@@ -1,0 +1,31 @@
+'use strict';
+// The napi-rs platform name of this machine (linux-x64-gnu, darwin-arm64…):
+// the suffix of the per-platform package `@rpm2/binding-<name>` and of the
+// addon file `rpm2.<name>.node` it ships, next to the `rpm2` executable.
+const fs = require('node:fs');
+
+function isMusl() {
+  try {
+    return fs.readFileSync('/usr/bin/ldd', 'utf8').includes('musl');
+  } catch {
+    // No ldd: ask Node itself (slower, so only as a fallback).
+    const header = process.report && process.report.getReport().header;
+    return !(header && header.glibcVersionRuntime);
+  }
+}
+
+function platformName() {
+  const { platform, arch } = process;
+  if (platform === 'linux') return `linux-${arch}-${isMusl() ? 'musl' : 'gnu'}`;
+  if (platform === 'win32') return `win32-${arch}-msvc`;
+  return `${platform}-${arch}`;
+}
+
+/** The shared library cargo produces for the addon crate, by OS. */
+function cargoLibName(base = 'rpm2_napi') {
+  if (process.platform === 'darwin') return `lib${base}.dylib`;
+  if (process.platform === 'win32') return `${base}.dll`;
+  return `lib${base}.so`;
+}
+
+module.exports = { platformName, cargoLibName };
