@@ -40,7 +40,12 @@ pub enum Command {
     #[command(alias = "del")]
     Delete(TargetArgs),
     /// Scale an app to N workers (N, +N or -N)
-    Scale { name: String, count: String },
+    Scale {
+        name: String,
+        /// N, +N or -N
+        #[arg(allow_hyphen_values = true)]
+        count: String,
+    },
     /// The process table
     #[command(visible_aliases = ["ls", "l", "ps", "status"])]
     List,
