@@ -1,0 +1,146 @@
+//! The daemon's life: ping, kill, save/resurrect, recovering from a daemon
+//! killed with SIGKILL, and SIGTERM saving the list.
+
+mod common;
+
+use common::{alive, fixture, free_port, http_get, pid_of, status_of, wait_dead, wait_until, Rpm2};
+
+#[test]
+fn ping_prints_pong_and_starts_the_daemon() {
+    let r = Rpm2::new();
+    assert!(r.daemon_pid().is_none_or(|p| !alive(p)));
+    let out = r.ok(&["ping"]);
+    assert!(out.stdout.contains("pong"), "{}", out.all());
+    let pid = r.daemon_pid().expect("rpm2.pid written");
+    assert!(alive(pid));
+    assert!(r.home().join("rpc.sock").exists());
+    // A second ping talks to the same daemon.
+    r.ok(&["ping"]);
+    assert_eq!(r.daemon_pid(), Some(pid));
+}
+
+#[test]
+fn kill_without_a_daemon_exits_zero_and_starts_none() {
+    let r = Rpm2::new();
+    r.ok(&["kill"]);
+    assert!(r.daemon_pid().is_none_or(|p| !alive(p)));
+    assert!(!r.home().join("rpc.sock").exists());
+}
+
+#[test]
+fn kill_stops_the_apps_and_the_daemon() {
+    let r = Rpm2::new();
+    r.ok(&["start", &fixture("idle.js"), "--name", "k"]);
+    let app = pid_of(&r.proc("k"));
+    let daemon = r.daemon_pid().unwrap();
+    r.ok(&["kill"]);
+    wait_dead(app);
+    wait_dead(daemon);
+    assert!(!r.home().join("rpc.sock").exists());
+    // The next command starts a fresh, empty daemon.
+    assert!(r.jlist().is_empty());
+    assert_ne!(r.daemon_pid(), Some(daemon));
+}
+
+#[test]
+fn save_kill_resurrect() {
+    let r = Rpm2::new();
+    let port = free_port();
+    r.ok(&[
+        "start",
+        &fixture("http.js"),
+        "--name",
+        "web",
+        "--",
+        &port.to_string(),
+    ]);
+    r.ok(&["start", &fixture("idle.js"), "--name", "sleeper"]);
+    r.ok(&["stop", "sleeper"]);
+    let body = wait_until("web to answer", || http_get(port));
+    let old_pid = pid_of(&r.proc("web"));
+    assert_eq!(body, format!("ok {old_pid}"));
+
+    let out = r.ok(&["save"]);
+    assert!(r.home().join("dump.pm2").exists(), "{}", out.all());
+    r.ok(&["kill"]);
+    wait_dead(old_pid);
+
+    r.ok(&["resurrect"]);
+    let web = r.wait_status("web", "online");
+    let new_pid = pid_of(&web);
+    assert_ne!(new_pid, old_pid);
+    let body = wait_until("web to answer again", || {
+        http_get(port).filter(|b| *b == format!("ok {new_pid}"))
+    });
+    assert_eq!(body, format!("ok {new_pid}"));
+    // A stopped app comes back stopped.
+    let sleeper = r.proc("sleeper");
+    assert_eq!(status_of(&sleeper), "stopped");
+    assert_eq!(sleeper["pid"], 0);
+
+    // Resurrect again: apps already there are left alone.
+    r.ok(&["resurrect"]);
+    assert_eq!(pid_of(&r.proc("web")), new_pid);
+    assert_eq!(r.jlist().len(), 2);
+}
+
+#[test]
+fn save_refuses_an_empty_list_unless_forced() {
+    let r = Rpm2::new();
+    let out = r.fails(&["save"]);
+    assert!(
+        out.stderr.contains("not managing any process"),
+        "{}",
+        out.all()
+    );
+    assert!(!r.home().join("dump.pm2").exists());
+    r.ok(&["save", "--force"]);
+    assert!(r.home().join("dump.pm2").exists());
+}
+
+#[test]
+fn a_daemon_killed_with_sigkill_is_replaced_cleanly() {
+    let r = Rpm2::new();
+    r.ok(&["start", &fixture("idle.js"), "--name", "orphan"]);
+    let worker = pid_of(&r.proc("orphan"));
+    let daemon = r.daemon_pid().expect("rpm2.pid");
+    // SAFETY: kill(2) on the daemon of this test's home.
+    assert_eq!(unsafe { libc::kill(daemon, libc::SIGKILL) }, 0);
+    wait_dead(daemon);
+    // The stale socket and pid file are still there.
+    assert!(r.home().join("rpc.sock").exists());
+
+    let out = r.ok(&["list"]);
+    assert!(!out.stdout.contains("orphan"), "{}", out.all());
+    let fresh = r.daemon_pid().expect("new rpm2.pid");
+    assert_ne!(fresh, daemon);
+    assert!(alive(fresh));
+    r.ok(&["ping"]);
+    // The new daemon works: it can start apps.
+    r.ok(&["start", &fixture("idle.js"), "--name", "after"]);
+    assert_eq!(status_of(&r.proc("after")), "online");
+
+    // The old daemon's worker was orphaned (as with pm2): end it ourselves.
+    if alive(worker) {
+        // SAFETY: kill(2) on the worker this test started.
+        unsafe { libc::kill(worker, libc::SIGKILL) };
+    }
+}
+
+#[test]
+fn sigterm_to_the_daemon_saves_and_stops_everything() {
+    let r = Rpm2::new();
+    r.ok(&["start", &fixture("idle.js"), "--name", "termed"]);
+    let worker = pid_of(&r.proc("termed"));
+    let daemon = r.daemon_pid().unwrap();
+    // SAFETY: kill(2) on the daemon of this test's home.
+    assert_eq!(unsafe { libc::kill(daemon, libc::SIGTERM) }, 0);
+    wait_dead(daemon);
+    wait_dead(worker);
+    let dump = std::fs::read_to_string(r.home().join("dump.pm2")).expect("dump written");
+    assert!(dump.contains("termed"), "{dump}");
+    assert!(!r.home().join("rpc.sock").exists());
+    // And resurrect brings it back.
+    r.ok(&["resurrect"]);
+    r.wait_status("termed", "online");
+}
