@@ -27,6 +27,7 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once per run
 pub enum Command {
     /// Start apps from an ecosystem file (default ./ecosystem.config.js), a script, or restart known apps by name/id
     Start(StartArgs),
