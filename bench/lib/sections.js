@@ -1,0 +1,223 @@
+'use strict';
+// The daemon-centred measurements: memory, CLI latency, cold start, crash
+// recovery, reload and log throughput. Each section is a function
+// (kind, cfg) -> one round's figures for that product ('rpm2' | 'pm2' |
+// 'node', the plain-node reference where one makes sense; null = no figure).
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { spawn } = require('node:child_process');
+const { withProduct, seedApp, fixtureApp, APPS } = require('./products');
+const { sleep, now, stats, waitFor, freePort, is200, rssBytes, cpuDuring } = require('./util');
+const { cannon, ncpu } = require('./load');
+
+const LISTENING = /listening/;
+const MB = 1024 * 1024;
+
+/** Start the seed app (cluster, nproc workers) and wait until it serves. */
+async function startSeed(p, opts = {}) {
+  const port = await freePort();
+  p.start([seedApp({ port, ...opts })]);
+  if (!(await waitFor(() => is200(port), { timeout: 20000 }))) throw new Error(`${p.kind}: seed app never served`);
+  return port;
+}
+
+// ---------------------------------------------------------------- memory
+async function rss(kind) {
+  if (kind === 'node') {
+    // A bare Node process (bench/apps/tiny.js): what any Node daemon starts from.
+    const child = spawn(process.execPath, [path.join(APPS, 'tiny.js')], { stdio: 'ignore' });
+    await sleep(1000);
+    const bytes = rssBytes(child.pid);
+    child.kill('SIGKILL');
+    return { idleMB: bytes / MB };
+  }
+  const out = {};
+  await withProduct(kind, async (p) => {
+    p.cli(['ping']); // starts the daemon with no app
+    await sleep(1000);
+    out.idleMB = rssBytes(p.daemonPid()) / MB;
+    await startSeed(p);
+    await sleep(1000);
+    out.seedMB = rssBytes(p.daemonPid()) / MB;
+  });
+  await withProduct(kind, async (p) => {
+    const apps = Array.from({ length: 20 }, (_, i) => fixtureApp(`tiny${i}`, 'tiny.js'));
+    p.start(apps);
+    const ok = await waitFor(() => {
+      const l = p.jlist();
+      return l && l.length === 20 && l.every((x) => x.pm2_env.status === 'online');
+    }, { timeout: 30000, interval: 200 });
+    if (!ok) throw new Error(`${kind}: 20 apps not online`);
+    await sleep(1000);
+    out.apps20MB = rssBytes(p.daemonPid()) / MB;
+  });
+  return out;
+}
+
+// ---------------------------------------------------------------- CLI latency
+async function cli(kind, cfg) {
+  if (kind === 'node') return null;
+  return withProduct(kind, async (p) => {
+    await startSeed(p);
+    const variants = kind === 'rpm2'
+      ? { list: ['list', 'bin'], jlist: ['jlist', 'bin'], listNpx: ['list', 'npx'], jlistNpx: ['jlist', 'npx'] }
+      : { list: ['list', 'bin'], jlist: ['jlist', 'bin'] };
+    const out = {};
+    for (const [key, [cmd, via]] of Object.entries(variants)) {
+      p.cli([cmd], { via }); // warm the page cache; not counted
+      const ms = [];
+      for (let i = 0; i < cfg.cliRuns; i++) {
+        const r = p.cli([cmd], { via });
+        if (r.code !== 0) throw new Error(`${kind} ${cmd} via ${via} failed: ${r.out.slice(-500)}`);
+        ms.push(r.ms);
+      }
+      out[`${key}Ms`] = stats(ms).median;
+    }
+    return out;
+  });
+}
+
+// ---------------------------------------------------------------- cold start
+async function cold(kind) {
+  if (kind === 'node') {
+    // Physical reference: nproc plain processes from spawn to all serving is
+    // not comparable; one `node app.js` from spawn to 200 is.
+    const port = await freePort();
+    const t0 = now();
+    const { startPlain } = require('./plain');
+    const g = await startPlain(port);
+    const ms = now() - t0;
+    await g.stop();
+    return { servingMs: ms };
+  }
+  return withProduct(kind, async (p) => {
+    const port = await freePort();
+    const t0 = now();
+    const started = p.start([seedApp({ port })], { async: true });
+    let returnedMs = null;
+    started.then((r) => { returnedMs = now() - t0; if (r.code !== 0) console.error(`${kind} start: ${r.out}`); });
+    // Serving = every worker has logged its listening line (it sends 'ready'
+    // right after) and a fresh connection gets 200.
+    const ok = await waitFor(async () => p.countLogLines('app-out', LISTENING) >= ncpu && is200(port),
+      { timeout: 30000, interval: 10 });
+    const servingMs = ok ? now() - t0 : null;
+    await started;
+    return { startReturnMs: returnedMs, servingMs };
+  });
+}
+
+// ---------------------------------------------------------------- crash recovery
+async function crash(kind) {
+  if (kind === 'node') return null;
+  return withProduct(kind, async (p) => {
+    const port = await startSeed(p);
+    await sleep(1500); // past min_uptime, so this is an ordinary restart
+    const list = p.jlist();
+    const w0 = list.find((x) => x.pm_id === 0);
+    const before = p.countLogLines('app-out-0', LISTENING);
+    const jlistMs = p.cli(['jlist']).ms; // poll resolution of the "online" figure
+    const t0 = now();
+    process.kill(w0.pid, 'SIGKILL');
+    const online = (async () => {
+      const ok = await waitFor(async () => {
+        const l = await p.jlistAsync();
+        const w = l && l.find((x) => x.pm_id === 0);
+        return w && w.pid && w.pid !== w0.pid && w.pm2_env.status === 'online';
+      }, { timeout: 30000, interval: 0 });
+      return ok ? now() - t0 : null;
+    })();
+    const serving = (async () => {
+      const ok = await waitFor(async () => p.countLogLines('app-out-0', LISTENING) > before && is200(port),
+        { timeout: 30000, interval: 5 });
+      return ok ? now() - t0 : null;
+    })();
+    const [onlineMs, servingMs] = await Promise.all([online, serving]);
+    return { onlineMs, servingMs, jlistMs };
+  });
+}
+
+// ---------------------------------------------------------------- reload
+async function reload(kind, cfg) {
+  if (kind === 'node') return null;
+  return withProduct(kind, async (p) => {
+    const port = await startSeed(p);
+    await sleep(1000);
+    const r = p.cli(['reload', 'app']);
+    if (r.code !== 0) throw new Error(`${kind} reload failed: ${r.out.slice(-1000)}`);
+    const out = { reloadMs: r.ms };
+    // Two reloads under each kind of load; every non-2xx, error, timeout or
+    // reset the client sees is a failed request.
+    for (const mode of ['keepalive', 'close']) {
+      const load = cannon({ port, mode, connections: 10, duration: 300 });
+      await sleep(1000);
+      const codes = [];
+      for (let i = 0; i < 2; i++) {
+        codes.push((await p.cliAsync(['reload', 'app'])).code);
+        await sleep(500);
+      }
+      await sleep(500);
+      load.stop();
+      const res = await load.done;
+      const failed = (res.non2xx || 0) + (res.errors || 0) + (res.timeouts || 0) + (res.resets || 0);
+      out[`failed_${mode}`] = failed;
+      out[`requests_${mode}`] = res.total;
+      out[`reloadExitCodes_${mode}`] = codes.join(',');
+      out[`detail_${mode}`] = res;
+    }
+    return out;
+  });
+}
+
+// ---------------------------------------------------------------- log throughput
+function logBytes(dir, prefix) {
+  try {
+    return fs.readdirSync(dir).filter((f) => f.startsWith(prefix))
+      .reduce((n, f) => n + fs.statSync(path.join(dir, f)).size, 0);
+  } catch {
+    return 0;
+  }
+}
+
+/** Lines/s reaching `bytesFn()` over cfg.logSeconds, and `pid`'s CPU meanwhile. */
+async function measureLog(bytesFn, pid, cfg) {
+  await waitFor(() => bytesFn() > 0, { timeout: 10000 });
+  await sleep(1000); // warm-up
+  const b0 = bytesFn();
+  const { cpuPct, seconds } = await cpuDuring(pid, () => sleep(cfg.logSeconds * 1000));
+  const lines = (bytesFn() - b0) / 100; // flood.js lines are 100 bytes
+  return { linesPerSec: lines / seconds, cpuPct };
+}
+
+async function logs(kind, cfg) {
+  const out = {};
+  for (const [tag, rate] of [['max', 0], ['100k', 100000]]) {
+    if (kind === 'node') {
+      // Physical reference: the same flooder redirected straight to a file.
+      const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'bench-node-')), 'out.log');
+      const fd = fs.openSync(file, 'w');
+      const child = spawn(process.execPath, [path.join(APPS, 'flood.js')], { stdio: ['ignore', fd, 'inherit'], env: { ...process.env, RATE: String(rate) } });
+      fs.closeSync(fd);
+      const m = await measureLog(() => fs.statSync(file).size, child.pid, cfg);
+      out[`linesPerSec_${tag}`] = m.linesPerSec;
+      child.kill('SIGKILL');
+      fs.rmSync(path.dirname(file), { recursive: true, force: true });
+      continue;
+    }
+    await withProduct(kind, async (p) => {
+      p.start([fixtureApp('flood', 'flood.js', { RATE: String(rate) })]);
+      const m = await measureLog(() => logBytes(p.logDir, 'flood-out'), p.daemonPid(), cfg);
+      // Check the 100-byte assumption (no prefix added by the product).
+      const fd = fs.openSync(path.join(p.logDir, fs.readdirSync(p.logDir).find((f) => f.startsWith('flood-out'))), 'r');
+      const buf = Buffer.alloc(1000);
+      fs.readSync(fd, buf, 0, 1000, 0);
+      fs.closeSync(fd);
+      out[`lineBytes_${tag}`] = buf.indexOf(10) + 1;
+      out[`linesPerSec_${tag}`] = m.linesPerSec;
+      out[`daemonCpuPct_${tag}`] = m.cpuPct;
+    });
+  }
+  return out;
+}
+
+module.exports = { rss, cli, cold, crash, reload, logs, startSeed };
