@@ -144,3 +144,35 @@ fn sigterm_to_the_daemon_saves_and_stops_everything() {
     r.ok(&["resurrect"]);
     r.wait_status("termed", "online");
 }
+
+/// Daemons (`rpm2 __daemon`) whose environment names this home.
+fn daemons_of(home: &std::path::Path) -> Vec<i32> {
+    let needle = format!("RPM2_HOME={}", home.display());
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+            alive(*pid)
+                && String::from_utf8_lossy(&cmd).contains("__daemon")
+                && env.split(|b| *b == 0).any(|kv| kv == needle.as_bytes())
+        })
+        .collect()
+}
+
+#[test]
+fn concurrent_first_calls_start_one_daemon() {
+    let r = Rpm2::new();
+    let calls: Vec<_> = (0..6).map(|_| r.spawn(&["ping"])).collect();
+    for c in calls {
+        let out = c.wait(std::time::Duration::from_secs(60)).unwrap();
+        assert!(out.success(), "{}", out.all());
+        assert!(out.stdout.contains("pong"), "{}", out.all());
+    }
+    let daemon = r.daemon_pid().unwrap();
+    assert_eq!(daemons_of(r.home()), [daemon]);
+    r.ok(&["kill"]);
+    wait_dead(daemon);
+    assert!(daemons_of(r.home()).is_empty());
+}

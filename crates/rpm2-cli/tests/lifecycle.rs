@@ -429,3 +429,93 @@ fn reset_zeroes_restart_time() {
     r.ok(&["reset", "all"]);
     assert_eq!(restart_time(&r.proc("rs")), 0);
 }
+
+#[test]
+fn stop_and_delete_while_launching_end_the_pending_start() {
+    let r = Rpm2::new();
+    let never = r.path("never").display().to_string();
+    for (name, action) in [("stuck", "stop"), ("gone", "delete")] {
+        let start = r.spawn(&[
+            "start",
+            &fixture("ready_on_file.js"),
+            "--name",
+            name,
+            "--wait-ready",
+            "--listen-timeout",
+            "120000",
+            "--",
+            &never,
+        ]);
+        let p = wait_until(&format!("{name} to be launching"), || {
+            r.procs(name)
+                .into_iter()
+                .next()
+                .filter(|p| status_of(p) == "launching" && pid_of(p) > 0)
+        });
+        r.ok(&[action, name]);
+        wait_dead(pid_of(&p));
+        // The blocked `start` returns (whatever it says) instead of hanging.
+        start
+            .wait(std::time::Duration::from_secs(30))
+            .unwrap_or_else(|e| panic!("start of {name} after {action}: {e}"));
+    }
+    assert_eq!(status_of(&r.proc("stuck")), "stopped");
+    assert!(r.procs("gone").is_empty());
+}
+
+#[test]
+fn pid_files_and_the_pid_id_env_commands() {
+    let r = Rpm2::new();
+    start_idle(&r, "pf");
+    let pid = pid_of(&r.proc("pf"));
+    let pid_file = r.home().join("pids/pf-0.pid");
+    assert_eq!(
+        std::fs::read_to_string(&pid_file).unwrap().trim(),
+        pid.to_string()
+    );
+    assert_eq!(r.ok(&["pid", "pf"]).stdout.trim(), pid.to_string());
+    assert!(r.ok(&["id", "pf"]).stdout.contains('0'));
+    let env = r.ok(&["env", "0"]).stdout;
+    assert!(env.lines().any(|l| l == "name: pf"), "{env}");
+    r.ok(&["stop", "pf"]);
+    assert!(!pid_file.exists(), "pid file left after stop");
+}
+
+#[test]
+fn no_autostart_registers_a_stopped_app() {
+    let r = Rpm2::new();
+    r.ok(&[
+        "start",
+        &fixture("idle.js"),
+        "--name",
+        "lazy",
+        "--no-autostart",
+    ]);
+    let p = r.proc("lazy");
+    assert_eq!(status_of(&p), "stopped");
+    assert_eq!(p["pid"], 0);
+    r.ok(&["start", "lazy"]);
+    assert_eq!(status_of(&r.proc("lazy")), "online");
+}
+
+#[test]
+fn restart_keeps_the_env_unless_update_env() {
+    let r = Rpm2::new();
+    let file = r.path("env.json");
+    let f = file.display().to_string();
+    let greeting = || wait_json(&file)["GREETING"].clone();
+    r.run_env(
+        &["start", &fixture("env_dump.js"), "--name", "upd", "--", &f],
+        &[("GREETING", "one")],
+    );
+    assert_eq!(greeting(), "one");
+    std::fs::remove_file(&file).unwrap();
+    r.run_env(&["restart", "upd"], &[("GREETING", "two")]);
+    assert_eq!(greeting(), "one", "restart by name keeps the stored env");
+    std::fs::remove_file(&file).unwrap();
+    r.run_env(
+        &["restart", "upd", "--update-env"],
+        &[("GREETING", "three")],
+    );
+    assert_eq!(greeting(), "three");
+}

@@ -181,3 +181,31 @@ fn a_flood_of_lines_arrives_whole_and_in_order() {
     // Still the same run (it was not restarted).
     assert_eq!(r.proc("flood")["pm2_env"]["restart_time"], 0);
 }
+
+#[test]
+fn long_lines_split_characters_and_a_last_line_without_newline_are_kept() {
+    let r = Rpm2::new();
+    r.ok(&[
+        "start",
+        &fixture("partial.js"),
+        "--name",
+        "partial",
+        "--no-autorestart",
+    ]);
+    r.wait_status("partial", "stopped");
+    let path = r.logs_dir().join("partial-out.log");
+    let text = wait_until("the last line in the log", || {
+        Some(read(&path)).filter(|t| t.contains("tail without newline"))
+    });
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines.len(),
+        3,
+        "{:?}",
+        &text[text.len().saturating_sub(200)..]
+    );
+    assert_eq!(lines[0].len(), 4 + 1024 * 1024);
+    assert!(lines[0].starts_with("big:x") && lines[0].ends_with('x'));
+    assert_eq!(lines[1], "☃ snowman ☃");
+    assert_eq!(lines[2], "tail without newline");
+}

@@ -141,6 +141,27 @@ impl Rpm2 {
         out
     }
 
+    /// Run `rpm2 <args>` with extra environment variables (the shell env
+    /// `start` and `--update-env` capture).
+    pub fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Out {
+        let mut cmd = self.command(args);
+        cmd.envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let child = cmd.spawn().expect("spawn rpm2");
+        let out = Background { child }
+            .wait(CALL_TIMEOUT)
+            .unwrap_or_else(|e| panic!("rpm2 {args:?}: {e}"));
+        assert!(
+            out.success(),
+            "rpm2 {args:?} failed ({:?})\nstdout:\n{}\nstderr:\n{}",
+            out.code,
+            out.stdout,
+            out.stderr
+        );
+        out
+    }
+
     fn try_run(&self, args: &[&str], timeout: Duration) -> Result<Out, String> {
         let child = self
             .command(args)
