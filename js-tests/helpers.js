@@ -1,7 +1,7 @@
 'use strict';
 // Shared by the js-tests: a temporary RPM2_HOME per test file, the real CLI,
 // free ports, polling with deadlines, and a daemon that is always killed.
-const { spawnSync, execFileSync } = require('node:child_process');
+const { spawn, spawnSync, execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const net = require('node:net');
 const os = require('node:os');
@@ -26,6 +26,22 @@ function makeHome(tag = 'test') {
     });
     return { code: r.status, stdout: r.stdout, stderr: r.stderr, out: r.stdout + r.stderr };
   }
+  // Async variant: a load generator in this process keeps running meanwhile
+  // (spawnSync would freeze it mid-request and fake failures).
+  function cliAsync(args, opts = {}) {
+    return new Promise((resolve) => {
+      const child = spawn(RPM2, args, { env: { ...env, ...(opts.env || {}) }, cwd: opts.cwd || FIXTURES });
+      let out = '';
+      child.stdout.on('data', (c) => (out += c));
+      child.stderr.on('data', (c) => (out += c));
+      child.on('exit', (code) => resolve({ code, out }));
+    });
+  }
+  async function jlistAsync() {
+    const r = await cliAsync(['jlist']);
+    if (r.code !== 0) throw new Error(`jlist failed: ${r.out}`);
+    return JSON.parse(r.out);
+  }
   function jlist() {
     const r = cli(['jlist']);
     if (r.code !== 0) throw new Error(`jlist failed: ${r.out}`);
@@ -35,7 +51,7 @@ function makeHome(tag = 'test') {
     cli(['kill']);
     fs.rmSync(home, { recursive: true, force: true });
   }
-  return { home, env, cli, jlist, cleanup };
+  return { home, env, cli, cliAsync, jlist, jlistAsync, cleanup };
 }
 
 /** Poll `fn` until it returns a truthy value or the deadline passes. */
@@ -83,6 +99,11 @@ function get(port, urlPath = '/', { agent = false, timeout = 5000, localAddress 
   });
 }
 
+/** Wait until `port` answers an HTTP GET (workers listen after `online`). */
+function waitServing(port, opts = {}) {
+  return waitFor(async () => (await get(port)).status > 0, { what: `port ${port} serving`, ...opts });
+}
+
 /** Is `pid` alive? */
 function alive(pid) {
   try {
@@ -93,4 +114,4 @@ function alive(pid) {
   }
 }
 
-module.exports = { ROOT, FIXTURES, RPM2, makeHome, waitFor, sleep, freePort, get, alive, execFileSync };
+module.exports = { ROOT, FIXTURES, RPM2, makeHome, waitFor, waitServing, sleep, freePort, get, alive, execFileSync };

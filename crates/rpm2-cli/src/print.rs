@@ -9,7 +9,6 @@ use crate::output;
 
 /// Exit codes scripts can rely on (pm2 uses 0 and 1).
 pub mod exit {
-    pub const OK: u8 = 0;
     pub const ERROR: u8 = 1;
 }
 

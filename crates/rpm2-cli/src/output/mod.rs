@@ -14,7 +14,6 @@ mod inspect;
 mod table;
 
 pub use describe::render_describe;
-pub use format::{human_bytes, human_uptime};
 pub use inspect::{inspect, render_prettylist};
 pub use table::{render_list, render_mini_list};
 

@@ -148,9 +148,7 @@ impl Actor {
             return;
         }
         if sticky {
-            let n = eligible.len() as u64;
-            #[allow(clippy::cast_possible_truncation)]
-            let gen = eligible[(sticky_hash(conn.peer) % n) as usize];
+            let gen = self.sticky_pick(app, &eligible, conn.peer);
             let busy = self
                 .table
                 .runs
@@ -190,6 +188,22 @@ impl Actor {
                     a.cluster.push_waiting(conn);
                 }
             }
+        }
+    }
+
+    /// Sticky routing: the client's hash picks one of the app's workers (all
+    /// of them, live or not), so a worker that dies moves only its own
+    /// clients; while it is away they go to a live worker by the same hash.
+    fn sticky_pick(&self, app: &str, eligible: &[Gen], peer: Option<std::net::IpAddr>) -> Gen {
+        let hash = sticky_hash(peer);
+        let workers = self.table.workers_of(app);
+        #[allow(clippy::cast_possible_truncation)]
+        let slot = workers[(hash % workers.len() as u64) as usize];
+        let own = self.table.workers.get(&slot).and_then(|w| w.run);
+        match own {
+            Some(gen) if eligible.contains(&gen) => gen,
+            #[allow(clippy::cast_possible_truncation)]
+            _ => eligible[(hash % eligible.len() as u64) as usize],
         }
     }
 

@@ -16,6 +16,10 @@ use crate::paths::file_safe_name;
 use crate::worker::policy::{decide, ExitDecision};
 use crate::worker::spawn::{spawn, ChildPid};
 
+/// Between the last connection handed to a run being drained and the
+/// cluster `disconnect` (see `terminate`).
+const DRAIN_GRACE_MS: u64 = 100;
+
 /// Which role a new run plays for its worker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunRole {
@@ -105,7 +109,7 @@ impl Actor {
             let _ = tx.send(Msg::Exited { gen, code, signal });
         });
 
-        let mut run = Run::new(gen, pm_id, pid, channel);
+        let mut run = Run::new(pm_id, pid, channel);
         let now = now_ms();
         let w = self
             .table
@@ -416,19 +420,44 @@ impl Actor {
             return;
         };
         let queued: Vec<_> = run.queued_conns.drain(..).collect();
-        let cluster = spec.exec_mode == ExecMode::Cluster && spec.node;
-        let disconnect_sent = cluster
-            && run
-                .channel
-                .as_ref()
-                .is_some_and(|ch| ch.send(rpm2_node_ipc::cluster::disconnect(0)).is_ok());
+        let cluster = spec.exec_mode == ExecMode::Cluster && spec.node && run.channel.is_some();
         let app = spec.name.clone();
         for conn in queued {
             self.route(&app, conn);
         }
-        if disconnect_sent {
+        if cluster {
+            // A connection handed over just now has not had its first request
+            // read yet; the worker's server.close() would drop it as idle.
+            // No new connections reach this run from now on: give the last
+            // ones a moment to be read before telling the worker to close.
             self.after(
-                spec.kill_timeout_ms,
+                DRAIN_GRACE_MS,
+                Msg::Timer {
+                    gen,
+                    timer: RunTimer::Disconnect,
+                },
+            );
+        } else {
+            self.interrupt(gen);
+        }
+    }
+
+    /// Cluster `disconnect`: the worker closes its servers (in-flight
+    /// requests finish), then its channel; SIGINT follows either way.
+    fn disconnect(&mut self, gen: Gen) {
+        let Some(run) = self.table.runs.get(&gen) else {
+            return;
+        };
+        let Some(kill_timeout) = self.spec_of(run.pm_id).map(|s| s.kill_timeout_ms) else {
+            return;
+        };
+        let sent = run
+            .channel
+            .as_ref()
+            .is_some_and(|ch| ch.send(rpm2_node_ipc::cluster::disconnect(0)).is_ok());
+        if sent {
+            self.after(
+                kill_timeout,
                 Msg::Timer {
                     gen,
                     timer: RunTimer::DrainTimeout,
@@ -437,6 +466,11 @@ impl Actor {
         } else {
             self.interrupt(gen);
         }
+    }
+
+    fn spec_of(&self, pm_id: u32) -> Option<&rpm2_proto::AppSpec> {
+        let w = self.table.workers.get(&pm_id)?;
+        self.table.apps.get(&w.app).map(|a| &a.spec)
     }
 
     /// SIGINT (or `'shutdown'`), with SIGKILL scheduled.
@@ -491,6 +525,7 @@ impl Actor {
                     self.run_ready(gen);
                 }
             }
+            RunTimer::Disconnect => self.disconnect(gen),
             RunTimer::DrainTimeout => self.interrupt(gen),
             RunTimer::KillTimeout => {
                 let treekill = self

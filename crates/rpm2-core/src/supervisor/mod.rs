@@ -48,6 +48,8 @@ pub enum Msg {
 pub enum RunTimer {
     /// `listen_timeout`: the run counts as ready from now on.
     ListenTimeout,
+    /// A drained cluster worker gets the cluster `disconnect` now.
+    Disconnect,
     /// A disconnected cluster worker had `kill_timeout` to close its servers.
     DrainTimeout,
     /// `kill_timeout` after SIGINT: SIGKILL.

@@ -61,7 +61,6 @@ pub struct Worker {
 
 /// How far a run has come.
 pub struct Run {
-    pub gen: Gen,
     pub pm_id: u32,
     pub pid: u32,
     pub started: Instant,
@@ -90,9 +89,8 @@ pub struct Run {
 
 impl Run {
     #[must_use]
-    pub fn new(gen: Gen, pm_id: u32, pid: u32, channel: Option<ChannelSender>) -> Self {
+    pub fn new(pm_id: u32, pid: u32, channel: Option<ChannelSender>) -> Self {
         Self {
-            gen,
             pm_id,
             pid,
             started: Instant::now(),
