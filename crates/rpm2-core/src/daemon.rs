@@ -11,7 +11,7 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc;
 
 use crate::paths::Home;
-use crate::rpc::server::{serve, DaemonRequest};
+use crate::rpc::server::serve;
 use crate::supervisor::{ops, spawn_supervisor};
 
 /// Set by a caller that spawns `rpm2 __daemon` as its own child: no fork,
@@ -134,16 +134,10 @@ async fn run(home: &Home) -> i32 {
     };
     loop {
         tokio::select! {
-            req = daemon_rx.recv() => match req {
-                Some(DaemonRequest::Kill) | None => {
-                    // The connection that asked stops everything and answers;
-                    // wait for that, then go.
-                    let _ = ops::stop_all(&sup).await;
-                    // Let the answer reach the client before the socket goes.
-                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-                    return 0;
-                }
-            },
+            _ = daemon_rx.recv() => {
+                sup.logs().sync().await;
+                return 0;
+            }
             _ = term.recv() => return shutdown(&sup, home, "SIGTERM").await,
             _ = int.recv() => return shutdown(&sup, home, "SIGINT").await,
             _ = quit.recv() => return shutdown(&sup, home, "SIGQUIT").await,
@@ -161,5 +155,6 @@ async fn shutdown(sup: &crate::supervisor::SupervisorHandle, home: &Home, why: &
     tracing::info!("{why} received: saving the process list and stopping every app");
     ops::save_quietly(sup, home).await;
     let _ = ops::stop_all(sup).await;
+    sup.logs().sync().await;
     0
 }

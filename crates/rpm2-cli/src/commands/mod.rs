@@ -28,12 +28,13 @@ impl Ctx {
             ClientError::Unavailable(format!("cannot find the rpm2 executable: {e}"))
         })?;
         let (client, spawned) = connect_or_spawn(&self.home, &exe)?;
-        if spawned {
-            self.style.info(&format!(
-                "Spawning rpm2 daemon with RPM2_HOME={}",
+        if spawned && !self.style.silent {
+            // On stderr: `rpm2 jlist | jq` must see JSON only, even on a cold start.
+            eprintln!(
+                "[RPM2] Spawning rpm2 daemon with RPM2_HOME={}",
                 self.home.root().display()
-            ));
-            self.style.info("rpm2 daemon successfully daemonized");
+            );
+            eprintln!("[RPM2] rpm2 daemon successfully daemonized");
         }
         Ok(client)
     }

@@ -538,8 +538,9 @@ mod tests {
 
     #[test]
     fn value_entry_point_uses_map_order() {
-        // Without serde_json's `preserve_order`, a `Value` object is sorted.
+        // The workspace enables serde_json's `preserve_order`: insertion
+        // order is kept, with integer keys first as in JS objects.
         let v = serde_json::json!({ "b": 1, "a": [ "x" ], "10": 2, "9": 3 });
-        assert_eq!(inspect(&v), "{ '9': 3, '10': 2, a: [ 'x' ], b: 1 }");
+        assert_eq!(inspect(&v), "{ '9': 3, '10': 2, b: 1, a: [ 'x' ] }");
     }
 }

@@ -168,8 +168,8 @@ mod tests {
         PM2_HOME: '/home/alice/.pm2',
         PORT: '3000'
       },
-      log_date_format: 'YYYY-MM-DD HH:mm Z',
-      node_version: '20.11.1'
+      node_version: '20.11.1',
+      log_date_format: 'YYYY-MM-DD HH:mm Z'
     }
   }
 ]";

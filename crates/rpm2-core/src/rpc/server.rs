@@ -17,8 +17,8 @@ const MAX_CONNECTIONS: usize = 256;
 
 /// What the RPC side asks of the daemon's main task.
 pub enum DaemonRequest {
-    /// `kill`: stop everything and exit.
-    Kill,
+    /// `kill`: every app is stopped and the client answered; exit now.
+    Exit,
 }
 
 /// Serve clients until the listener fails.
@@ -121,11 +121,11 @@ async fn connection(
                 return stream_events(stream, sup).await;
             }
             Request::Kill => {
-                let _ = daemon_tx.send(DaemonRequest::Kill);
-                // The daemon answers once everything is stopped, just before exiting.
+                // Answer once everything is stopped, then let the daemon exit.
                 let processes = ops::stop_all(sup).await;
-                write(&mut stream, &Response::Processes { processes }).await?;
-                return Ok(());
+                let written = write(&mut stream, &Response::Processes { processes }).await;
+                let _ = daemon_tx.send(DaemonRequest::Exit);
+                return written;
             }
             other => ops::handle(sup, home, other).await,
         };

@@ -37,6 +37,7 @@ pub fn spawn_supervisor(home: Home) -> SupervisorHandle {
         cpu: CpuSampler::default(),
         shutting_down: false,
     };
+    super::triggers::spawn_memory_ticks(tx.clone());
     tokio::spawn(async move {
         while let Some(msg) = rx.recv().await {
             actor.handle(msg);
@@ -54,6 +55,9 @@ impl Actor {
             Msg::RestartDue { pm_id, token } => self.on_restart_due(pm_id, token),
             Msg::Conn { app, conn } => self.route(&app, conn),
             Msg::Call(call) => self.on_call(call),
+            Msg::Triggered { app, trigger } => self.on_triggered(&app, trigger),
+            Msg::WatchDue { app } => self.on_watch_due(&app),
+            Msg::MemoryTick => self.on_memory_tick(),
         }
     }
 

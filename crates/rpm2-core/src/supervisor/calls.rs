@@ -139,8 +139,10 @@ impl Actor {
                 // Scale to the new instance count, then restart the rest.
                 let want = spec.instances as usize;
                 let name = spec.name.clone();
+                let triggers = super::triggers::arm(&spec, &self.tx);
                 if let Some(app) = self.table.apps.get_mut(&name) {
                     app.spec = spec;
+                    app.triggers = triggers;
                 }
                 for _ in ids.len()..want {
                     out.new_ids.push(self.add_worker(&name));
@@ -151,11 +153,13 @@ impl Actor {
             let name = spec.name.clone();
             let autostart = spec.autostart;
             let n = spec.instances.max(1);
+            let triggers = super::triggers::arm(&spec, &self.tx);
             self.table.apps.insert(
                 name.clone(),
                 App {
                     spec,
                     cluster: crate::cluster::primary::ClusterApp::default(),
+                    triggers,
                 },
             );
             for _ in 0..n {

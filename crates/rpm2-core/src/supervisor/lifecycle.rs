@@ -197,7 +197,7 @@ impl Actor {
         }
     }
 
-    fn log_writer(&self, path: &PathBuf) -> Option<rpm2_logs::FileWriter> {
+    fn log_writer(&self, path: &std::path::Path) -> Option<rpm2_logs::FileWriter> {
         match self.logs.writer(path) {
             Ok(w) => Some(w),
             Err(e) => {
@@ -642,7 +642,8 @@ impl Actor {
             return;
         }
         if w.run != Some(gen) {
-            // An old run drained by a reload: nothing else to do.
+            // An old run drained by a reload: its exit is only news.
+            self.emit(pm_id, "exit", true);
             return;
         }
         w.run = None;

@@ -10,6 +10,7 @@ mod info;
 mod lifecycle;
 pub mod ops;
 pub(crate) mod state;
+mod triggers;
 
 use std::collections::BTreeMap;
 
@@ -42,6 +43,15 @@ pub enum Msg {
     Conn { app: String, conn: Conn },
     /// A request from `ops`.
     Call(Call),
+    /// A watch or cron trigger of an app fired.
+    Triggered {
+        app: String,
+        trigger: triggers::Trigger,
+    },
+    /// The watch delay after a change has passed.
+    WatchDue { app: String },
+    /// Time to compare memory with `max_memory_restart`.
+    MemoryTick,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

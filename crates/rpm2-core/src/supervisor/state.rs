@@ -26,6 +26,8 @@ pub type Waiter = oneshot::Sender<Result<(), rpm2_proto::RpcError>>;
 pub struct App {
     pub spec: AppSpec,
     pub cluster: ClusterApp,
+    /// Watch, cron: dropped (disarmed) with the app or a new spec.
+    pub triggers: super::triggers::Triggers,
 }
 
 pub struct Worker {

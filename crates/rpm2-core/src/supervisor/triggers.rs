@@ -1,0 +1,268 @@
+//! What restarts an app besides a crash or a user: file changes (`watch`),
+//! a schedule (`cron_restart`) and memory (`max_memory_restart`). Each one
+//! only sends a message; the actor decides, like for any other restart.
+
+use std::path::{Component, Path};
+use std::str::FromStr;
+use std::time::Duration;
+
+use notify::Watcher;
+use rpm2_proto::{AppSpec, ExecMode, WorkerStatus};
+use tokio::sync::mpsc::UnboundedSender;
+use tokio::task::JoinHandle;
+
+use super::actor::Actor;
+use super::Msg;
+use crate::metrics::rss_bytes;
+
+/// How often worker memory is compared with `max_memory_restart` (pm2
+/// checks every 30 s; reading /proc is cheap enough to do it more often).
+pub const MEMORY_CHECK_INTERVAL: Duration = Duration::from_secs(2);
+
+/// The triggers armed for one app; dropping them disarms them.
+#[derive(Default)]
+pub struct Triggers {
+    watcher: Option<notify::RecommendedWatcher>,
+    cron: Option<JoinHandle<()>>,
+    /// A watch restart is already scheduled (changes are coalesced).
+    pub watch_pending: bool,
+}
+
+impl Drop for Triggers {
+    fn drop(&mut self) {
+        if let Some(task) = &self.cron {
+            task.abort();
+        }
+    }
+}
+
+/// Why a trigger fired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    /// Files changed (debounced by `watch_delay`).
+    Watch,
+    /// `cron_restart` is due.
+    Cron,
+}
+
+/// Arm the triggers `spec` asks for.
+pub fn arm(spec: &AppSpec, tx: &UnboundedSender<Msg>) -> Triggers {
+    let mut t = Triggers::default();
+    if spec.watch.enabled {
+        match watch(spec, tx.clone()) {
+            Ok(w) => t.watcher = Some(w),
+            Err(e) => tracing::warn!("App [{}] cannot watch files: {e}", spec.name),
+        }
+    }
+    if let Some(pattern) = spec.cron_restart.as_deref() {
+        match croner::Cron::from_str(pattern) {
+            Ok(cron) => t.cron = Some(schedule(cron, spec.name.clone(), tx.clone())),
+            Err(e) => tracing::warn!("App [{}] invalid cron_restart {pattern:?}: {e}", spec.name),
+        }
+    }
+    t
+}
+
+fn watch(spec: &AppSpec, tx: UnboundedSender<Msg>) -> notify::Result<notify::RecommendedWatcher> {
+    let app = spec.name.clone();
+    let ignore = spec.watch.ignore.clone();
+    let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+        let Ok(event) = res else { return };
+        if matches!(event.kind, notify::EventKind::Access(_)) {
+            return;
+        }
+        if event.paths.iter().any(|p| !ignored(p, &ignore)) {
+            let _ = tx.send(Msg::Triggered {
+                app: app.clone(),
+                trigger: Trigger::Watch,
+            });
+        }
+    })?;
+    let paths = if spec.watch.paths.is_empty() {
+        vec![spec.cwd.clone()]
+    } else {
+        spec.watch.paths.clone()
+    };
+    for p in &paths {
+        watcher.watch(p, notify::RecursiveMode::Recursive)?;
+    }
+    Ok(watcher)
+}
+
+/// pm2's `ignore_watch` patterns, matched against each path component:
+/// a plain name (`node_modules`), a `*` glob (`*.log`), or `.*` (dotfiles).
+fn ignored(path: &Path, patterns: &[String]) -> bool {
+    path.components().any(|c| {
+        let Component::Normal(name) = c else {
+            return false;
+        };
+        let name = name.to_string_lossy();
+        patterns.iter().any(|p| glob_match(p, &name))
+    })
+}
+
+fn glob_match(pattern: &str, name: &str) -> bool {
+    match pattern.split_once('*') {
+        None => pattern == name,
+        Some((head, tail)) => {
+            name.len() >= head.len() + tail.len() && name.starts_with(head) && name.ends_with(tail)
+        }
+    }
+}
+
+fn schedule(cron: croner::Cron, app: String, tx: UnboundedSender<Msg>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            let now = chrono::Local::now();
+            let Ok(next) = cron.find_next_occurrence(&now, false) else {
+                return;
+            };
+            let wait = (next - now).to_std().unwrap_or(Duration::ZERO);
+            tokio::time::sleep(wait).await;
+            if tx
+                .send(Msg::Triggered {
+                    app: app.clone(),
+                    trigger: Trigger::Cron,
+                })
+                .is_err()
+            {
+                return;
+            }
+        }
+    })
+}
+
+/// Check memory every `MEMORY_CHECK_INTERVAL` for as long as the actor lives.
+pub fn spawn_memory_ticks(tx: UnboundedSender<Msg>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(MEMORY_CHECK_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if tx.send(Msg::MemoryTick).is_err() {
+                return;
+            }
+        }
+    });
+}
+
+impl Actor {
+    pub(crate) fn on_triggered(&mut self, app: &str, trigger: Trigger) {
+        let Some(a) = self.table.apps.get_mut(app) else {
+            return;
+        };
+        match trigger {
+            Trigger::Watch => {
+                // Coalesce a burst of changes into one restart after watch_delay.
+                if a.triggers.watch_pending {
+                    return;
+                }
+                a.triggers.watch_pending = true;
+                let delay = a.spec.watch.delay_ms.max(100);
+                let tx = self.tx.clone();
+                let app = app.to_owned();
+                tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_millis(delay)).await;
+                    let _ = tx.send(Msg::WatchDue { app });
+                });
+            }
+            Trigger::Cron => {
+                tracing::info!("App [{app}] cron_restart: restarting");
+                // pm2 restarts even a stopped app on its schedule.
+                self.restart_app(app, true);
+            }
+        }
+    }
+
+    pub(crate) fn on_watch_due(&mut self, app: &str) {
+        let Some(a) = self.table.apps.get_mut(app) else {
+            return;
+        };
+        a.triggers.watch_pending = false;
+        tracing::info!("Change detected on path for app {app} - restarting");
+        self.restart_app(app, false);
+    }
+
+    /// Restart every worker of `app` (running ones; all of them with `include_stopped`).
+    fn restart_app(&mut self, app: &str, include_stopped: bool) {
+        for pm_id in self.table.workers_of(app) {
+            let running = self.table.workers.get(&pm_id).is_some_and(|w| {
+                !matches!(
+                    w.status,
+                    WorkerStatus::Stopped | WorkerStatus::Errored | WorkerStatus::Stopping
+                )
+            });
+            if running || include_stopped {
+                // Nobody waits for the answer.
+                let (reply, _) = tokio::sync::oneshot::channel();
+                self.on_call(super::Call::Restart {
+                    pm_id,
+                    update_env: None,
+                    reply,
+                });
+            }
+        }
+    }
+
+    /// Restart (cluster: reload) workers above `max_memory_restart`.
+    pub(crate) fn on_memory_tick(&mut self) {
+        let mut over = Vec::new();
+        for w in self.table.workers.values() {
+            let Some(spec) = self.table.apps.get(&w.app).map(|a| &a.spec) else {
+                continue;
+            };
+            let Some(limit) = spec.max_memory_restart else {
+                continue;
+            };
+            if w.status != WorkerStatus::Online || w.successor.is_some() {
+                continue;
+            }
+            let Some(pid) = w.run.and_then(|g| self.table.runs.get(&g)).map(|r| r.pid) else {
+                continue;
+            };
+            let rss = rss_bytes(pid);
+            if rss > limit {
+                tracing::warn!(
+                    "[WORKER] Process {} restarted because it exceeds --max-memory-restart value (current_memory={rss} max_memory_limit={limit} [octets])",
+                    w.pm_id
+                );
+                over.push((w.pm_id, spec.exec_mode == ExecMode::Cluster && spec.node));
+            }
+        }
+        for (pm_id, cluster) in over {
+            let (reply, _) = tokio::sync::oneshot::channel();
+            let call = if cluster {
+                super::Call::Reload {
+                    pm_id,
+                    update_env: None,
+                    reply,
+                }
+            } else {
+                super::Call::Restart {
+                    pm_id,
+                    update_env: None,
+                    reply,
+                }
+            };
+            self.on_call(call);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ignore_patterns_match_path_components() {
+        let pats = vec![
+            "node_modules".to_owned(),
+            ".*".to_owned(),
+            "*.log".to_owned(),
+        ];
+        assert!(ignored(Path::new("/app/node_modules/x/index.js"), &pats));
+        assert!(ignored(Path::new("/app/.git/HEAD"), &pats));
+        assert!(ignored(Path::new("/app/out.log"), &pats));
+        assert!(!ignored(Path::new("/app/src/index.js"), &pats));
+    }
+}
