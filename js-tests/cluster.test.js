@@ -268,6 +268,27 @@ describe('cluster mode under load', () => {
     h.cli(['delete', 'zd']);
   });
 
+  test('restart and scale under load never close the port', async () => {
+    const port = await freePort();
+    assert.equal(h.cli(['start', APP, '-i', '2', '--name', 'elastic'], { env: { PORT: String(port) } }).code, 0);
+    await waitServing(port);
+    const load = runLoad(port, { durationMs: 120_000 });
+    await waitFor(() => load.stats.newconn.ok > 50, { what: 'load running' });
+    for (const args of [['scale', 'elastic', '4'], ['restart', 'elastic'], ['scale', 'elastic', '1'], ['scale', 'elastic', '+1']]) {
+      const r = await h.cliAsync(args);
+      assert.equal(r.code, 0, `${args.join(' ')}: ${r.out}`);
+    }
+    const workers = byName(await h.jlistAsync(), 'elastic');
+    assert.equal(workers.length, 2);
+    // Both serve: the scaled-up worker answered its first connection already.
+    await waitFor(async () => (await pidsServing(port, 6)).size === 2, { what: 'both workers serving' });
+    const stats = await load.stop();
+    // A closed port would show as ECONNREFUSED on the new-connection client.
+    assert.deepEqual(stats.newconn.errors, {}, JSON.stringify(stats));
+    assert.equal(stats.newconn.failed + stats.keepalive.failed, 0, JSON.stringify(stats));
+    h.cli(['delete', 'elastic']);
+  });
+
   test('a successor that crashes during reload leaves the old worker serving', async () => {
     const port = await freePort();
     const poison = path.join(h.home, 'poison');

@@ -19,15 +19,19 @@ use tokio::task::JoinHandle;
 use crate::writer::FileWriter;
 
 /// One read takes whatever the pipe holds, up to a full Linux pipe buffer.
+/// Pumps start small (most apps log little, and every worker has two
+/// pumps) and double their buffer whenever a read fills it.
 const READ_BUF: usize = 64 << 10;
+const FIRST_READ_BUF: usize = 4 << 10;
 /// After a read smaller than this, the pump waits [`COALESCE_DELAY`] before
 /// reading again. A Node app logging in a loop makes one `write(2)` per
 /// line; reading each as it lands costs a wake-up and a read per line (~20k
-/// reads/s at 100k lines/s), pausing 1 ms lets a whole burst gather in the
-/// pipe (measured: ~200 reads/s, 3-4x less CPU). Big reads skip the pause so
-/// a flood, or a small pipe, never throttles the app.
+/// reads/s at 100k lines/s); pausing lets a whole burst gather in the pipe.
+/// 10 ms keeps the daemon's wake-ups (and file writes) near 100/s for a
+/// steadily chatty app, while a pipe buffer (64 KiB) still holds the burst;
+/// big reads skip the pause so a flood never throttles the app.
 const COALESCE_BELOW: usize = 8 << 10;
-const COALESCE_DELAY: Duration = Duration::from_millis(1);
+const COALESCE_DELAY: Duration = Duration::from_millis(10);
 /// A partial line longer than this is written without waiting for its end
 /// (bounds memory for apps that never print a newline).
 const MAX_PARTIAL: usize = 64 << 10;
@@ -82,15 +86,15 @@ pub struct PumpConfig {
 ///
 /// The bus gets one event per read chunk, and only while someone listens;
 /// in formatted modes the chunk is the formatted text, as pm2 sends it.
-/// After a small read the pump pauses 1 ms so bursts are read at once, so
-/// output reaches files and bus up to ~1 ms later than written.
+/// After a small read the pump pauses 10 ms so bursts are read at once, so
+/// output reaches files and bus up to ~10 ms later than written.
 pub fn spawn_pump<R>(mut reader: R, cfg: PumpConfig) -> JoinHandle<()>
 where
     R: AsyncRead + Unpin + Send + 'static,
 {
     tokio::spawn(async move {
         let mut pump = Pump::new(cfg);
-        let mut buf = vec![0u8; READ_BUF];
+        let mut buf = vec![0u8; FIRST_READ_BUF];
         loop {
             let read = if pump.has_partial() {
                 // Only armed while a partial line waits, so the flood case
@@ -109,6 +113,9 @@ where
                 Ok(0) => break,
                 Ok(n) => {
                     pump.chunk(&buf[..n]);
+                    if n == buf.len() && buf.len() < READ_BUF {
+                        buf.resize(buf.len() * 2, 0);
+                    }
                     if n < COALESCE_BELOW {
                         tokio::time::sleep(COALESCE_DELAY).await;
                     }

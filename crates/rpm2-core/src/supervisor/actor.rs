@@ -11,6 +11,9 @@ use super::{now_ms, Msg, SupervisorHandle};
 use crate::metrics::CpuSampler;
 use crate::paths::Home;
 
+/// Events buffered for subscribers that fall behind.
+const BUS_CAPACITY: usize = 512;
+
 pub(crate) struct Actor {
     pub(crate) table: Table,
     pub(crate) home: Home,
@@ -26,7 +29,9 @@ pub(crate) struct Actor {
 pub fn spawn_supervisor(home: Home) -> SupervisorHandle {
     let (tx, mut rx) = mpsc::unbounded_channel();
     // Lagging subscribers lose events; they never slow the daemon down.
-    let (bus, _) = broadcast::channel(4096);
+    // The ring is allocated up front (~200 bytes a slot), so it stays small:
+    // log events are whole read chunks, and followers drain it continuously.
+    let (bus, _) = broadcast::channel(BUS_CAPACITY);
     let logs = LogRegistry::new();
     let mut actor = Actor {
         table: Table::default(),

@@ -30,7 +30,11 @@ impl Actor {
                     )
                 }));
             }
-            Call::Start { pm_id, reply } => self.call_start(pm_id, reply),
+            Call::Start {
+                pm_id,
+                until_ready,
+                reply,
+            } => self.call_start(pm_id, until_ready, reply),
             Call::Restart {
                 pm_id,
                 update_env,
@@ -194,6 +198,7 @@ impl Actor {
                 successor: None,
                 restart_token: 0,
                 online_waiters: Vec::new(),
+                ready_waiters: Vec::new(),
                 reload_waiters: Vec::new(),
                 restart_pending: None,
                 env: BTreeMap::new(),
@@ -207,7 +212,7 @@ impl Actor {
         pm_id
     }
 
-    fn call_start(&mut self, pm_id: u32, reply: Reply<()>) {
+    fn call_start(&mut self, pm_id: u32, until_ready: bool, reply: Reply<()>) {
         if self.shutting_down {
             let _ = reply.send(Err(RpcError::new(
                 ErrorCode::ShuttingDown,
@@ -229,10 +234,17 @@ impl Actor {
             return;
         }
         w.restart_token += 1;
-        w.online_waiters.push(reply);
+        if until_ready {
+            w.ready_waiters.push(reply);
+        } else {
+            w.online_waiters.push(reply);
+        }
         if let Err(e) = self.start_run(pm_id, RunRole::Main) {
             if let Some(w) = self.table.workers.get_mut(&pm_id) {
-                for waiter in std::mem::take(&mut w.online_waiters) {
+                for waiter in std::mem::take(&mut w.online_waiters)
+                    .into_iter()
+                    .chain(std::mem::take(&mut w.ready_waiters))
+                {
                     let _ = waiter.send(Err(e.clone()));
                 }
             }
@@ -259,7 +271,7 @@ impl Actor {
             }
             None => {
                 // pm2: a stopped app is just started, restart_time unchanged.
-                self.call_start(pm_id, reply);
+                self.call_start(pm_id, false, reply);
             }
         }
     }

@@ -334,6 +334,13 @@ impl Actor {
                 let _ = waiter.send(Ok(()));
             }
             let app = w.app.clone();
+            if self.table.runs.get(&gen).is_some_and(|r| r.ready) {
+                if let Some(w) = self.table.workers.get_mut(&pm_id) {
+                    for waiter in std::mem::take(&mut w.ready_waiters) {
+                        let _ = waiter.send(Ok(()));
+                    }
+                }
+            }
             tracing::info!("App [{app}:{pm_id}] online");
             self.emit(pm_id, "online", false);
             self.drain_waiting(&app);
@@ -350,6 +357,14 @@ impl Actor {
         }
         run.ready = true;
         let pm_id = run.pm_id;
+        let online = run.online;
+        if let Some(w) = self.table.workers.get_mut(&pm_id) {
+            if w.run == Some(gen) && online {
+                for waiter in std::mem::take(&mut w.ready_waiters) {
+                    let _ = waiter.send(Ok(()));
+                }
+            }
+        }
         if self
             .table
             .workers
@@ -692,7 +707,10 @@ impl Actor {
         // Callers waiting for `online` learn that it ended instead.
         if let Some(w) = self.table.workers.get_mut(&pm_id) {
             if w.run.is_none() {
-                for waiter in std::mem::take(&mut w.online_waiters) {
+                for waiter in std::mem::take(&mut w.online_waiters)
+                    .into_iter()
+                    .chain(std::mem::take(&mut w.ready_waiters))
+                {
                     let _ = waiter.send(Ok(()));
                 }
             }

@@ -79,9 +79,12 @@ pub enum Call {
         targets: Vec<String>,
         reply: Reply<Vec<u32>>,
     },
-    /// Start a worker that is not running; answers once it is online.
+    /// Start a worker that is not running; answers once it is online, or
+    /// with `until_ready` once it is ready to serve (scale-up waits for
+    /// `listening`/`ready`, like a reload).
     Start {
         pm_id: u32,
+        until_ready: bool,
         reply: Reply<()>,
     },
     /// Stop (and start again) a worker; answers once it is online.

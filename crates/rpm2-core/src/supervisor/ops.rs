@@ -62,7 +62,12 @@ async fn run(sup: &SupervisorHandle, home: &Home, req: Request) -> Result<Respon
                     reply,
                 })
                 .await?;
-            each_concurrently(sup, &plan.add, |pm_id, reply| Call::Start { pm_id, reply }).await?;
+            each_concurrently(sup, &plan.add, |pm_id, reply| Call::Start {
+                pm_id,
+                until_ready: true,
+                reply,
+            })
+            .await?;
             delete(sup, &plan.remove).await?;
             let ids = sup
                 .call(|reply| Call::Resolve {
@@ -191,7 +196,12 @@ async fn start(
                     .any(|i| i.pm_id == *id && stopped_names.contains(&i.name))
         })
         .collect();
-    each_concurrently(sup, &to_start, |pm_id, reply| Call::Start { pm_id, reply }).await?;
+    each_concurrently(sup, &to_start, |pm_id, reply| Call::Start {
+        pm_id,
+        until_ready: false,
+        reply,
+    })
+    .await?;
     restart_each(sup, &reg.existing_ids, None).await?;
     let ids = sup
         .call(|reply| Call::Resolve {

@@ -49,6 +49,8 @@ pub struct Worker {
     pub restart_token: u64,
     /// Replies for callers waiting for the worker to be online.
     pub online_waiters: Vec<Waiter>,
+    /// Replies for callers waiting for the worker to be ready to serve.
+    pub ready_waiters: Vec<Waiter>,
     /// Replies for a reload in progress (answered when the old run is gone).
     pub reload_waiters: Vec<Waiter>,
     /// `restart` in progress: start again once the current run has exited.

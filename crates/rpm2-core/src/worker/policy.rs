@@ -136,7 +136,7 @@ mod tests {
         s.max_restarts = 1000;
         let mut c = RestartCounters::default();
         let mut delays = Vec::new();
-        for _ in 0..12 {
+        for _ in 0..20 {
             if let ExitDecision::Restart { delay_ms } = decide(&s, &mut c, Some(1), 10) {
                 delays.push(delay_ms);
             }
