@@ -90,6 +90,24 @@ describe('cluster mode', () => {
     h.cli(['delete', 'sticky']);
   });
 
+  test('reload of an ecosystem file applies its new env and instance count', async () => {
+    const port = await freePort();
+    const eco = (greeting, instances) =>
+      `module.exports = { apps: [{ name: 'eco', script: ${JSON.stringify(APP)}, exec_mode: 'cluster', instances: ${instances}, env: { PORT: ${port}, GREETING: '${greeting}' } }] };\n`;
+    const file = path.join(h.home, 'eco.config.js');
+    fs.writeFileSync(file, eco('first', 3));
+    assert.equal(h.cli(['start', file]).code, 0);
+    await waitServing(port);
+    assert.equal(byName(h.jlist(), 'eco').length, 3);
+    fs.writeFileSync(file, eco('second', 2));
+    const r = h.cli(['reload', file]);
+    assert.equal(r.code, 0, r.out);
+    const workers = byName(h.jlist(), 'eco');
+    assert.equal(workers.length, 2);
+    for (let i = 0; i < 6; i++) assert.equal(JSON.parse((await get(port)).body).greeting, 'second');
+    h.cli(['delete', 'eco']);
+  });
+
   test('wait_ready: a worker is launching until it sends ready, and reload waits for it', async () => {
     const port = await freePort();
     const readyFile = path.join(h.home, 'ready-1');

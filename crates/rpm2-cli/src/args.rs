@@ -37,6 +37,12 @@ pub enum Command {
     Restart(ActionArgs),
     /// Zero-downtime rolling reload of cluster apps (fork apps are restarted)
     Reload(ActionArgs),
+    /// Start the apps of an ecosystem file that are not running, restart the others
+    #[command(name = "startOrRestart")]
+    StartOrRestart(FileArgs),
+    /// Start the apps of an ecosystem file that are not running, reload the others
+    #[command(name = "startOrReload", alias = "startOrGracefulReload")]
+    StartOrReload(FileArgs),
     /// Stop apps and remove them from the list
     #[command(alias = "del")]
     Delete(TargetArgs),
@@ -92,6 +98,18 @@ pub enum Command {
     /// Run the daemon (started by the CLI itself)
     #[command(name = "__daemon", hide = true)]
     Daemon,
+}
+
+#[derive(Debug, Args)]
+pub struct FileArgs {
+    /// Ecosystem file
+    pub file: String,
+    /// Use its env_<name> block
+    #[arg(long)]
+    pub env: Option<String>,
+    /// Only these apps (comma separated)
+    #[arg(long)]
+    pub only: Option<String>,
 }
 
 #[derive(Debug, Args)]

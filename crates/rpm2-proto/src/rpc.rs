@@ -32,6 +32,11 @@ pub enum Request {
         #[serde(default)]
         only_new: bool,
     },
+    /// pm2's `startOrReload`: start the apps not known yet, reload (with
+    /// the new spec) those that are, remove workers above a lowered count.
+    StartOrReload {
+        apps: Vec<AppSpec>,
+    },
     Stop {
         targets: Vec<String>,
     },

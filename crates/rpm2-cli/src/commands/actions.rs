@@ -31,35 +31,14 @@ pub fn done(ctx: &Ctx, req: Request, msg: &str) -> CmdResult {
 }
 
 /// `restart`/`reload`: targets may be names, ids, namespaces or an
-/// ecosystem file (whose apps not yet running are started).
+/// ecosystem file. A file's apps get their new spec: started if unknown,
+/// restarted (or reloaded) if known — pm2's startOrRestart/startOrReload.
 pub fn restart_or_reload(ctx: &Ctx, a: ActionArgs, reload: bool) -> CmdResult {
     let update_env = a.update_env.then(shell_env);
     let mut targets = Vec::new();
     for t in &a.targets {
         if rpm2_config::is_config_file(t) {
-            let opts = super::start::load_options(
-                a.only.as_deref(),
-                a.env.clone(),
-                serde_json::Map::new(),
-            )?;
-            let loaded = rpm2_config::load_file(std::path::Path::new(t), &opts)
-                .map_err(|e| e.to_string())?;
-            for w in &loaded.warnings {
-                ctx.style.warn(w);
-            }
-            let known: Vec<String> = list_all(ctx)?.into_iter().map(|p| p.name).collect();
-            let (old, new): (Vec<_>, Vec<_>) = loaded
-                .apps
-                .into_iter()
-                .partition(|s| known.contains(&s.name));
-            if !new.is_empty() {
-                ctx.call(&Request::Start {
-                    apps: new,
-                    only_new: true,
-                })
-                .map_err(|e| fail(&e))?;
-            }
-            targets.extend(old.into_iter().map(|s| s.name));
+            start_or(ctx, t, a.only.as_deref(), a.env.clone(), reload)?;
         } else {
             targets.push(t.clone());
         }
@@ -90,6 +69,37 @@ pub fn restart_or_reload(ctx: &Ctx, a: ActionArgs, reload: bool) -> CmdResult {
         ctx.style
             .info("Use --update-env to update environment variables");
     }
+    simple(ctx, action, req)
+}
+
+/// Load an ecosystem file and start its unknown apps; known ones are
+/// restarted, or reloaded with `reload`, with the file's spec.
+pub fn start_or(
+    ctx: &Ctx,
+    file: &str,
+    only: Option<&str>,
+    env: Option<String>,
+    reload: bool,
+) -> CmdResult {
+    let opts = super::start::load_options(only, env, serde_json::Map::new())?;
+    let loaded =
+        rpm2_config::load_file(std::path::Path::new(file), &opts).map_err(|e| e.to_string())?;
+    for w in &loaded.warnings {
+        ctx.style.warn(w);
+    }
+    let req = if reload {
+        Request::StartOrReload { apps: loaded.apps }
+    } else {
+        Request::Start {
+            apps: loaded.apps,
+            only_new: false,
+        }
+    };
+    let action = if reload {
+        "startOrReload"
+    } else {
+        "startOrRestart"
+    };
     simple(ctx, action, req)
 }
 

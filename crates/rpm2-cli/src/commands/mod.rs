@@ -79,6 +79,12 @@ pub fn run() -> ExitCode {
         Command::Delete(a) => {
             actions::simple(&ctx, "delete", Request::Delete { targets: a.targets })
         }
+        Command::StartOrRestart(a) => {
+            actions::start_or(&ctx, &a.file, a.only.as_deref(), a.env, false)
+        }
+        Command::StartOrReload(a) => {
+            actions::start_or(&ctx, &a.file, a.only.as_deref(), a.env, true)
+        }
         Command::Restart(a) => actions::restart_or_reload(&ctx, a, false),
         Command::Reload(a) => actions::restart_or_reload(&ctx, a, true),
         Command::Scale { name, count } => {

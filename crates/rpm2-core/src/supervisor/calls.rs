@@ -132,6 +132,7 @@ impl Actor {
         let mut out = Registered {
             new_ids: Vec::new(),
             existing_ids: Vec::new(),
+            extra_ids: Vec::new(),
             stay_stopped: Vec::new(),
         };
         for spec in apps {
@@ -151,7 +152,9 @@ impl Actor {
                 for _ in ids.len()..want {
                     out.new_ids.push(self.add_worker(&name));
                 }
-                out.existing_ids.extend(ids.into_iter().take(want.max(1)));
+                let keep = want.max(1);
+                out.extra_ids.extend(ids.iter().skip(keep));
+                out.existing_ids.extend(ids.into_iter().take(keep));
                 continue;
             }
             let name = spec.name.clone();

@@ -151,6 +151,8 @@ pub enum Call {
 pub struct Registered {
     pub new_ids: Vec<u32>,
     pub existing_ids: Vec<u32>,
+    /// Workers above a known app's new instance count (to delete).
+    pub extra_ids: Vec<u32>,
     /// New ids that must stay stopped (`autostart: false`, or stopped in a dump).
     pub stay_stopped: Vec<u32>,
 }

@@ -20,7 +20,10 @@ pub async fn handle(sup: &SupervisorHandle, home: &Home, req: Request) -> Respon
 async fn run(sup: &SupervisorHandle, home: &Home, req: Request) -> Result<Response, RpcError> {
     match req {
         Request::Ping => Ok(Response::Pong),
-        Request::Start { apps, only_new } => start(sup, apps, only_new, &[]).await,
+        Request::Start { apps, only_new } => {
+            start(sup, apps, only_new, &[], Existing::Restart).await
+        }
+        Request::StartOrReload { apps } => start(sup, apps, false, &[], Existing::Reload).await,
         Request::Stop { targets } => {
             let ids = resolve(sup, targets).await?;
             each_concurrently(sup, &ids, |pm_id, reply| Call::Stop { pm_id, reply }).await?;
@@ -160,13 +163,21 @@ async fn processes_all(sup: &SupervisorHandle) -> Result<Response, RpcError> {
     Ok(Response::Processes { processes })
 }
 
-/// Start apps: new ones are started, known ones restarted with their new
-/// spec. `stopped_names` stay registered but stopped (resurrect).
+/// What `start` does to apps that are already known.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Existing {
+    Restart,
+    Reload,
+}
+
+/// Start apps: new ones are started, known ones restarted (or reloaded) with
+/// their new spec. `stopped_names` stay registered but stopped (resurrect).
 async fn start(
     sup: &SupervisorHandle,
     apps: Vec<AppSpec>,
     only_new: bool,
     stopped_names: &[String],
+    existing: Existing,
 ) -> Result<Response, RpcError> {
     if apps.is_empty() {
         return Err(RpcError::new(ErrorCode::BadRequest, "no app to start"));
@@ -202,7 +213,11 @@ async fn start(
         reply,
     })
     .await?;
-    restart_each(sup, &reg.existing_ids, None).await?;
+    match existing {
+        Existing::Restart => restart_each(sup, &reg.existing_ids, None).await?,
+        Existing::Reload => reload(sup, &reg.existing_ids, None, 1).await?,
+    }
+    delete(sup, &reg.extra_ids).await?;
     let ids = sup
         .call(|reply| Call::Resolve {
             targets: names,
@@ -344,7 +359,7 @@ async fn resurrect(sup: &SupervisorHandle, home: &Home) -> Result<Response, RpcE
         .map(|e| e.spec.name.clone())
         .collect();
     let apps = entries.into_iter().map(|e| e.spec).collect();
-    start(sup, apps, true, &stopped).await?;
+    start(sup, apps, true, &stopped, Existing::Restart).await?;
     processes_all(sup).await
 }
 
