@@ -4,7 +4,7 @@
 //! Design constraints, all from pm2 users' experience with pm2's own logger:
 //!
 //! * The daemon relays every byte every app writes, so the hot path must be
-//!   cheap: 64 KiB reads, no per-line work in raw mode, and one `write(2)`
+//!   cheap: large reads paced to a few per second for chatty apps, no per-line work in raw mode, and one `write(2)`
 //!   per batch of queued reads rather than one per line.
 //! * A slow disk must never stall a worker (a full pipe blocks the app's
 //!   `console.log`), so pumps hand buffers to a per-file writer task through
@@ -15,11 +15,13 @@
 //!   makes every writer open its path again.
 
 mod dayjs;
+mod fd_pump;
 mod pump;
 mod tail;
 mod writer;
 
 pub use dayjs::dayjs_to_strftime;
+pub use fd_pump::spawn_fd_pump;
 pub use pump::{spawn_drain, spawn_pump, LogFormat, PumpConfig, StreamKind};
 pub use tail::tail_lines;
 pub use writer::{FileWriter, LogRegistry};

@@ -18,26 +18,29 @@ use tokio::task::JoinHandle;
 
 use crate::writer::FileWriter;
 
-/// One read takes whatever the pipe holds, up to a full Linux pipe buffer.
-/// Pumps start small (most apps log little, and every worker has two
-/// pumps) and double their buffer whenever a read fills it.
-const READ_BUF: usize = 64 << 10;
-const FIRST_READ_BUF: usize = 4 << 10;
-/// After a read smaller than this, the pump waits [`COALESCE_DELAY`] before
-/// reading again. A Node app logging in a loop makes one `write(2)` per
-/// line; reading each as it lands costs a wake-up and a read per line (~20k
-/// reads/s at 100k lines/s); pausing lets a whole burst gather in the pipe.
-/// 10 ms keeps the daemon's wake-ups (and file writes) near 100/s for a
-/// steadily chatty app, while a pipe buffer (64 KiB) still holds the burst;
-/// big reads skip the pause so a flood never throttles the app.
-const COALESCE_BELOW: usize = 8 << 10;
-const COALESCE_DELAY: Duration = Duration::from_millis(10);
+/// One read takes whatever the pipe holds. Pumps start small (most apps
+/// log little, and every worker has two pumps) and double their buffer
+/// whenever a read fills it, up to this.
+pub(crate) const READ_BUF: usize = 256 << 10;
+pub(crate) const FIRST_READ_BUF: usize = 4 << 10;
+/// After a read that did not fill the buffer, the pump waits
+/// [`COALESCE_DELAY`] before reading again. A Node app logging in a loop
+/// makes one `write(2)` per line; reading each as it lands costs a wake-up,
+/// a read and a file write per line; pausing lets a whole burst gather in
+/// the pipe (the daemon enlarges worker pipes to 1 MiB, see
+/// `rpm2-core`'s spawn). Every wake-up of the daemon costs far more than
+/// the bytes it moves (a profile at 100k lines/s was two thirds context
+/// switching), so a steadily chatty app is read 20 times a second; a lone
+/// line is still read the moment it arrives (the pause comes after a read),
+/// and a read that fills the buffer is followed at once by the next, so a
+/// flood never throttles the app.
+pub(crate) const COALESCE_DELAY: Duration = Duration::from_millis(50);
 /// A partial line longer than this is written without waiting for its end
 /// (bounds memory for apps that never print a newline).
 const MAX_PARTIAL: usize = 64 << 10;
 /// A partial line idle this long is written without waiting for its end
 /// (prompts, progress output), as pm2 would have written it at once.
-const PARTIAL_IDLE: Duration = Duration::from_secs(1);
+pub(crate) const PARTIAL_IDLE: Duration = Duration::from_secs(1);
 /// Used when the configured strftime format does not parse.
 const FALLBACK_DATE_FORMAT: &str = "%Y-%m-%dT%H:%M:%S";
 
@@ -86,8 +89,8 @@ pub struct PumpConfig {
 ///
 /// The bus gets one event per read chunk, and only while someone listens;
 /// in formatted modes the chunk is the formatted text, as pm2 sends it.
-/// After a small read the pump pauses 10 ms so bursts are read at once, so
-/// output reaches files and bus up to ~10 ms later than written.
+/// After a read the pump pauses 50 ms so bursts are read at once: a line
+/// that follows another closely reaches files and bus up to ~50 ms later.
 pub fn spawn_pump<R>(mut reader: R, cfg: PumpConfig) -> JoinHandle<()>
 where
     R: AsyncRead + Unpin + Send + 'static,
@@ -113,11 +116,10 @@ where
                 Ok(0) => break,
                 Ok(n) => {
                     pump.chunk(&buf[..n]);
-                    if n == buf.len() && buf.len() < READ_BUF {
-                        buf.resize(buf.len() * 2, 0);
-                    }
-                    if n < COALESCE_BELOW {
+                    if n < buf.len() {
                         tokio::time::sleep(COALESCE_DELAY).await;
+                    } else if buf.len() < READ_BUF {
+                        buf.resize(buf.len() * 2, 0);
                     }
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
@@ -157,7 +159,7 @@ enum Mode {
     },
 }
 
-struct Pump {
+pub(crate) struct Pump {
     kind: StreamKind,
     files: Vec<FileWriter>,
     mode: Mode,
@@ -173,7 +175,7 @@ struct Pump {
 }
 
 impl Pump {
-    fn new(cfg: PumpConfig) -> Self {
+    pub(crate) fn new(cfg: PumpConfig) -> Self {
         let items = cfg.format.date_format.as_deref().map(parse_items);
         let mode = match (cfg.format.json, items) {
             (true, items) => Mode::Json {
@@ -195,12 +197,12 @@ impl Pump {
         }
     }
 
-    fn has_partial(&self) -> bool {
+    pub(crate) fn has_partial(&self) -> bool {
         !self.partial.is_empty()
     }
 
     /// Handles one read.
-    fn chunk(&mut self, data: &[u8]) {
+    pub(crate) fn chunk(&mut self, data: &[u8]) {
         if matches!(self.mode, Mode::Raw) {
             self.publish(data);
             self.send(data.to_vec());
@@ -231,7 +233,7 @@ impl Pump {
     }
 
     /// Writes the partial line now; `eof` also ends it with a newline.
-    fn flush_partial(&mut self, eof: bool) {
+    pub(crate) fn flush_partial(&mut self, eof: bool) {
         let mut out = Vec::new();
         let mut stamp = None;
         let partial = std::mem::take(&mut self.partial);
@@ -245,7 +247,7 @@ impl Pump {
         self.output(out);
     }
 
-    fn finish(&mut self) {
+    pub(crate) fn finish(&mut self) {
         if !matches!(self.mode, Mode::Raw) {
             self.flush_partial(true);
         }

@@ -4,7 +4,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use rpm2_logs::{spawn_pump, LogFormat, LogRegistry, PumpConfig, StreamKind};
+use rpm2_logs::{spawn_fd_pump, spawn_pump, LogFormat, LogRegistry, PumpConfig, StreamKind};
 use rpm2_proto::{Event, EventProcess};
 use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
@@ -43,12 +43,57 @@ fn date(fmt: &str) -> LogFormat {
 }
 
 /// Runs `cmd` with stdout piped into a pump and waits for both to finish.
-async fn pump_child(mut cmd: Command, cfg: PumpConfig) {
+async fn pump_child(cmd: Command, cfg: PumpConfig) {
+    pump_child_with(cmd, cfg, false).await;
+}
+
+/// Same, through the daemon's fd pump (`spawn_fd_pump`) when `by_fd`.
+async fn pump_child_with(mut cmd: Command, cfg: PumpConfig, by_fd: bool) {
     let mut child = cmd.stdout(Stdio::piped()).spawn().expect("spawn child");
     let out = child.stdout.take().expect("stdout");
-    let pump = spawn_pump(out, cfg);
+    let pump = if by_fd {
+        spawn_fd_pump(out.into_owned_fd().expect("pipe fd"), cfg)
+    } else {
+        spawn_pump(out, cfg)
+    };
     assert!(child.wait().await.expect("wait").success());
     pump.await.expect("pump task");
+}
+
+/// The daemon's pump (single-threaded runtime, as in the daemon): a node
+/// flood and a date-prefixed `seq`, every line in order.
+#[tokio::test(flavor = "current_thread")]
+async fn fd_pump_keeps_every_line_of_a_flood() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = LogRegistry::new();
+    let out = dir.path().join("out.log");
+    let (bus, _) = broadcast::channel(16);
+    let mut cmd = Command::new("/usr/bin/node");
+    cmd.arg("-e").arg(format!(
+        "for (let i = 1; i <= {LINES}; i++) process.stdout.write(i + '\\n')"
+    ));
+    let w = reg.writer(&out).unwrap();
+    pump_child_with(
+        cmd,
+        config(StreamKind::Out, vec![w], LogFormat::default(), &bus),
+        true,
+    )
+    .await;
+    reg.sync().await;
+    assert_numbered(&read(&out), 0);
+
+    let dated = dir.path().join("dated.log");
+    let mut cmd = Command::new("seq");
+    cmd.arg("1").arg(LINES.to_string());
+    let w = reg.writer(&dated).unwrap();
+    pump_child_with(
+        cmd,
+        config(StreamKind::Out, vec![w], date("%H:%M:%S"), &bus),
+        true,
+    )
+    .await;
+    reg.sync().await;
+    assert_numbered(&read(&dated), "00:00:00: ".len());
 }
 
 fn read(path: &Path) -> String {

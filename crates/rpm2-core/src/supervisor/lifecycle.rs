@@ -167,22 +167,21 @@ impl Actor {
         let combined = open(&w.combined_log);
         out_files.extend(combined.iter().cloned());
         err_files.extend(combined);
-        for (reader, kind, files) in [
-            (
-                Box::new(stdout) as Box<dyn tokio::io::AsyncRead + Unpin + Send>,
-                StreamKind::Out,
-                out_files,
-            ),
-            (Box::new(stderr), StreamKind::Err, err_files),
+        for (pipe, kind, files) in [
+            (stdout.into_owned_fd(), StreamKind::Out, out_files),
+            (stderr.into_owned_fd(), StreamKind::Err, err_files),
         ] {
+            let Ok(fd) = pipe else {
+                continue;
+            };
             let bus = if spec.disable_logs {
                 // No subscribers ever see it: a bus nobody listens to.
                 tokio::sync::broadcast::channel(1).0
             } else {
                 self.bus.clone()
             };
-            rpm2_logs::spawn_pump(
-                reader,
+            rpm2_logs::spawn_fd_pump(
+                fd,
                 PumpConfig {
                     kind,
                     files: if spec.disable_logs { Vec::new() } else { files },

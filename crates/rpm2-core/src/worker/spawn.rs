@@ -76,6 +76,8 @@ pub fn spawn(
         .stderr
         .take()
         .ok_or_else(|| io::Error::other("no stderr pipe"))?;
+    enlarge_pipe(stdout.as_raw_fd());
+    enlarge_pipe(stderr.as_raw_fd());
     let channel = match channel_ends {
         Some((parent, child_end)) => {
             // Our copy of the worker's end must go, or the worker never sees EOF.
@@ -91,6 +93,18 @@ pub fn spawn(
         stderr,
         channel,
     })
+}
+
+/// Room for a burst of output: the log pump reads every 10 ms at most, and a
+/// chatty app must not block on a full 64 KiB pipe meanwhile. Pipe pages are
+/// allocated only as they fill, so an idle worker costs nothing more.
+fn enlarge_pipe(fd: i32) {
+    const PIPE_SIZE: libc::c_int = 1 << 20;
+    // SAFETY: fcntl on a pipe fd we own; failure (e.g. above
+    // /proc/sys/fs/pipe-max-size for an unprivileged user) leaves the default.
+    unsafe {
+        libc::fcntl(fd, libc::F_SETPIPE_SZ, PIPE_SIZE);
+    }
 }
 
 /// `interpreter [interpreter_args] script [args]`, or `script [args]`.

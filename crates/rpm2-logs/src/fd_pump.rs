@@ -1,0 +1,123 @@
+//! The daemon's pump for a worker's pipe, read through its raw fd.
+//!
+//! A pipe that stays registered with the reactor wakes the daemon at every
+//! `write(2)` the app makes — even while the pump deliberately pauses to let
+//! a burst gather — and at 100k lines/s those wake-ups were most of the
+//! daemon's CPU. So the fd is registered only while the pipe is quiet; once
+//! data flows the pump drains it on a timer, unregistered, and registers
+//! again after a pause that brought nothing.
+
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
+
+use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
+use tokio::task::JoinHandle;
+
+use crate::pump::{Pump, PumpConfig, COALESCE_DELAY, FIRST_READ_BUF, PARTIAL_IDLE, READ_BUF};
+
+/// What one drain of the pipe found.
+enum Drained {
+    Bytes,
+    Nothing,
+    Eof,
+}
+
+/// Like [`crate::spawn_pump`], for a non-blocking pipe fd (the read end of
+/// a worker's stdout or stderr). Returns when the pipe closes.
+pub fn spawn_fd_pump(fd: OwnedFd, cfg: PumpConfig) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut pump = Pump::new(cfg);
+        let mut buf = vec![0u8; FIRST_READ_BUF];
+        let mut fd = fd;
+        // Process pipes handed over by tokio are blocking again; a blocking
+        // read would stall the whole daemon.
+        if let Err(e) = set_nonblocking(&fd) {
+            tracing::warn!(error = %e, "log pipe: cannot make it non-blocking");
+            return;
+        }
+        loop {
+            // Quiet: let the reactor tell us when data comes.
+            // SAFETY: `fd` is an open pipe we own; the AsyncFd owns it until
+            // `into_inner` hands it back.
+            let Ok(afd) = (unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) })
+            else {
+                break;
+            };
+            let waited = if pump.has_partial() {
+                tokio::time::timeout(PARTIAL_IDLE, afd.readable())
+                    .await
+                    .map(|r| r.map(drop))
+            } else {
+                Ok(afd.readable().await.map(drop))
+            };
+            fd = afd.into_inner();
+            match waited {
+                Err(_elapsed) => {
+                    pump.flush_partial(false);
+                    continue;
+                }
+                Ok(Err(_)) => break,
+                Ok(Ok(())) => {}
+            }
+            // Flowing: drain, pause, drain again until a pause brings nothing.
+            loop {
+                match drain(&fd, &mut buf, &mut pump) {
+                    Drained::Eof => {
+                        pump.finish();
+                        return;
+                    }
+                    Drained::Nothing => break,
+                    Drained::Bytes => tokio::time::sleep(COALESCE_DELAY).await,
+                }
+            }
+        }
+        pump.finish();
+    })
+}
+
+fn set_nonblocking(fd: &OwnedFd) -> io::Result<()> {
+    // SAFETY: fcntl on an fd we own.
+    unsafe {
+        let flags = libc::fcntl(fd.as_raw_fd(), libc::F_GETFL);
+        if flags < 0 || libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK) < 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// Read until the pipe is empty (or closed), growing the buffer when a
+/// read fills it.
+fn drain(fd: &OwnedFd, buf: &mut Vec<u8>, pump: &mut Pump) -> Drained {
+    let mut got = false;
+    loop {
+        // SAFETY: reading into our own buffer from an fd we own.
+        let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+        match n {
+            0 => return Drained::Eof,
+            n if n > 0 => {
+                let n = n.unsigned_abs();
+                pump.chunk(&buf[..n]);
+                got = true;
+                if n == buf.len() && buf.len() < READ_BUF {
+                    buf.resize(buf.len() * 2, 0);
+                }
+            }
+            _ => {
+                let err = io::Error::last_os_error();
+                match err.kind() {
+                    io::ErrorKind::Interrupted => {}
+                    io::ErrorKind::WouldBlock => {
+                        return if got {
+                            Drained::Bytes
+                        } else {
+                            Drained::Nothing
+                        };
+                    }
+                    _ => return Drained::Eof,
+                }
+            }
+        }
+    }
+}
