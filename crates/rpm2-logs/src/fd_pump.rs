@@ -9,6 +9,7 @@
 
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::time::{Duration, Instant};
 
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
@@ -18,10 +19,16 @@ use crate::pump::{Pump, PumpConfig, COALESCE_DELAY, FIRST_READ_BUF, PARTIAL_IDLE
 
 /// What one drain of the pipe found.
 enum Drained {
-    Bytes,
+    Bytes(usize),
     Nothing,
     Eof,
 }
+
+/// How much of a worker pipe (1 MiB) may fill during a pause. Node writes
+/// to a pipe synchronously, so a full pipe stalls the app: the pause is cut
+/// short for an app that writes faster than this per `COALESCE_DELAY`.
+const PAUSE_FILL: f64 = (512 << 10) as f64;
+const MIN_PAUSE: Duration = Duration::from_millis(1);
 
 /// Like [`crate::spawn_pump`], for a non-blocking pipe fd (the read end of
 /// a worker's stdout or stderr). Returns when the pipe closes.
@@ -61,6 +68,7 @@ pub fn spawn_fd_pump(fd: OwnedFd, cfg: PumpConfig) -> JoinHandle<()> {
                 Ok(Ok(())) => {}
             }
             // Flowing: drain, pause, drain again until a pause brings nothing.
+            let mut last_drain = Instant::now();
             loop {
                 match drain(&fd, &mut buf, &mut pump) {
                     Drained::Eof => {
@@ -68,7 +76,17 @@ pub fn spawn_fd_pump(fd: OwnedFd, cfg: PumpConfig) -> JoinHandle<()> {
                         return;
                     }
                     Drained::Nothing => break,
-                    Drained::Bytes => tokio::time::sleep(COALESCE_DELAY).await,
+                    Drained::Bytes(n) => {
+                        // Pause as long as the pipe can absorb at the rate
+                        // the app just wrote, up to COALESCE_DELAY.
+                        let secs = last_drain.elapsed().as_secs_f64().max(1e-4);
+                        #[allow(clippy::cast_precision_loss)] // a byte count
+                        let rate = n as f64 / secs;
+                        let pause = Duration::from_secs_f64(PAUSE_FILL / rate)
+                            .clamp(MIN_PAUSE, COALESCE_DELAY);
+                        last_drain = Instant::now();
+                        tokio::time::sleep(pause).await;
+                    }
                 }
             }
         }
@@ -90,7 +108,7 @@ fn set_nonblocking(fd: &OwnedFd) -> io::Result<()> {
 /// Read until the pipe is empty (or closed), growing the buffer when a
 /// read fills it.
 fn drain(fd: &OwnedFd, buf: &mut Vec<u8>, pump: &mut Pump) -> Drained {
-    let mut got = false;
+    let mut got = 0;
     loop {
         // SAFETY: reading into our own buffer from an fd we own.
         let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
@@ -99,7 +117,7 @@ fn drain(fd: &OwnedFd, buf: &mut Vec<u8>, pump: &mut Pump) -> Drained {
             n if n > 0 => {
                 let n = n.unsigned_abs();
                 pump.chunk(&buf[..n]);
-                got = true;
+                got += n;
                 if n == buf.len() && buf.len() < READ_BUF {
                     buf.resize(buf.len() * 2, 0);
                 }
@@ -109,8 +127,8 @@ fn drain(fd: &OwnedFd, buf: &mut Vec<u8>, pump: &mut Pump) -> Drained {
                 match err.kind() {
                     io::ErrorKind::Interrupted => {}
                     io::ErrorKind::WouldBlock => {
-                        return if got {
-                            Drained::Bytes
+                        return if got > 0 {
+                            Drained::Bytes(got)
                         } else {
                             Drained::Nothing
                         };
