@@ -24,7 +24,7 @@ const ACK_LINE: &[u8] = b"{\"cmd\":\"NODE_HANDLE_ACK\"}\n";
 const NACK_LINE: &[u8] = b"{\"cmd\":\"NODE_HANDLE_NACK\"}\n";
 /// libuv reads IPC pipes into 64 KiB buffers; we do the same.
 /// Cluster and user messages are small; a long one just takes several reads.
-const READ_BUF: usize = 16 * 1024;
+const READ_BUF: usize = 4 * 1024;
 
 /// Creates the channel: `socketpair(AF_UNIX, SOCK_STREAM)` with CLOEXEC on both ends.
 /// Returns `(parent_end, child_end)`. The spawner makes the child end the child's fd 3

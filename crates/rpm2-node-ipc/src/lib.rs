@@ -1,9 +1,9 @@
 //! Node.js `child_process` IPC channel and cluster protocol, spoken from Rust, so the rpm2
 //! daemon can be the cluster *primary* of unmodified Node workers.
 //!
-//! See `/work/shared/node-cluster-protocol.md` for the protocol. Layers:
+//! The protocol is described in the project's `node-cluster-protocol.md` notes. Layers:
 //! * [`channel_pair`] / [`open`]: the socketpair, JSON-lines framing, fd passing with the
-//!   one-handle-in-flight rule ([`ChannelSender`], [`Incoming`]);
+//!   handle rules ([`ChannelSender`], [`Incoming`]; handles are pipelined, see `queue.rs`);
 //! * [`cluster`]: the `NODE_CLUSTER` messages as types and builders;
 //! * [`sockets`]: listening sockets created the way Node's primary creates them.
 
@@ -19,4 +19,5 @@ pub use channel::{
     Incoming,
 };
 pub use codec::is_internal;
+pub use queue::MAX_HANDLES_IN_FLIGHT;
 pub use sys::{set_cloexec, set_nonblocking};

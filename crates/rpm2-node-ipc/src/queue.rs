@@ -1,9 +1,22 @@
-//! The writer's queue: Node's "one handle in flight" rule (spec §2.3, step 3-4).
+//! The writer's queue: Node's handle rules (spec §2.3, steps 3-4), with
+//! handles pipelined where that is safe.
 //!
 //! Three stages:
 //! * `wire`: bytes committed to the stream, in order, possibly partly written already;
-//! * `in_flight`: the last handle sent, kept until the worker's ACK/NACK (for re-sending);
-//! * `held`: messages submitted while a handle is in flight; they wait, in order, for the ACK.
+//! * `in_flight`: handles sent (or being sent), kept until the worker's ACK/NACK, in order;
+//! * `held`: messages that may not go yet; they wait, in order.
+//!
+//! Node's own sender keeps one handle in flight. The receiver does not need
+//! that: it matches each `NODE_HANDLE` line with the fd of the read that
+//! brought it, and a Unix stream read never goes past a segment that
+//! carried fds (`child_process.js`: "SCM_RIGHTS messages don't get
+//! coalesced"). So several handles may be in flight as long as each line
+//! goes out whole in the `sendmsg` that carries its fd. If a handle line
+//! ever needs a second `sendmsg` (a full socket buffer), its tail could
+//! share a read with the next handle's segment; from then on we wait for
+//! every ACK before sending another handle, as Node does. Plain messages
+//! still wait for all ACKs, so a re-sent (NACKed) handle never lands after
+//! a message that was sent after it.
 //!
 //! ACK/NACK replies we generate ourselves bypass `held` (as in Node), otherwise two processes
 //! that both have a handle in flight would wait on each other forever.
@@ -18,6 +31,10 @@ use crate::sys;
 /// How many times a NACKed handle is sent again before it is dropped.
 pub const MAX_HANDLE_RETRANSMISSIONS: u8 = 3;
 
+/// Handles sent ahead of their ACKs: a busy worker then takes several
+/// connections per turn of its event loop instead of one.
+pub const MAX_HANDLES_IN_FLIGHT: usize = 8;
+
 /// A message waiting to be written: one full line, plus the fd that goes with it.
 #[derive(Debug)]
 pub struct Outgoing {
@@ -31,6 +48,8 @@ struct Chunk {
     off: usize,
     /// Attached to the first `sendmsg` of this chunk only.
     fd: Option<Arc<OwnedFd>>,
+    /// This chunk is a handle line (its fd may be gone already).
+    handle: bool,
 }
 
 #[derive(Debug)]
@@ -45,81 +64,108 @@ struct InFlight {
 pub struct SendQueue {
     wire: VecDeque<Chunk>,
     held: VecDeque<Outgoing>,
-    in_flight: Option<InFlight>,
+    in_flight: VecDeque<InFlight>,
+    /// A handle line is in `wire`, not fully written yet.
+    handle_in_wire: bool,
+    /// A handle line took more than one `sendmsg` (or was NACKed): no more
+    /// handles until every one in flight is acknowledged.
+    strict: bool,
 }
 
 impl SendQueue {
-    /// Queues a message, obeying the one-handle-in-flight rule.
+    /// Queues a message, obeying the handle rules.
     pub fn submit(&mut self, out: Outgoing) {
-        if self.in_flight.is_some() {
-            self.held.push_back(out);
-        } else {
+        if self.held.is_empty() && self.may_commit(&out) {
             self.commit(out);
+        } else {
+            self.held.push_back(out);
         }
     }
 
-    /// Queues one of our own `NODE_HANDLE_ACK`/`NACK` lines, never held back.
+    fn may_commit(&self, out: &Outgoing) -> bool {
+        if out.handle.is_some() {
+            !self.handle_in_wire && !self.strict && self.in_flight.len() < MAX_HANDLES_IN_FLIGHT
+        } else {
+            self.in_flight.is_empty()
+        }
+    }
+
+    /// Queues one of our own ACK/NACK lines (never held).
     pub fn push_control(&mut self, line: &[u8]) {
         self.wire.push_back(Chunk {
             bytes: line.to_vec(),
             off: 0,
             fd: None,
+            handle: false,
         });
     }
 
     fn commit(&mut self, out: Outgoing) {
         let fd = out.handle.map(Arc::new);
+        let handle = fd.is_some();
         if let Some(fd) = &fd {
-            self.in_flight = Some(InFlight {
+            self.in_flight.push_back(InFlight {
                 line: out.line.clone(),
                 fd: Arc::clone(fd),
                 resends: 0,
             });
+            self.handle_in_wire = true;
         }
         self.wire.push_back(Chunk {
             bytes: out.line,
             off: 0,
             fd,
+            handle,
         });
     }
 
-    /// Moves held messages to the wire until the next handle (or the end).
     fn release_held(&mut self) {
-        while self.in_flight.is_none() {
-            match self.held.pop_front() {
-                Some(out) => self.commit(out),
-                None => break,
+        while let Some(next) = self.held.front() {
+            if !self.may_commit(next) {
+                break;
+            }
+            if let Some(out) = self.held.pop_front() {
+                self.commit(out);
             }
         }
     }
 
-    /// The worker received the handle: our copy can be closed (once written) and the held
-    /// messages move on.
+    /// The worker received the oldest handle in flight.
     pub fn on_ack(&mut self) {
-        if self.in_flight.take().is_none() {
+        if self.in_flight.pop_front().is_none() {
             tracing::debug!("node ipc: NODE_HANDLE_ACK with no handle in flight");
+        }
+        if self.in_flight.is_empty() {
+            self.strict = false;
         }
         self.release_held();
     }
 
-    /// The worker got the line without its fd: send it again, up to 3 times, then drop it.
+    /// The worker got the oldest handle's line without its fd: send it again.
     pub fn on_nack(&mut self) {
-        match &mut self.in_flight {
+        match self.in_flight.front_mut() {
             Some(f) if f.resends < MAX_HANDLE_RETRANSMISSIONS => {
                 f.resends += 1;
                 let chunk = Chunk {
                     bytes: f.line.clone(),
                     off: 0,
                     fd: Some(Arc::clone(&f.fd)),
+                    handle: true,
                 };
                 self.wire.push_back(chunk);
+                self.handle_in_wire = true;
+                // Something went wrong on this stream: play it safe.
+                self.strict = true;
             }
             Some(f) => {
                 tracing::warn!(
                     line = %String::from_utf8_lossy(&f.line).trim_end(),
                     "node ipc: handle not received after {MAX_HANDLE_RETRANSMISSIONS} re-sends, dropping it"
                 );
-                self.in_flight = None;
+                self.in_flight.pop_front();
+                if self.in_flight.is_empty() {
+                    self.strict = false;
+                }
                 self.release_held();
             }
             None => {
@@ -129,28 +175,34 @@ impl SendQueue {
         }
     }
 
-    /// True when there are bytes to write now.
     pub fn wants_write(&self) -> bool {
         !self.wire.is_empty()
     }
 
-    /// True when nothing is left to write or waiting to be written (a handle may still be
-    /// waiting for its ACK; its bytes are already in the kernel).
     pub fn is_drained(&self) -> bool {
         self.wire.is_empty() && self.held.is_empty()
     }
 
-    /// Writes as much as the socket takes. Returns `Err(WouldBlock)` when it is full. A chunk
-    /// with an fd is sent in one `sendmsg` with it; if only part of it goes, the rest follows
-    /// without the fd (the kernel already attached it to the first segment).
+    /// Writes as much as the socket takes. A handle line goes out in the
+    /// `sendmsg` that carries its fd; if that takes more than one call, the
+    /// queue turns strict (see the module docs).
     pub fn write_to(&mut self, sock: RawFd) -> io::Result<()> {
         while let Some(chunk) = self.wire.front_mut() {
             let pass = chunk.fd.as_ref().map(|f| f.as_raw_fd());
             let n = sys::send_with_fd(sock, &chunk.bytes[chunk.off..], pass)?;
             chunk.fd = None;
             chunk.off += n;
-            if chunk.off >= chunk.bytes.len() {
-                self.wire.pop_front();
+            if chunk.off < chunk.bytes.len() {
+                if chunk.handle {
+                    self.strict = true;
+                }
+                continue;
+            }
+            let was_handle = chunk.handle;
+            self.wire.pop_front();
+            if was_handle {
+                self.handle_in_wire = false;
+                self.release_held();
             }
         }
         Ok(())
@@ -170,20 +222,24 @@ mod tests {
         }
     }
 
-    fn wire(q: &SendQueue) -> Vec<(String, bool)> {
-        q.wire
-            .iter()
-            .map(|c| {
-                (
-                    String::from_utf8_lossy(&c.bytes).trim().to_string(),
-                    c.fd.is_some(),
-                )
-            })
-            .collect()
+    /// Pretend everything in `wire` was written whole; return what it was.
+    fn flush(q: &mut SendQueue) -> Vec<(String, bool)> {
+        let mut sent = Vec::new();
+        while let Some(c) = q.wire.pop_front() {
+            sent.push((
+                String::from_utf8_lossy(&c.bytes).trim().to_string(),
+                c.fd.is_some(),
+            ));
+            if c.handle {
+                q.handle_in_wire = false;
+                q.release_held();
+            }
+        }
+        sent
     }
 
     #[test]
-    fn holds_everything_behind_a_handle_until_ack() {
+    fn plain_messages_wait_for_every_ack() {
         let mut q = SendQueue::default();
         q.submit(out("a", false));
         q.submit(out("h1", true));
@@ -192,21 +248,48 @@ mod tests {
         q.submit(out("c", false));
         q.push_control(b"ACK\n");
         assert_eq!(
-            wire(&q),
+            flush(&mut q),
             [
                 ("a".into(), false),
                 ("h1".into(), true),
                 ("ACK".into(), false)
             ]
         );
-        q.wire.clear();
         q.on_ack();
-        assert_eq!(wire(&q), [("b".into(), false), ("h2".into(), true)]);
-        q.wire.clear();
+        assert_eq!(flush(&mut q), [("b".into(), false), ("h2".into(), true)]);
         q.on_ack();
-        assert_eq!(wire(&q), [("c".into(), false)]);
-        q.wire.clear();
+        assert_eq!(flush(&mut q), [("c".into(), false)]);
         assert!(q.is_drained());
+    }
+
+    #[test]
+    fn handles_are_pipelined_one_line_at_a_time() {
+        let mut q = SendQueue::default();
+        for i in 0..MAX_HANDLES_IN_FLIGHT + 2 {
+            q.submit(out(&format!("h{i}"), true));
+        }
+        // Only one handle line in the wire at a time…
+        assert_eq!(q.wire.len(), 1);
+        // …but once written whole, the next goes without waiting for ACKs.
+        let sent = flush(&mut q);
+        assert_eq!(sent.len(), MAX_HANDLES_IN_FLIGHT);
+        assert!(sent.iter().all(|(_, fd)| *fd));
+        assert_eq!(q.in_flight.len(), MAX_HANDLES_IN_FLIGHT);
+        q.on_ack();
+        q.on_ack();
+        assert_eq!(flush(&mut q).len(), 2);
+    }
+
+    #[test]
+    fn a_handle_split_over_two_writes_makes_the_queue_strict() {
+        let mut q = SendQueue::default();
+        q.submit(out("h1", true));
+        q.strict = true; // as write_to does on a partial handle write
+        let _ = flush(&mut q);
+        q.submit(out("h2", true));
+        assert!(q.wire.is_empty(), "h2 must wait for h1's ACK");
+        q.on_ack();
+        assert_eq!(flush(&mut q), [("h2".into(), true)]);
     }
 
     #[test]
@@ -214,14 +297,13 @@ mod tests {
         let mut q = SendQueue::default();
         q.submit(out("h", true));
         q.submit(out("after", false));
-        q.wire.clear();
+        let _ = flush(&mut q);
         for _ in 0..MAX_HANDLE_RETRANSMISSIONS {
             q.on_nack();
-            assert_eq!(wire(&q), [("h".into(), true)]);
-            q.wire.clear();
+            assert_eq!(flush(&mut q), [("h".into(), true)]);
         }
         q.on_nack();
-        assert_eq!(wire(&q), [("after".into(), false)]);
-        assert!(q.in_flight.is_none());
+        assert_eq!(flush(&mut q), [("after".into(), false)]);
+        assert!(q.in_flight.is_empty());
     }
 }

@@ -5,9 +5,12 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::sync::Arc;
 
 use rpm2_node_ipc::cluster::SockName;
+use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::JoinHandle;
 
@@ -21,7 +24,7 @@ pub const MAX_WAITING_CONNS: usize = 8192;
 pub struct Conn {
     pub fd: OwnedFd,
     pub peer: Option<IpAddr>,
-    pub key: String,
+    pub key: Arc<str>,
     /// Workers that answered `accepted: false` so far.
     pub refusals: u8,
 }
@@ -88,79 +91,80 @@ impl ClusterApp {
     }
 }
 
-/// Accept connections on a TCP listener forever, handing each to the actor.
-pub fn spawn_tcp_accept(
-    listener: std::net::TcpListener,
-    app: String,
-    key: String,
+/// Accept connections on a listening socket (TCP or Unix) forever, handing
+/// each to the actor. `accept4` gives non-blocking, close-on-exec fds as
+/// Node needs them, and they are never registered with our reactor: they
+/// only pass through on their way to a worker.
+pub fn spawn_accept(
+    listener: OwnedFd,
+    app: Arc<str>,
+    key: Arc<str>,
     tx: UnboundedSender<Msg>,
 ) -> std::io::Result<JoinHandle<()>> {
-    let listener = tokio::net::TcpListener::from_std(listener)?;
+    // SAFETY: the listener is an open socket we own for the AsyncFd's life.
+    let listener = unsafe { AsyncFd::register_with_interest(listener, Interest::READABLE) }
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
     Ok(tokio::spawn(async move {
         loop {
-            match listener.accept().await {
-                Ok((stream, peer)) => {
-                    let Ok(std_stream) = stream.into_std() else {
-                        continue;
-                    };
-                    // Already non-blocking (tokio made it so); Node needs that.
+            let Ok(mut guard) = listener.readable().await else {
+                return;
+            };
+            match guard.try_io(|l| accept(l.get_ref())) {
+                Err(_would_block) => {}
+                Ok(Ok((fd, peer))) => {
                     let conn = Conn {
-                        fd: OwnedFd::from(std_stream),
-                        peer: Some(peer.ip()),
-                        key: key.clone(),
+                        fd,
+                        peer,
+                        key: Arc::clone(&key),
                         refusals: 0,
                     };
-                    if tx
-                        .send(Msg::Conn {
-                            app: app.clone(),
-                            conn,
-                        })
-                        .is_err()
-                    {
+                    let app = Arc::clone(&app);
+                    if tx.send(Msg::Conn { app, conn }).is_err() {
                         return;
                     }
                 }
-                Err(e) => accept_error_pause(&e).await,
+                Ok(Err(e)) => accept_error_pause(&e).await,
             }
         }
     }))
 }
 
-/// Same for a Unix socket path.
-pub fn spawn_unix_accept(
-    listener: std::os::unix::net::UnixListener,
-    app: String,
-    key: String,
-    tx: UnboundedSender<Msg>,
-) -> std::io::Result<JoinHandle<()>> {
-    let listener = tokio::net::UnixListener::from_std(listener)?;
-    Ok(tokio::spawn(async move {
-        loop {
-            match listener.accept().await {
-                Ok((stream, _)) => {
-                    let Ok(std_stream) = stream.into_std() else {
-                        continue;
-                    };
-                    let conn = Conn {
-                        fd: OwnedFd::from(std_stream),
-                        peer: None,
-                        key: key.clone(),
-                        refusals: 0,
-                    };
-                    if tx
-                        .send(Msg::Conn {
-                            app: app.clone(),
-                            conn,
-                        })
-                        .is_err()
-                    {
-                        return;
-                    }
-                }
-                Err(e) => accept_error_pause(&e).await,
-            }
+/// One `accept4`, with the peer's IP when it has one (TCP).
+fn accept(listener: &OwnedFd) -> std::io::Result<(OwnedFd, Option<IpAddr>)> {
+    // SAFETY: sockaddr_storage is plain data, large enough for any address.
+    let mut addr: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let mut len = libc::socklen_t::try_from(std::mem::size_of::<libc::sockaddr_storage>())
+        .unwrap_or(libc::socklen_t::MAX);
+    // SAFETY: accept4 on our listening fd, writing into `addr`.
+    let fd = unsafe {
+        libc::accept4(
+            listener.as_raw_fd(),
+            std::ptr::addr_of_mut!(addr).cast(),
+            &mut len,
+            libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: accept4 returned a new fd that nobody else owns.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let peer = match i32::from(addr.ss_family) {
+        libc::AF_INET => {
+            // SAFETY: the kernel wrote a sockaddr_in for AF_INET.
+            let sin: &libc::sockaddr_in = unsafe { &*std::ptr::addr_of!(addr).cast() };
+            Some(IpAddr::from(
+                u32::from_be(sin.sin_addr.s_addr).to_be_bytes(),
+            ))
         }
-    }))
+        libc::AF_INET6 => {
+            // SAFETY: the kernel wrote a sockaddr_in6 for AF_INET6.
+            let sin6: &libc::sockaddr_in6 = unsafe { &*std::ptr::addr_of!(addr).cast() };
+            Some(IpAddr::from(sin6.sin6_addr.s6_addr))
+        }
+        _ => None,
+    };
+    Ok((fd, peer))
 }
 
 /// Out of fds (or similar): wait a little instead of spinning.

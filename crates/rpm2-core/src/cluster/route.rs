@@ -9,11 +9,19 @@ use rpm2_node_ipc::cluster::{self, AddressType, QueryServer, SockName, WorkerMes
 use rpm2_node_ipc::{sockets, HandleType};
 use rpm2_proto::ExecMode;
 
-use super::primary::{
-    spawn_tcp_accept, spawn_unix_accept, sticky_hash, Conn, Listener, ListenerKind, PendingConn,
-};
+use super::primary::{spawn_accept, sticky_hash, Conn, Listener, ListenerKind, PendingConn};
 use crate::supervisor::actor::Actor;
 use crate::supervisor::state::Gen;
+
+/// Connections handed to one worker ahead of its answers: with several in
+/// flight a busy worker takes a few per turn of its event loop (the IPC
+/// channel pipelines the handles, see `rpm2-node-ipc`'s queue).
+const MAX_PENDING_CONNS: usize = rpm2_node_ipc::MAX_HANDLES_IN_FLIGHT;
+
+/// Can this run take one more connection now?
+fn has_room(run: &crate::supervisor::state::Run) -> bool {
+    run.pending_conns.len() < MAX_PENDING_CONNS
+}
 
 /// A connection refused by this many workers in a row is closed.
 const MAX_REFUSALS: u8 = 8;
@@ -149,11 +157,7 @@ impl Actor {
         }
         if sticky {
             let gen = self.sticky_pick(app, &eligible, conn.peer);
-            let busy = self
-                .table
-                .runs
-                .get(&gen)
-                .is_some_and(|r| r.pending_conn.is_some());
+            let busy = self.table.runs.get(&gen).is_some_and(|r| !has_room(r));
             if busy {
                 if let Some(r) = self.table.runs.get_mut(&gen) {
                     r.queued_conns.push_back(conn);
@@ -169,12 +173,7 @@ impl Actor {
         let start = a.cluster.rr_cursor;
         let free = (0..eligible.len())
             .map(|i| eligible[(start + i) % eligible.len()])
-            .find(|g| {
-                self.table
-                    .runs
-                    .get(g)
-                    .is_some_and(|r| r.pending_conn.is_none())
-            });
+            .find(|g| self.table.runs.get(g).is_some_and(has_room));
         match free {
             Some(gen) => {
                 let pos = eligible.iter().position(|g| *g == gen).unwrap_or(0);
@@ -243,7 +242,7 @@ impl Actor {
             )
             .is_ok()
         {
-            run.pending_conn = Some(PendingConn { seq, conn });
+            run.pending_conns.push_back(PendingConn { seq, conn });
         }
     }
 
@@ -251,7 +250,10 @@ impl Actor {
         let Some(run) = self.table.runs.get_mut(&gen) else {
             return;
         };
-        let Some(pending) = run.pending_conn.take_if(|p| p.seq == ack) else {
+        let Some(pos) = run.pending_conns.iter().position(|p| p.seq == ack) else {
+            return;
+        };
+        let Some(pending) = run.pending_conns.remove(pos) else {
             return;
         };
         let next = run.queued_conns.pop_front();
@@ -281,12 +283,9 @@ impl Actor {
             };
             let eligible = self.eligible_runs(app, &conn.key);
             let sticky = self.table.apps.get(app).is_some_and(|a| a.spec.sticky);
-            let any_free = eligible.iter().any(|g| {
-                self.table
-                    .runs
-                    .get(g)
-                    .is_some_and(|r| r.pending_conn.is_none())
-            });
+            let any_free = eligible
+                .iter()
+                .any(|g| self.table.runs.get(g).is_some_and(has_room));
             if eligible.is_empty() || (!sticky && !any_free) {
                 if let Some(a) = self.table.apps.get_mut(app) {
                     a.cluster.waiting.push_front(conn);
@@ -300,7 +299,7 @@ impl Actor {
     /// A run is gone: its queued connections go to the others; one handed
     /// over but unanswered is dropped (the worker may have read from it).
     pub(crate) fn forget_run_connections(&mut self, run: &mut crate::supervisor::state::Run) {
-        run.pending_conn = None;
+        run.pending_conns.clear();
         let app = self.table.workers.get(&run.pm_id).map(|w| w.app.clone());
         if let Some(app) = app {
             for conn in run.queued_conns.drain(..) {
@@ -351,7 +350,7 @@ fn open_listener(
         AddressType::Unix => {
             let path = std::path::PathBuf::from(q.address.clone().unwrap_or_default());
             let l = sockets::bind_unix(&path, backlog)?;
-            let task = spawn_unix_accept(l, app.to_owned(), key.to_owned(), tx)?;
+            let task = spawn_accept(OwnedFd::from(l), app.into(), key.into(), tx)?;
             Ok(Listener {
                 kind: ListenerKind::RoundRobin {
                     sockname: None,
@@ -370,7 +369,7 @@ fn open_listener(
                 family: if local.is_ipv6() { "IPv6" } else { "IPv4" },
                 port: local.port(),
             };
-            let task = spawn_tcp_accept(l, app.to_owned(), key.to_owned(), tx)?;
+            let task = spawn_accept(OwnedFd::from(l), app.into(), key.into(), tx)?;
             Ok(Listener {
                 kind: ListenerKind::RoundRobin {
                     sockname: Some(sockname),

@@ -40,7 +40,10 @@ pub enum Msg {
     /// A delayed restart is due (ignored if `token` is stale).
     RestartDue { pm_id: u32, token: u64 },
     /// A connection accepted on one of an app's listeners.
-    Conn { app: String, conn: Conn },
+    Conn {
+        app: std::sync::Arc<str>,
+        conn: Conn,
+    },
     /// A request from `ops`.
     Call(Call),
     /// A watch or cron trigger of an app fired.

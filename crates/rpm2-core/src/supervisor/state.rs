@@ -82,7 +82,9 @@ pub struct Run {
     /// Cluster listener keys this run has joined.
     pub keys: BTreeSet<String>,
     /// A connection handed over with `newconn`, waiting for `accepted`.
-    pub pending_conn: Option<crate::cluster::primary::PendingConn>,
+    /// Connections handed over with `newconn`, waiting for `accepted`
+    /// (several at once: see `MAX_PENDING_CONNS`).
+    pub pending_conns: VecDeque<crate::cluster::primary::PendingConn>,
     /// Connections waiting for this run in particular (sticky mode).
     pub queued_conns: VecDeque<crate::cluster::primary::Conn>,
     /// Waiting for this run to exit.
@@ -104,7 +106,7 @@ impl Run {
             routable: true,
             stop_requested: false,
             keys: BTreeSet::new(),
-            pending_conn: None,
+            pending_conns: VecDeque::new(),
             queued_conns: VecDeque::new(),
             exit_waiters: Vec::new(),
             next_seq: 0,
