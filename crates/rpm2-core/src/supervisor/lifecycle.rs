@@ -1,24 +1,18 @@
 //! Processes: starting a run, its readiness, its IPC messages, the single
 //! terminate routine, and what an exit means.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use nix::sys::signal::Signal;
 use rpm2_logs::{LogFormat, PumpConfig, StreamKind};
 use rpm2_node_ipc::Incoming;
-use rpm2_proto::{ErrorCode, Event, ExecMode, LogTarget, RpcError, WorkerStatus};
+use rpm2_proto::{ErrorCode, Event, ExecMode, RpcError, WorkerStatus};
 
 use super::actor::Actor;
 use super::state::{Gen, Run};
 use super::{now_ms, Msg, RunTimer};
-use crate::paths::file_safe_name;
 use crate::worker::policy::{decide, ExitDecision};
-use crate::worker::spawn::{spawn, ChildPid};
-
-/// Between the last connection handed to a run being drained and the
-/// cluster `disconnect` (see `terminate`).
-const DRAIN_GRACE_MS: u64 = 100;
+use crate::worker::spawn::spawn;
 
 /// Which role a new run plays for its worker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -196,125 +190,6 @@ impl Actor {
         }
     }
 
-    fn log_writer(&self, path: &std::path::Path) -> Option<rpm2_logs::FileWriter> {
-        match self.logs.writer(path) {
-            Ok(w) => Some(w),
-            Err(e) => {
-                tracing::warn!("cannot open log file {}: {e}", path.display());
-                None
-            }
-        }
-    }
-
-    /// pm2's file names: `<name>-out.log`, `-<id>` when several workers
-    /// write apart (merge_logs off).
-    pub(crate) fn assign_log_paths(&mut self, pm_id: u32) {
-        let Some(w) = self.table.workers.get(&pm_id) else {
-            return;
-        };
-        let Some(app) = self.table.apps.get(&w.app) else {
-            return;
-        };
-        let spec = &app.spec;
-        let suffix = (!spec.merge_logs).then_some(pm_id);
-        let base = file_safe_name(&spec.name);
-        let logs = self.home.logs_dir();
-        let resolve = |t: &LogTarget, default: String| -> Option<PathBuf> {
-            match t {
-                LogTarget::Null => None,
-                LogTarget::Default => Some(logs.join(with_id(&default, suffix))),
-                LogTarget::Path(p) => Some(path_with_id(p, suffix)),
-            }
-        };
-        let out = resolve(&spec.out_file, format!("{base}-out.log"));
-        let err = resolve(&spec.error_file, format!("{base}-error.log"));
-        let combined = spec
-            .log_file
-            .as_ref()
-            .and_then(|t| resolve(t, format!("{base}.log")));
-        let pid_path = spec.pid_file.as_ref().map_or_else(
-            || self.home.pids_dir().join(format!("{base}-{pm_id}.pid")),
-            |p| path_with_id(p, Some(pm_id)),
-        );
-        if let Some(w) = self.table.workers.get_mut(&pm_id) {
-            w.out_log = out;
-            w.err_log = err;
-            w.combined_log = combined;
-            w.pid_path = pid_path;
-        }
-    }
-
-    /// The environment a worker process sees: the app's env, then the
-    /// variables pm2 injects (pm2-behaviour §3.1).
-    fn worker_env(&self, pm_id: u32, instance: u32) -> BTreeMap<String, String> {
-        let w = &self.table.workers[&pm_id];
-        let spec = &self.table.apps[&w.app].spec;
-        let mut env = BTreeMap::new();
-        // Scalar options first, so the app's own env and pm2's names win.
-        for (k, v) in &spec.raw_options {
-            let text = match v {
-                serde_json::Value::String(s) => s.clone(),
-                serde_json::Value::Number(n) => n.to_string(),
-                serde_json::Value::Bool(b) => b.to_string(),
-                _ => continue,
-            };
-            if !k.starts_with("env") {
-                env.insert(k.clone(), text);
-            }
-        }
-        env.extend(spec.env.iter().map(|(k, v)| (k.clone(), v.clone())));
-        let path = |p: &Option<PathBuf>| {
-            p.as_ref()
-                .map_or_else(|| "/dev/null".to_owned(), |p| p.display().to_string())
-        };
-        let home = self.home.root().display().to_string();
-        let mut set = |k: &str, v: String| {
-            env.insert(k.to_owned(), v);
-        };
-        set("pm_id", pm_id.to_string());
-        set("name", spec.name.clone());
-        set("namespace", spec.namespace.clone());
-        set(&spec.instance_var, instance.to_string());
-        set("instances", spec.instances.to_string());
-        set("exec_mode", spec.exec_mode.pm2_name().to_owned());
-        set(
-            "exec_interpreter",
-            spec.interpreter
-                .as_ref()
-                .map_or_else(|| "none".to_owned(), |p| p.display().to_string()),
-        );
-        set("unique_id", w.unique_id.clone());
-        set("pm_exec_path", spec.script.display().to_string());
-        set("pm_cwd", spec.cwd.display().to_string());
-        set("pm_out_log_path", path(&w.out_log));
-        set("pm_err_log_path", path(&w.err_log));
-        set("pm_pid_path", w.pid_path.display().to_string());
-        set("status", "launching".to_owned());
-        set("restart_time", w.counters.restart_time.to_string());
-        set(
-            "unstable_restarts",
-            w.counters.unstable_restarts.to_string(),
-        );
-        set("created_at", w.created_at.to_string());
-        set("pm_uptime", now_ms().to_string());
-        set("autorestart", spec.autorestart.to_string());
-        set("merge_logs", spec.merge_logs.to_string());
-        set("instance_var", spec.instance_var.clone());
-        set("PM2_HOME", home.clone());
-        set("RPM2_HOME", home);
-        if let Some(path) = &w.combined_log {
-            set("pm_log_path", path.display().to_string());
-        }
-        if let Some(var) = &spec.increment_var {
-            let base: i64 = spec.env.get(var).and_then(|v| v.parse().ok()).unwrap_or(0);
-            set(var, (base + i64::from(instance)).to_string());
-        }
-        if spec.exec_mode == ExecMode::Cluster && !spec.interpreter_args.is_empty() {
-            set("node_args", spec.interpreter_args.join(" "));
-        }
-        env
-    }
-
     /// A run counts as started.
     pub(crate) fn run_online(&mut self, gen: Gen) {
         let Some(run) = self.table.runs.get_mut(&gen) else {
@@ -408,152 +283,6 @@ impl Actor {
             None => waiters.into_iter().for_each(|w| {
                 let _ = w.send(Ok(()));
             }),
-        }
-    }
-
-    /// The one way a run is ended: cluster workers are first told to
-    /// `disconnect` (their servers close, in-flight requests finish), then
-    /// SIGINT (or the `shutdown` message), then SIGKILL after `kill_timeout`.
-    pub(crate) fn terminate(&mut self, gen: Gen) {
-        let Some(run) = self.table.runs.get_mut(&gen) else {
-            return;
-        };
-        if run.stop_requested {
-            return;
-        }
-        run.stop_requested = true;
-        run.routable = false;
-        let pm_id = run.pm_id;
-        let Some(spec) = self
-            .table
-            .workers
-            .get(&pm_id)
-            .and_then(|w| self.table.apps.get(&w.app))
-            .map(|a| a.spec.clone())
-        else {
-            return;
-        };
-        let queued: Vec<_> = run.queued_conns.drain(..).collect();
-        let cluster = spec.exec_mode == ExecMode::Cluster && spec.node && run.channel.is_some();
-        let app = spec.name.clone();
-        for conn in queued {
-            self.route(&app, conn);
-        }
-        if cluster {
-            // A connection handed over just now has not had its first request
-            // read yet; the worker's server.close() would drop it as idle.
-            // No new connections reach this run from now on: give the last
-            // ones a moment to be read before telling the worker to close.
-            self.after(
-                DRAIN_GRACE_MS,
-                Msg::Timer {
-                    gen,
-                    timer: RunTimer::Disconnect,
-                },
-            );
-        } else {
-            self.interrupt(gen);
-        }
-    }
-
-    /// Cluster `disconnect`: the worker closes its servers (in-flight
-    /// requests finish), then its channel; SIGINT follows either way.
-    fn disconnect(&mut self, gen: Gen) {
-        let Some(run) = self.table.runs.get(&gen) else {
-            return;
-        };
-        let Some(kill_timeout) = self.spec_of(run.pm_id).map(|s| s.kill_timeout_ms) else {
-            return;
-        };
-        let sent = run
-            .channel
-            .as_ref()
-            .is_some_and(|ch| ch.send(rpm2_node_ipc::cluster::disconnect(0)).is_ok());
-        if sent {
-            self.after(
-                kill_timeout,
-                Msg::Timer {
-                    gen,
-                    timer: RunTimer::DrainTimeout,
-                },
-            );
-        } else {
-            self.interrupt(gen);
-        }
-    }
-
-    fn spec_of(&self, pm_id: u32) -> Option<&rpm2_proto::AppSpec> {
-        let w = self.table.workers.get(&pm_id)?;
-        self.table.apps.get(&w.app).map(|a| &a.spec)
-    }
-
-    /// SIGINT (or `'shutdown'`), with SIGKILL scheduled.
-    fn interrupt(&mut self, gen: Gen) {
-        let Some(run) = self.table.runs.get(&gen) else {
-            return;
-        };
-        let Some(spec) = self
-            .table
-            .workers
-            .get(&run.pm_id)
-            .and_then(|w| self.table.apps.get(&w.app))
-            .map(|a| &a.spec)
-        else {
-            return;
-        };
-        let by_message = spec.shutdown_with_message
-            && run.channel.as_ref().is_some_and(|ch| {
-                ch.send(serde_json::Value::String("shutdown".into()))
-                    .is_ok()
-            });
-        if !by_message {
-            let _ = ChildPid::new(run.pid, spec.treekill).signal(Signal::SIGINT);
-        }
-        self.after(
-            spec.kill_timeout_ms,
-            Msg::Timer {
-                gen,
-                timer: RunTimer::KillTimeout,
-            },
-        );
-    }
-
-    pub(crate) fn on_timer(&mut self, gen: Gen, timer: RunTimer) {
-        let Some(run) = self.table.runs.get(&gen) else {
-            return;
-        };
-        match timer {
-            RunTimer::ListenTimeout => {
-                if !run.online || !run.ready {
-                    let pm_id = run.pm_id;
-                    let name = self
-                        .table
-                        .workers
-                        .get(&pm_id)
-                        .map(|w| w.app.clone())
-                        .unwrap_or_default();
-                    tracing::warn!(
-                        "App [{name}:{pm_id}] listen_timeout reached: counted as ready without a ready signal"
-                    );
-                    self.run_online(gen);
-                    self.run_ready(gen);
-                }
-            }
-            RunTimer::Disconnect => self.disconnect(gen),
-            RunTimer::DrainTimeout => self.interrupt(gen),
-            RunTimer::KillTimeout => {
-                let treekill = self
-                    .table
-                    .workers
-                    .get(&run.pm_id)
-                    .and_then(|w| self.table.apps.get(&w.app))
-                    .is_none_or(|a| a.spec.treekill);
-                tracing::warn!(
-                    "Process with pid {} still alive after kill_timeout, sending SIGKILL",
-                    run.pid
-                );
-                let _ = ChildPid::new(run.pid, treekill).signal(Signal::SIGKILL);
-            }
         }
     }
 
@@ -747,37 +476,4 @@ fn not_found(pm_id: u32) -> RpcError {
         ErrorCode::ProcessNotFound,
         format!("process {pm_id} not found"),
     )
-}
-
-/// `name-out.log` → `name-out-3.log` when `id` is given.
-fn with_id(file: &str, id: Option<u32>) -> String {
-    match id {
-        None => file.to_owned(),
-        Some(id) => match file.rsplit_once('.') {
-            Some((stem, ext)) => format!("{stem}-{id}.{ext}"),
-            None => format!("{file}-{id}"),
-        },
-    }
-}
-
-fn path_with_id(path: &std::path::Path, id: Option<u32>) -> PathBuf {
-    let Some(name) = path.file_name().map(|n| n.to_string_lossy().into_owned()) else {
-        return path.to_path_buf();
-    };
-    path.with_file_name(with_id(&name, id))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn log_names_get_the_id_before_the_extension() {
-        assert_eq!(with_id("app-out.log", Some(2)), "app-out-2.log");
-        assert_eq!(with_id("app-out.log", None), "app-out.log");
-        assert_eq!(
-            path_with_id(std::path::Path::new("/x/y.pid"), Some(0)),
-            PathBuf::from("/x/y-0.pid")
-        );
-    }
 }

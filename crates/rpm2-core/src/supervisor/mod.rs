@@ -6,10 +6,12 @@
 
 pub(crate) mod actor;
 mod calls;
+mod env;
 mod info;
 mod lifecycle;
 pub mod ops;
 pub(crate) mod state;
+mod terminate;
 mod triggers;
 
 use std::collections::BTreeMap;
