@@ -27,8 +27,14 @@ function cannon({ port, mode = 'keepalive', connections = 50, duration = 10 }) {
     headers: mode === 'close' ? { connection: 'close' } : {},
   };
   const argv = [process.execPath, CANNON, JSON.stringify(opts)];
-  const child = hasTaskset ? spawn('taskset', ['-c', LOAD_CORE, ...argv], { stdio: ['ignore', 'pipe', 'inherit'] })
-    : spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] });
+  // Its own session: with the kernel's autogroup scheduling (on by default
+  // on many distributions) CPU is shared fairly between sessions, and both
+  // daemons run their workers in a session of their own. Without this the
+  // plain-node reference, started from this process, would share a group
+  // with the load generator and be scheduled differently from the products.
+  const spawnOpts = { stdio: ['ignore', 'pipe', 'inherit'], detached: true };
+  const child = hasTaskset ? spawn('taskset', ['-c', LOAD_CORE, ...argv], spawnOpts)
+    : spawn(argv[0], argv.slice(1), spawnOpts);
   running.add(child);
   let out = '';
   child.stdout.on('data', (d) => (out += d));
