@@ -158,6 +158,18 @@ impl ChannelSender {
         if let Err(e) = sys::set_nonblocking(fd.as_fd()) {
             tracing::warn!(error = %e, "node ipc: cannot set O_NONBLOCK on a handle to pass");
         }
+        self.send_nonblocking_handle(msg, handle_type, Arc::new(fd))
+    }
+
+    /// Like [`Self::send_handle`] for an fd the caller shares (it may keep
+    /// a clone of the `Arc`) and already made non-blocking, e.g. a
+    /// connection from `accept4(SOCK_NONBLOCK)`: no syscall on the way.
+    pub fn send_nonblocking_handle(
+        &self,
+        msg: Value,
+        handle_type: HandleType,
+        fd: Arc<OwnedFd>,
+    ) -> Result<(), ChannelClosed> {
         self.push(Outgoing {
             line: codec::encode_handle_line(handle_type.as_str(), &msg),
             handle: Some(fd),

@@ -39,7 +39,9 @@ pub const MAX_HANDLES_IN_FLIGHT: usize = 8;
 #[derive(Debug)]
 pub struct Outgoing {
     pub line: Vec<u8>,
-    pub handle: Option<OwnedFd>,
+    /// Shared so the caller may keep the fd too (the primary keeps each
+    /// connection until the worker accepts it) without a `dup`.
+    pub handle: Option<Arc<OwnedFd>>,
 }
 
 #[derive(Debug)]
@@ -101,7 +103,7 @@ impl SendQueue {
     }
 
     fn commit(&mut self, out: Outgoing) {
-        let fd = out.handle.map(Arc::new);
+        let fd = out.handle;
         let handle = fd.is_some();
         if let Some(fd) = &fd {
             self.in_flight.push_back(InFlight {
@@ -215,7 +217,7 @@ mod tests {
     use std::os::unix::net::UnixStream;
 
     fn out(s: &str, fd: bool) -> Outgoing {
-        let handle = fd.then(|| OwnedFd::from(UnixStream::pair().unwrap().0));
+        let handle = fd.then(|| Arc::new(OwnedFd::from(UnixStream::pair().unwrap().0)));
         Outgoing {
             line: format!("{s}\n").into_bytes(),
             handle,

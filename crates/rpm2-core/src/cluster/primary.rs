@@ -22,7 +22,8 @@ pub const MAX_WAITING_CONNS: usize = 8192;
 
 /// An accepted connection on its way to a worker.
 pub struct Conn {
-    pub fd: OwnedFd,
+    /// Shared with the IPC channel until the worker has it: no `dup`.
+    pub fd: Arc<OwnedFd>,
     pub peer: Option<IpAddr>,
     pub key: Arc<str>,
     /// Workers that answered `accepted: false` so far.
@@ -113,7 +114,7 @@ pub fn spawn_accept(
                 Err(_would_block) => {}
                 Ok(Ok((fd, peer))) => {
                     let conn = Conn {
-                        fd,
+                        fd: Arc::new(fd),
                         peer,
                         key: Arc::clone(&key),
                         refusals: 0,

@@ -231,14 +231,12 @@ impl Actor {
         let Some(ch) = run.channel.as_ref() else {
             return;
         };
-        let Ok(copy) = conn.fd.as_fd().try_clone_to_owned() else {
-            return;
-        };
+        // accept4 made it non-blocking; we keep our share until the answer.
         if ch
-            .send_handle(
+            .send_nonblocking_handle(
                 cluster::newconn(&conn.key, seq),
                 HandleType::NetNative,
-                copy,
+                std::sync::Arc::clone(&conn.fd),
             )
             .is_ok()
         {
