@@ -220,6 +220,12 @@ impl Reader {
     /// delivered.
     fn process(&mut self, n: usize, q: &mut SendQueue, out: &mpsc::UnboundedSender<Incoming>) {
         for line in self.decoder.push(&self.buf[..n]) {
+            // Node writes its ACK byte for byte like ours: one comparison
+            // instead of a JSON parse, once per connection handed over.
+            if line == ACK_LINE[..ACK_LINE.len() - 1] {
+                q.on_ack();
+                continue;
+            }
             let Some(mut msg) = codec::decode_line(&line) else {
                 continue;
             };
