@@ -22,6 +22,6 @@ mod writer;
 
 pub use dayjs::dayjs_to_strftime;
 pub use fd_pump::spawn_fd_pump;
-pub use pump::{spawn_drain, spawn_pump, LogFormat, PumpConfig, StreamKind};
+pub use pump::{spawn_pump, LogFormat, PumpConfig, StreamKind};
 pub use tail::tail_lines;
 pub use writer::{FileWriter, LogRegistry};

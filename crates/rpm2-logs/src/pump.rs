@@ -82,8 +82,10 @@ pub struct PumpConfig {
     pub bus: broadcast::Sender<Event>,
 }
 
-/// Reads the worker's pipe until EOF, writes every byte to the files and
-/// publishes chunks on the bus. Returns when the pipe closes; a partial last
+/// Reads any byte stream until EOF, writes every byte to the files and
+/// publishes chunks on the bus. (The daemon reads worker pipes with
+/// [`crate::spawn_fd_pump`], which shares this formatting; this one serves
+/// other sources, and tests that control chunk boundaries.) Returns when the pipe closes; a partial last
 /// line is written then (formatted modes end it with a newline, so the next
 /// run's first prefix starts a line).
 ///
@@ -130,19 +132,6 @@ where
             }
         }
         pump.finish();
-    })
-}
-
-/// Reads and discards a pipe until EOF (`disable_logs`, where pm2 neither
-/// writes files nor publishes). Redirecting the worker to `/dev/null` is
-/// cheaper; this is for when a pipe already exists.
-pub fn spawn_drain<R>(mut reader: R) -> JoinHandle<()>
-where
-    R: AsyncRead + Unpin + Send + 'static,
-{
-    tokio::spawn(async move {
-        let mut buf = vec![0u8; READ_BUF];
-        while matches!(reader.read(&mut buf).await, Ok(n) if n > 0) {}
     })
 }
 
