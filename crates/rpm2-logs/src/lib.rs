@@ -4,8 +4,9 @@
 //! Design constraints, all from pm2 users' experience with pm2's own logger:
 //!
 //! * The daemon relays every byte every app writes, so the hot path must be
-//!   cheap: large reads paced to a few per second for chatty apps, no per-line work in raw mode, and one `write(2)`
-//!   per batch of queued reads rather than one per line.
+//!   cheap: large reads paced to a few dozen a second for chatty apps (see
+//!   `fd_pump.rs`), no per-line work in raw mode, and one `write(2)` per
+//!   batch of queued reads rather than one per line.
 //! * A slow disk must never stall a worker (a full pipe blocks the app's
 //!   `console.log`), so pumps hand buffers to a per-file writer task through
 //!   an unbounded queue; the writer coalesces whatever piled up.
