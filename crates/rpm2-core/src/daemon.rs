@@ -51,7 +51,8 @@ pub fn main(home: &Home) -> i32 {
     run_foreground(home)
 }
 
-/// Run the daemon in this process (tests and `--no-daemon` use it directly).
+/// Run the daemon in this process (after `main` detached it, or in the
+/// foreground for the JS API's `connect(true)`).
 pub fn run_foreground(home: &Home) -> i32 {
     let Some(lock) = take_lock(home) else {
         // Another daemon owns this home: it will answer the client.

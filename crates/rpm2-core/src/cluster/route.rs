@@ -7,7 +7,6 @@ use std::os::fd::{AsFd, OwnedFd};
 
 use rpm2_node_ipc::cluster::{self, AddressType, QueryServer, SockName, WorkerMessage};
 use rpm2_node_ipc::{sockets, HandleType};
-use rpm2_proto::ExecMode;
 
 use super::primary::{spawn_accept, sticky_hash, Conn, Listener, ListenerKind, PendingConn};
 use crate::supervisor::actor::Actor;
@@ -27,12 +26,7 @@ fn has_room(run: &crate::supervisor::state::Run) -> bool {
 const MAX_REFUSALS: u8 = 8;
 
 impl Actor {
-    pub(crate) fn on_cluster_message(
-        &mut self,
-        gen: Gen,
-        msg: WorkerMessage,
-        _handle: Option<OwnedFd>,
-    ) {
+    pub(crate) fn on_cluster_message(&mut self, gen: Gen, msg: WorkerMessage) {
         match msg {
             WorkerMessage::Online => {
                 // With wait_ready only `ready` (or listen_timeout) counts.
@@ -70,9 +64,7 @@ impl Actor {
     }
 
     fn spec_of_run(&self, gen: Gen) -> Option<&rpm2_proto::AppSpec> {
-        let run = self.table.runs.get(&gen)?;
-        let w = self.table.workers.get(&run.pm_id)?;
-        self.table.apps.get(&w.app).map(|a| &a.spec)
+        self.spec_of(self.table.runs.get(&gen)?.pm_id)
     }
 
     fn app_of_run(&self, gen: Gen) -> Option<String> {
@@ -144,50 +136,44 @@ impl Actor {
 
     /// A new connection for `app`: give it to a worker, or keep it waiting.
     pub(crate) fn route(&mut self, app: &str, conn: Conn) {
-        let Some(a) = self.table.apps.get(app) else {
-            return;
-        };
-        let sticky = a.spec.sticky;
-        let eligible = self.eligible_runs(app, &conn.key);
-        if eligible.is_empty() {
+        if let Err(conn) = self.try_route(app, conn) {
             if let Some(a) = self.table.apps.get_mut(app) {
                 a.cluster.push_waiting(conn);
             }
-            return;
+        }
+    }
+
+    /// Give `conn` to a worker that can take it now (sticky: queue it on its
+    /// worker), or hand it back. A connection of a deleted app is dropped.
+    fn try_route(&mut self, app: &str, conn: Conn) -> Result<(), Conn> {
+        let Some(sticky) = self.table.apps.get(app).map(|a| a.spec.sticky) else {
+            return Ok(());
+        };
+        let eligible = self.eligible_runs(app, &conn.key);
+        if eligible.is_empty() {
+            return Err(conn);
         }
         if sticky {
             let gen = self.sticky_pick(app, &eligible, conn.peer);
-            let busy = self.table.runs.get(&gen).is_some_and(|r| !has_room(r));
-            if busy {
-                if let Some(r) = self.table.runs.get_mut(&gen) {
-                    r.queued_conns.push_back(conn);
-                }
-            } else {
+            if self.table.runs.get(&gen).is_some_and(has_room) {
                 self.hand_over(gen, conn);
+            } else if let Some(r) = self.table.runs.get_mut(&gen) {
+                r.queued_conns.push_back(conn);
             }
-            return;
+            return Ok(());
         }
-        let Some(a) = self.table.apps.get_mut(app) else {
-            return;
-        };
-        let start = a.cluster.rr_cursor;
+        let start = self.table.apps.get(app).map_or(0, |a| a.cluster.rr_cursor);
         let free = (0..eligible.len())
-            .map(|i| eligible[(start + i) % eligible.len()])
-            .find(|g| self.table.runs.get(g).is_some_and(has_room));
-        match free {
-            Some(gen) => {
-                let pos = eligible.iter().position(|g| *g == gen).unwrap_or(0);
-                if let Some(a) = self.table.apps.get_mut(app) {
-                    a.cluster.rr_cursor = pos + 1;
-                }
-                self.hand_over(gen, conn);
-            }
-            None => {
-                if let Some(a) = self.table.apps.get_mut(app) {
-                    a.cluster.push_waiting(conn);
-                }
-            }
+            .map(|i| (start + i) % eligible.len())
+            .find(|&i| self.table.runs.get(&eligible[i]).is_some_and(has_room));
+        let Some(pos) = free else {
+            return Err(conn);
+        };
+        if let Some(a) = self.table.apps.get_mut(app) {
+            a.cluster.rr_cursor = pos + 1;
         }
+        self.hand_over(eligible[pos], conn);
+        Ok(())
     }
 
     /// Sticky routing: the client's hash picks one of the app's workers (all
@@ -270,27 +256,24 @@ impl Actor {
         }
     }
 
-    /// Hand waiting connections to whichever workers are free now.
+    /// Hand waiting connections to whichever workers are free now, oldest
+    /// first; stop at the first one nobody can take.
     pub(crate) fn drain_waiting(&mut self, app: &str) {
         loop {
-            let Some(a) = self.table.apps.get_mut(app) else {
+            let Some(conn) = self
+                .table
+                .apps
+                .get_mut(app)
+                .and_then(|a| a.cluster.waiting.pop_front())
+            else {
                 return;
             };
-            let Some(conn) = a.cluster.waiting.pop_front() else {
-                return;
-            };
-            let eligible = self.eligible_runs(app, &conn.key);
-            let sticky = self.table.apps.get(app).is_some_and(|a| a.spec.sticky);
-            let any_free = eligible
-                .iter()
-                .any(|g| self.table.runs.get(g).is_some_and(has_room));
-            if eligible.is_empty() || (!sticky && !any_free) {
+            if let Err(conn) = self.try_route(app, conn) {
                 if let Some(a) = self.table.apps.get_mut(app) {
                     a.cluster.waiting.push_front(conn);
                 }
                 return;
             }
-            self.route(app, conn);
         }
     }
 
@@ -304,15 +287,6 @@ impl Actor {
                 self.route(&app, conn);
             }
         }
-    }
-
-    /// Whether the app runs in cluster mode (the daemon is its primary).
-    #[allow(dead_code)]
-    pub(crate) fn is_cluster(&self, app: &str) -> bool {
-        self.table
-            .apps
-            .get(app)
-            .is_some_and(|a| a.spec.exec_mode == ExecMode::Cluster)
     }
 }
 

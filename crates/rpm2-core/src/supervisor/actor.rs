@@ -66,6 +66,12 @@ impl Actor {
         }
     }
 
+    /// The spec of the app worker `pm_id` belongs to.
+    pub(crate) fn spec_of(&self, pm_id: u32) -> Option<&rpm2_proto::AppSpec> {
+        let w = self.table.workers.get(&pm_id)?;
+        self.table.apps.get(&w.app).map(|a| &a.spec)
+    }
+
     /// Who an event is about.
     pub(crate) fn event_process(&self, pm_id: u32) -> EventProcess {
         let w = self.table.workers.get(&pm_id);

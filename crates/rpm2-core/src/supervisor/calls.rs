@@ -18,9 +18,10 @@ impl Actor {
             Call::Register {
                 apps,
                 only_new,
+                stopped,
                 reply,
             } => {
-                let _ = reply.send(Ok(self.register(apps, only_new)));
+                let _ = reply.send(Ok(self.register(apps, only_new, &stopped)));
             }
             Call::Resolve { targets, reply } => {
                 let _ = reply.send(self.table.resolve(&targets).map_err(|t| {
@@ -128,7 +129,7 @@ impl Actor {
         }
     }
 
-    fn register(&mut self, apps: Vec<AppSpec>, only_new: bool) -> Registered {
+    fn register(&mut self, apps: Vec<AppSpec>, only_new: bool, stopped: &[String]) -> Registered {
         let mut out = Registered {
             new_ids: Vec::new(),
             existing_ids: Vec::new(),
@@ -158,7 +159,7 @@ impl Actor {
                 continue;
             }
             let name = spec.name.clone();
-            let autostart = spec.autostart;
+            let autostart = spec.autostart && !stopped.contains(&spec.name);
             let n = spec.instances.max(1);
             let triggers = super::triggers::arm(&spec, &self.tx);
             self.table.apps.insert(
@@ -242,16 +243,7 @@ impl Actor {
         } else {
             w.online_waiters.push(reply);
         }
-        if let Err(e) = self.start_run(pm_id, RunRole::Main) {
-            if let Some(w) = self.table.workers.get_mut(&pm_id) {
-                for waiter in std::mem::take(&mut w.online_waiters)
-                    .into_iter()
-                    .chain(std::mem::take(&mut w.ready_waiters))
-                {
-                    let _ = waiter.send(Err(e.clone()));
-                }
-            }
-        }
+        self.respawn(pm_id);
     }
 
     fn call_restart(

@@ -208,16 +208,26 @@ impl Actor {
                 let _ = waiter.send(Ok(()));
             }
             let app = w.app.clone();
-            if self.table.runs.get(&gen).is_some_and(|r| r.ready) {
-                if let Some(w) = self.table.workers.get_mut(&pm_id) {
-                    for waiter in std::mem::take(&mut w.ready_waiters) {
-                        let _ = waiter.send(Ok(()));
-                    }
-                }
-            }
+            self.answer_ready_waiters(gen);
             tracing::info!("App [{app}:{pm_id}] online");
             self.emit(pm_id, "online", false);
             self.drain_waiting(&app);
+        }
+    }
+
+    /// Callers waiting for a worker to be ready to serve, once its serving
+    /// run is both online and ready.
+    fn answer_ready_waiters(&mut self, gen: Gen) {
+        let Some(run) = self.table.runs.get(&gen) else {
+            return;
+        };
+        if !(run.online && run.ready) {
+            return;
+        }
+        if let Some(w) = self.table.workers.get_mut(&run.pm_id) {
+            if w.run == Some(gen) {
+                w.answer_start_waiters(&Ok(()), false);
+            }
         }
     }
 
@@ -231,14 +241,7 @@ impl Actor {
         }
         run.ready = true;
         let pm_id = run.pm_id;
-        let online = run.online;
-        if let Some(w) = self.table.workers.get_mut(&pm_id) {
-            if w.run == Some(gen) && online {
-                for waiter in std::mem::take(&mut w.ready_waiters) {
-                    let _ = waiter.send(Ok(()));
-                }
-            }
-        }
+        self.answer_ready_waiters(gen);
         if self
             .table
             .workers
@@ -300,9 +303,10 @@ impl Actor {
                     self.interrupt(gen);
                 }
             }
-            Incoming::Message { msg, handle } => {
+            // Workers never send us handles in the cluster protocol.
+            Incoming::Message { msg, handle: _ } => {
                 if let Some(cm) = rpm2_node_ipc::cluster::WorkerMessage::parse(&msg) {
-                    self.on_cluster_message(gen, cm, handle);
+                    self.on_cluster_message(gen, cm);
                 } else if !rpm2_node_ipc::is_internal(&msg) {
                     self.on_user_message(gen, pm_id, msg);
                 }
@@ -312,12 +316,7 @@ impl Actor {
 
     fn on_user_message(&mut self, gen: Gen, pm_id: u32, msg: serde_json::Value) {
         if msg.as_str() == Some("ready") {
-            let wait_ready = self
-                .table
-                .workers
-                .get(&pm_id)
-                .and_then(|w| self.table.apps.get(&w.app))
-                .is_some_and(|a| a.spec.wait_ready);
+            let wait_ready = self.spec_of(pm_id).is_some_and(|s| s.wait_ready);
             if wait_ready {
                 self.run_online(gen);
                 self.run_ready(gen);
@@ -435,12 +434,7 @@ impl Actor {
         // Callers waiting for `online` learn that it ended instead.
         if let Some(w) = self.table.workers.get_mut(&pm_id) {
             if w.run.is_none() {
-                for waiter in std::mem::take(&mut w.online_waiters)
-                    .into_iter()
-                    .chain(std::mem::take(&mut w.ready_waiters))
-                {
-                    let _ = waiter.send(Ok(()));
-                }
+                w.answer_start_waiters(&Ok(()), true);
             }
         }
         if !self.table.app_alive(&app) {
@@ -450,13 +444,13 @@ impl Actor {
         }
     }
 
-    fn respawn(&mut self, pm_id: u32) {
+    /// Start the worker's process again; callers waiting for it hear of a
+    /// failure at once.
+    pub(crate) fn respawn(&mut self, pm_id: u32) {
         if let Err(e) = self.start_run(pm_id, RunRole::Main) {
             tracing::error!("{e}");
             if let Some(w) = self.table.workers.get_mut(&pm_id) {
-                for waiter in std::mem::take(&mut w.online_waiters) {
-                    let _ = waiter.send(Err(e.clone()));
-                }
+                w.answer_start_waiters(&Err(e), true);
             }
         }
     }

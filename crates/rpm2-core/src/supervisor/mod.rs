@@ -75,9 +75,12 @@ pub enum RunTimer {
 pub enum Call {
     /// Add apps (or, for a known name, replace its spec). Returns the ids
     /// to start and the ids that already existed (to restart).
+    /// New apps named in `stopped` are registered but stay stopped
+    /// (resurrect of a dump where they were stopped).
     Register {
         apps: Vec<AppSpec>,
         only_new: bool,
+        stopped: Vec<String>,
         reply: Reply<Registered>,
     },
     Resolve {

@@ -187,12 +187,7 @@ async fn start(
         .call(|reply| Call::Register {
             apps,
             only_new,
-            reply,
-        })
-        .await?;
-    let infos = sup
-        .call(|reply| Call::Info {
-            ids: Some(reg.new_ids.clone()),
+            stopped: stopped_names.to_vec(),
             reply,
         })
         .await?;
@@ -200,12 +195,7 @@ async fn start(
         .new_ids
         .iter()
         .copied()
-        .filter(|id| {
-            !reg.stay_stopped.contains(id)
-                && !infos
-                    .iter()
-                    .any(|i| i.pm_id == *id && stopped_names.contains(&i.name))
-        })
+        .filter(|id| !reg.stay_stopped.contains(id))
         .collect();
     each_concurrently(sup, &to_start, |pm_id, reply| Call::Start {
         pm_id,

@@ -63,6 +63,28 @@ pub struct Worker {
     pub pid_path: PathBuf,
 }
 
+impl Worker {
+    /// Answer callers waiting for this worker to be ready to serve, and with
+    /// `online_too` those waiting for it to be online.
+    pub fn answer_start_waiters(
+        &mut self,
+        result: &Result<(), rpm2_proto::RpcError>,
+        online_too: bool,
+    ) {
+        let online = if online_too {
+            std::mem::take(&mut self.online_waiters)
+        } else {
+            Vec::new()
+        };
+        for waiter in online
+            .into_iter()
+            .chain(std::mem::take(&mut self.ready_waiters))
+        {
+            let _ = waiter.send(result.clone());
+        }
+    }
+}
+
 /// How far a run has come.
 pub struct Run {
     pub pm_id: u32,

@@ -28,17 +28,12 @@ impl Actor {
         run.stop_requested = true;
         run.routable = false;
         let pm_id = run.pm_id;
-        let Some(spec) = self
-            .table
-            .workers
-            .get(&pm_id)
-            .and_then(|w| self.table.apps.get(&w.app))
-            .map(|a| a.spec.clone())
-        else {
+        let has_channel = run.channel.is_some();
+        let queued: Vec<_> = run.queued_conns.drain(..).collect();
+        let Some(spec) = self.spec_of(pm_id) else {
             return;
         };
-        let queued: Vec<_> = run.queued_conns.drain(..).collect();
-        let cluster = spec.exec_mode == ExecMode::Cluster && spec.node && run.channel.is_some();
+        let cluster = spec.exec_mode == ExecMode::Cluster && spec.node && has_channel;
         let app = spec.name.clone();
         for conn in queued {
             self.route(&app, conn);
@@ -86,23 +81,12 @@ impl Actor {
         }
     }
 
-    pub(crate) fn spec_of(&self, pm_id: u32) -> Option<&rpm2_proto::AppSpec> {
-        let w = self.table.workers.get(&pm_id)?;
-        self.table.apps.get(&w.app).map(|a| &a.spec)
-    }
-
     /// SIGINT (or `'shutdown'`), with SIGKILL scheduled.
     pub(crate) fn interrupt(&mut self, gen: Gen) {
         let Some(run) = self.table.runs.get(&gen) else {
             return;
         };
-        let Some(spec) = self
-            .table
-            .workers
-            .get(&run.pm_id)
-            .and_then(|w| self.table.apps.get(&w.app))
-            .map(|a| &a.spec)
-        else {
+        let Some(spec) = self.spec_of(run.pm_id) else {
             return;
         };
         let by_message = spec.shutdown_with_message
@@ -146,12 +130,7 @@ impl Actor {
             RunTimer::Disconnect => self.disconnect(gen),
             RunTimer::DrainTimeout => self.interrupt(gen),
             RunTimer::KillTimeout => {
-                let treekill = self
-                    .table
-                    .workers
-                    .get(&run.pm_id)
-                    .and_then(|w| self.table.apps.get(&w.app))
-                    .is_none_or(|a| a.spec.treekill);
+                let treekill = self.spec_of(run.pm_id).is_none_or(|s| s.treekill);
                 tracing::warn!(
                     "Process with pid {} still alive after kill_timeout, sending SIGKILL",
                     run.pid
