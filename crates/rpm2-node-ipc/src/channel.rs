@@ -17,6 +17,7 @@ use tokio::io::unix::AsyncFd;
 use tokio::sync::mpsc;
 
 use crate::codec::{self, LineDecoder};
+use crate::handoff;
 use crate::queue::{Outgoing, SendQueue};
 use crate::sys;
 
@@ -71,6 +72,10 @@ pub enum Incoming {
     /// A message from the child. For `NODE_HANDLE` envelopes this is the inner `msg`, with the
     /// received fd (CLOEXEC) in `handle`; the ACK has already been sent.
     Message { msg: Value, handle: Option<OwnedFd> },
+    /// A worker's answer to `newconn` in Node's own spelling, read without
+    /// JSON parsing (see [`crate::handoff`]); other spellings of the same
+    /// answer arrive as a `Message`.
+    Accepted { ack: u64, accepted: bool },
     /// The channel ended (EOF, error, or [`ChannelSender::close`]). Sent once, last.
     Closed,
 }
@@ -161,6 +166,16 @@ impl ChannelSender {
         self.send_nonblocking_handle(msg, handle_type, Arc::new(fd))
     }
 
+    /// Sends a ready-made `NODE_HANDLE` line (from
+    /// [`crate::handoff::newconn_line`]) with an fd the caller shares and
+    /// already made non-blocking: the per-connection path, no JSON values.
+    pub fn send_handle_line(&self, line: Vec<u8>, fd: Arc<OwnedFd>) -> Result<(), ChannelClosed> {
+        self.push(Outgoing {
+            line,
+            handle: Some(fd),
+        })
+    }
+
     /// Like [`Self::send_handle`] for an fd the caller shares (it may keep
     /// a clone of the `Arc`) and already made non-blocking, e.g. a
     /// connection from `accept4(SOCK_NONBLOCK)`: no syscall on the way.
@@ -224,6 +239,10 @@ impl Reader {
             // instead of a JSON parse, once per connection handed over.
             if line == ACK_LINE[..ACK_LINE.len() - 1] {
                 q.on_ack();
+                continue;
+            }
+            if let Some((ack, accepted)) = handoff::parse_accepted_reply(&line) {
+                let _ = out.send(Incoming::Accepted { ack, accepted });
                 continue;
             }
             let Some(mut msg) = codec::decode_line(&line) else {
@@ -304,6 +323,12 @@ async fn run(
                     }
                     Ok(Ok((0, _))) => break,
                     Ok(Ok((n, truncated))) => {
+                        // A short read emptied the socket: wait for the next
+                        // edge instead of paying a recvmsg that says EAGAIN
+                        // (tokio's own streams do the same).
+                        if n < reader.buf.len() {
+                            guard.clear_ready();
+                        }
                         if truncated {
                             tracing::warn!("node ipc: ancillary data truncated (MSG_CTRUNC)");
                         }

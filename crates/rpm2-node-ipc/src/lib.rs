@@ -5,11 +5,13 @@
 //! * [`channel_pair`] / [`open`]: the socketpair, JSON-lines framing, fd passing with the
 //!   handle rules ([`ChannelSender`], [`Incoming`]; handles are pipelined, see `queue.rs`);
 //! * [`cluster`]: the `NODE_CLUSTER` messages as types and builders;
+//! * [`handoff`]: the per-connection `newconn` lines as bytes (the hot path);
 //! * [`sockets`]: listening sockets created the way Node's primary creates them.
 
 mod channel;
 pub mod cluster;
 pub mod codec;
+pub mod handoff;
 mod queue;
 pub mod sockets;
 mod sys;

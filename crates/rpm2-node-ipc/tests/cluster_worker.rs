@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::{free_port, http_get, spawn, Worker, HTTP_WORKER, STEP};
 use rpm2_node_ipc::cluster::{self, QueryServer, SeqCounter, SockName, WorkerMessage};
-use rpm2_node_ipc::{sockets, HandleType};
+use rpm2_node_ipc::{handoff, sockets, HandleType, Incoming};
 use serde_json::{json, Value};
 
 const DEADLINE: Duration = Duration::from_secs(40);
@@ -55,9 +55,10 @@ async fn disconnect_and_expect_exit0(w: &mut Worker, seq: &SeqCounter, key: &str
 
 /// Hands one accepted connection to the worker with `newconn`; returns the newconn seq.
 fn hand_off(w: &Worker, seq: &SeqCounter, key: &str, conn: tokio::net::TcpStream) -> u64 {
-    let fd = OwnedFd::from(conn.into_std().unwrap());
+    // tokio's streams are non-blocking already, as the daemon's accept4 makes them.
+    let fd = std::sync::Arc::new(OwnedFd::from(conn.into_std().unwrap()));
     let s = seq.next();
-    w.tx.send_handle(cluster::newconn(key, s), HandleType::NetNative, fd)
+    w.tx.send_handle_line(handoff::newconn_line(key, s), fd)
         .unwrap();
     s
 }
@@ -103,14 +104,11 @@ async fn round_robin_listen0() {
         let client = tokio::spawn(http_get(port));
         let conn = accept(&listener).await;
         let s = hand_off(&w, &seq, &key, conn);
-        let mut users = Vec::new();
-        assert_eq!(
-            w.cluster(&mut users).await,
-            WorkerMessage::Reply {
-                ack: s,
-                accepted: Some(true)
-            }
-        );
+        // Node spells its answer the way the byte-level parser expects.
+        match w.next().await {
+            Incoming::Accepted { ack, accepted } => assert_eq!((ack, accepted), (s, true)),
+            other => panic!("expected the fast-path answer, got {other:?}"),
+        }
         let resp = client.await.unwrap();
         assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
         assert!(

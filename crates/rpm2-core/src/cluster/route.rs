@@ -219,9 +219,8 @@ impl Actor {
         };
         // accept4 made it non-blocking; we keep our share until the answer.
         if ch
-            .send_nonblocking_handle(
-                cluster::newconn(&conn.key, seq),
-                HandleType::NetNative,
+            .send_handle_line(
+                rpm2_node_ipc::handoff::newconn_line(&conn.key, seq),
                 std::sync::Arc::clone(&conn.fd),
             )
             .is_ok()
@@ -230,7 +229,7 @@ impl Actor {
         }
     }
 
-    fn newconn_answered(&mut self, gen: Gen, ack: u64, accepted: bool) {
+    pub(crate) fn newconn_answered(&mut self, gen: Gen, ack: u64, accepted: bool) {
         let Some(run) = self.table.runs.get_mut(&gen) else {
             return;
         };

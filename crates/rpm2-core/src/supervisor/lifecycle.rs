@@ -303,6 +303,7 @@ impl Actor {
                     self.interrupt(gen);
                 }
             }
+            Incoming::Accepted { ack, accepted } => self.newconn_answered(gen, ack, accepted),
             // Workers never send us handles in the cluster protocol.
             Incoming::Message { msg, handle: _ } => {
                 if let Some(cm) = rpm2_node_ipc::cluster::WorkerMessage::parse(&msg) {

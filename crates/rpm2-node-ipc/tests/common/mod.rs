@@ -78,6 +78,11 @@ impl Worker {
     pub async fn msg(&mut self) -> (Value, Option<OwnedFd>) {
         match self.next().await {
             Incoming::Message { msg, handle } => (msg, handle),
+            // Back to Node's JSON, so tests read every answer the same way.
+            Incoming::Accepted { ack, accepted } => (
+                serde_json::json!({"cmd": "NODE_CLUSTER", "ack": ack, "accepted": accepted}),
+                None,
+            ),
             Incoming::Closed => panic!("channel closed unexpectedly"),
         }
     }
@@ -99,6 +104,7 @@ impl Worker {
         loop {
             match self.next().await {
                 Incoming::Message { msg, .. } => seen.push(msg),
+                Incoming::Accepted { .. } => {}
                 Incoming::Closed => return seen,
             }
         }
