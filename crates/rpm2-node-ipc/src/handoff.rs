@@ -18,7 +18,7 @@ pub fn newconn_line(key: &str, seq: u64) -> Vec<u8> {
     if serde_json::to_writer(&mut out, key).is_err() {
         out.extend_from_slice(b"null");
     }
-    let _ = write!(out, ",\"seq\":{seq}}}}}\n");
+    let _ = writeln!(out, ",\"seq\":{seq}}}}}");
     out
 }
 
