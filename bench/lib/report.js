@@ -23,6 +23,8 @@ const ROWS = [
   ['throughput', 'cluster_p99_keepalive', 'cluster nproc, keep-alive p99 (ms)', {}],
   ['throughput', 'cluster_rps_close', 'cluster nproc, new conn/req (req/s)', { vsPm2: ['>=', 1.5] }],
   ['throughput', 'cluster_p99_close', 'cluster nproc, new conn/req p99 (ms)', {}],
+  ['throughput', 'shared_rps_close', 'cluster, SCHED_POLICY=none, new conn/req (req/s)', {}],
+  ['throughput', 'shared_p99_close', 'cluster, SCHED_POLICY=none, new conn/req p99 (ms)', {}],
   ['throughput', 'cluster_daemonCpuPct_keepalive', 'daemon CPU, cluster keep-alive (% core)', {}],
   ['throughput', 'cluster_daemonCpuPct_close', 'daemon CPU, cluster new conn/req (% core)', {}],
   ['reload', 'reloadMs', '`reload app` wall time, idle (ms)', {}],

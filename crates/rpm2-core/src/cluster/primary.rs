@@ -9,6 +9,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::Arc;
 
 use rpm2_node_ipc::cluster::SockName;
+use rpm2_node_ipc::HandleType;
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 use tokio::sync::mpsc::UnboundedSender;
@@ -51,10 +52,34 @@ pub enum ListenerKind {
         sockname: Option<SockName>,
         accept_task: JoinHandle<()>,
     },
-    SharedDgram {
+    /// Every worker gets the socket and accepts on it (UDP always; TCP
+    /// and Unix with `NODE_CLUSTER_SCHED_POLICY=none`). Ours stays open,
+    /// so connections wait in the backlog while workers come and go.
+    Shared {
         socket: OwnedFd,
+        handle_type: HandleType,
     },
 }
+
+/// How an app's stream listeners share connections, as Node's
+/// `cluster.schedulingPolicy`: `NODE_CLUSTER_SCHED_POLICY` from the app's
+/// environment, else the daemon's (where pm2's Node primary reads it),
+/// else round robin. Sticky apps always use round robin: the daemon must
+/// see each connection to pick its worker.
+#[must_use]
+pub fn shares_stream_sockets(spec: &rpm2_proto::AppSpec) -> bool {
+    if spec.sticky {
+        return false;
+    }
+    let policy = spec
+        .env
+        .get(SCHED_POLICY_ENV)
+        .cloned()
+        .or_else(|| std::env::var(SCHED_POLICY_ENV).ok());
+    policy.as_deref() == Some("none")
+}
+
+pub const SCHED_POLICY_ENV: &str = "NODE_CLUSTER_SCHED_POLICY";
 
 impl Drop for Listener {
     fn drop(&mut self) {

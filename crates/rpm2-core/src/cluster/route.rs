@@ -8,7 +8,9 @@ use std::os::fd::{AsFd, OwnedFd};
 use rpm2_node_ipc::cluster::{self, AddressType, QueryServer, SockName, WorkerMessage};
 use rpm2_node_ipc::{sockets, HandleType};
 
-use super::primary::{spawn_accept, sticky_hash, Conn, Listener, ListenerKind, PendingConn};
+use super::primary::{
+    shares_stream_sockets, spawn_accept, sticky_hash, Conn, Listener, ListenerKind, PendingConn,
+};
 use crate::supervisor::actor::Actor;
 use crate::supervisor::state::Gen;
 
@@ -84,7 +86,8 @@ impl Actor {
             return;
         };
         if !app.cluster.listeners.contains_key(&key) {
-            match open_listener(q, &app_name, &key, tx) {
+            let shared = shares_stream_sockets(&app.spec);
+            match open_listener(q, &app_name, &key, shared, tx) {
                 Ok(listener) => {
                     app.cluster.listeners.insert(key.clone(), listener);
                 }
@@ -121,11 +124,14 @@ impl Actor {
                 ));
                 run.keys.insert(key);
             }
-            ListenerKind::SharedDgram { socket } => {
+            ListenerKind::Shared {
+                socket,
+                handle_type,
+            } => {
                 if let Ok(fd) = socket.as_fd().try_clone_to_owned() {
                     let _ = ch.send_handle(
                         cluster::reply_shared(q.seq, &key, listener.data.clone(), 0),
-                        HandleType::DgramNative,
+                        *handle_type,
                         fd,
                     );
                 }
@@ -294,32 +300,51 @@ fn next_seq(run: &mut crate::supervisor::state::Run) -> u64 {
     run.next_seq
 }
 
-/// Bind what the worker asked for.
+/// Bind what the worker asked for: listen and accept here (round robin), or
+/// only bind and let the workers listen on it (`shared`, as Node does).
 fn open_listener(
     q: &QueryServer,
     app: &str,
     key: &str,
+    shared: bool,
     tx: tokio::sync::mpsc::UnboundedSender<crate::supervisor::Msg>,
 ) -> std::io::Result<Listener> {
     let backlog = q.backlog.unwrap_or(511);
+    let port = u16::try_from(q.port.max(0)).unwrap_or(0);
+    let unix_path = (q.address_type == AddressType::Unix)
+        .then(|| std::path::PathBuf::from(q.address.clone().unwrap_or_default()));
+    if shared && q.address_type != AddressType::Udp4 && q.address_type != AddressType::Udp6 {
+        let socket = match &unix_path {
+            Some(path) => sockets::bind_unix_socket(path)?,
+            None => sockets::bind_tcp_socket(q.address.as_deref(), port, q.flags)?,
+        };
+        return Ok(Listener {
+            kind: ListenerKind::Shared {
+                socket,
+                handle_type: HandleType::NetNative,
+            },
+            data: q.data.clone(),
+            unix_path,
+        });
+    }
     match q.address_type {
         AddressType::Udp4 | AddressType::Udp6 => {
-            let port = u16::try_from(q.port.max(0)).unwrap_or(0);
             let sock = sockets::bind_udp(
                 q.address.as_deref(),
                 port,
                 q.address_type == AddressType::Udp6,
             )?;
             Ok(Listener {
-                kind: ListenerKind::SharedDgram {
+                kind: ListenerKind::Shared {
                     socket: OwnedFd::from(sock),
+                    handle_type: HandleType::DgramNative,
                 },
                 data: q.data.clone(),
                 unix_path: None,
             })
         }
         AddressType::Unix => {
-            let path = std::path::PathBuf::from(q.address.clone().unwrap_or_default());
+            let path = unix_path.unwrap_or_default();
             let l = sockets::bind_unix(&path, backlog)?;
             let task = spawn_accept(OwnedFd::from(l), app.into(), key.into(), tx)?;
             Ok(Listener {
@@ -332,7 +357,6 @@ fn open_listener(
             })
         }
         AddressType::Tcp4 | AddressType::Tcp6 => {
-            let port = u16::try_from(q.port.max(0)).unwrap_or(0);
             let l = sockets::bind_tcp(q.address.as_deref(), port, q.flags, backlog)?;
             let local = l.local_addr()?;
             let sockname = SockName {
