@@ -240,6 +240,25 @@ describe('cluster mode under load', () => {
   after(() => h.cleanup());
 
   // While load runs in this process, the CLI is only called asynchronously.
+  test('a port in use: start says why the workers errored and exits non-zero; others keep serving', async () => {
+    const [busy, okPort] = [await freePort(), await freePort()];
+    assert.equal(h.cli(['start', APP, '-i', '1', '--name', 'bystander'], { env: { PORT: String(okPort) } }).code, 0);
+    await waitServing(okPort);
+    const holder = require('node:net').createServer();
+    await new Promise((resolve) => holder.listen(busy, resolve));
+    try {
+      const r = h.cli(['start', APP, '-i', '2', '--name', 'clash', '--wait-ready'], { env: { PORT: String(busy) } });
+      assert.notEqual(r.code, 0, r.out);
+      assert.match(r.stderr, /\[clash\]\(\d+\) errored: .*EADDRINUSE/);
+      assert.equal(byName(h.jlist(), 'clash').every((w) => w.pm2_env.status === 'errored'), true);
+      assert.equal((await get(okPort)).status, 200);
+    } finally {
+      holder.close();
+      h.cli(['delete', 'clash']);
+      h.cli(['delete', 'bystander']);
+    }
+  });
+
   test('kill -9 of a worker under load: it comes back and the others keep serving', async () => {
     const port = await freePort();
     assert.equal(h.cli(['start', APP, '-i', '2', '--name', 'crashy'], { env: { PORT: String(port) } }).code, 0);

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use rpm2_config::LoadOptions;
-use rpm2_proto::{AppSpec, Request, Response};
+use rpm2_proto::{AppSpec, ProcessInfo, Request, Response, WorkerStatus};
 use serde_json::{json, Map, Value};
 
 use super::{fail, list_all, CmdResult, Ctx};
@@ -57,6 +57,8 @@ pub fn start(ctx: &Ctx, a: StartArgs) -> CmdResult {
         }
     }
 
+    // Processes that never came up (errored while `start` waited for them).
+    let mut failed: Vec<ProcessInfo> = Vec::new();
     if !apps.is_empty() {
         for app in &apps {
             ctx.style.info(&format!(
@@ -76,7 +78,11 @@ pub fn start(ctx: &Ctx, a: StartArgs) -> CmdResult {
         {
             Response::Processes { processes } => {
                 for p in &processes {
-                    ctx.style.info(&format!("[{}]({}) ✓", p.name, p.pm_id));
+                    if p.pm2_env.status == WorkerStatus::Errored {
+                        failed.push(p.clone());
+                    } else {
+                        ctx.style.info(&format!("[{}]({}) ✓", p.name, p.pm_id));
+                    }
                 }
             }
             other => return Err(format!("unexpected answer: {other:?}")),
@@ -91,7 +97,39 @@ pub fn start(ctx: &Ctx, a: StartArgs) -> CmdResult {
         .map_err(|e| fail(&e))?;
     }
     ctx.style.table(&list_all(ctx)?);
-    Ok(ExitCode::SUCCESS)
+    if failed.is_empty() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    for p in &failed {
+        let log = Path::new(&p.pm2_env.pm_err_log_path);
+        eprintln!(
+            "[RPM2][ERROR] [{}]({}) errored: {} (see {})",
+            p.name,
+            p.pm_id,
+            crash_reason(log),
+            log.display()
+        );
+    }
+    Ok(ExitCode::from(crate::print::exit::ERROR))
+}
+
+/// The line of a crashed app's error log that says why: Node's last
+/// `…Error: …` line (`Error: listen EADDRINUSE: …`), else its last line.
+fn crash_reason(err_log: &Path) -> String {
+    let lines = rpm2_logs::tail_lines(err_log, 40).unwrap_or_default();
+    let is_error = |l: &&String| {
+        let head = l.trim_start().split(':').next().unwrap_or_default();
+        head.ends_with("Error") && !head.contains(' ')
+    };
+    lines
+        .iter()
+        .rev()
+        .find(is_error)
+        .or_else(|| lines.iter().rev().find(|l| !l.trim().is_empty()))
+        .map_or_else(
+            || "it exited before it was ready".to_owned(),
+            |l| l.trim().to_owned(),
+        )
 }
 
 /// A file that exists, a path-like target, or a command with spaces is a
