@@ -27,6 +27,7 @@ const ROWS = [
   ['throughput', 'shared_p99_close', 'cluster, SCHED_POLICY=none, new conn/req p99 (ms)', {}],
   ['throughput', 'cluster_daemonCpuPct_keepalive', 'daemon CPU, cluster keep-alive (% core)', {}],
   ['throughput', 'cluster_daemonCpuPct_close', 'daemon CPU, cluster new conn/req (% core)', {}],
+  ['throughput', 'shared_daemonCpuPct_close', 'daemon CPU, SCHED_POLICY=none new conn/req (% core)', {}],
   ['reload', 'reloadMs', '`reload app` wall time, idle (ms)', {}],
   ['reload', 'failed_keepalive', 'failed req, 2 reloads, keep-alive load', { abs: ['<=', 0] }],
   ['reload', 'failed_close', 'failed req, 2 reloads, new conn/req load', { abs: ['<=', 0] }],

@@ -42,6 +42,12 @@ async function throughput(kind, cfg) {
   const out = {};
   for (const [tag, instances, mode, modes, env] of SETUPS) {
     if (kind === 'node') {
+      // One SO_REUSEPORT group is the reference for both cluster setups.
+      if (tag === 'shared') {
+        out.shared_rps_close = out.cluster_rps_close;
+        out.shared_p99_close = out.cluster_p99_close;
+        continue;
+      }
       const port = await freePort();
       const g = tag === 'fork' ? await startPlain(port) : await startReuse(port, ncpu);
       try {

@@ -23,8 +23,8 @@ use crate::sys;
 
 const ACK_LINE: &[u8] = b"{\"cmd\":\"NODE_HANDLE_ACK\"}\n";
 const NACK_LINE: &[u8] = b"{\"cmd\":\"NODE_HANDLE_NACK\"}\n";
-/// libuv reads IPC pipes into 64 KiB buffers; we do the same.
-/// Cluster and user messages are small; a long one just takes several reads.
+/// Cluster and user messages are small; a long one just takes several reads
+/// (libuv reads 64 KiB at a time; a 4 KiB buffer keeps 100s of channels cheap).
 const READ_BUF: usize = 4 * 1024;
 
 /// Creates the channel: `socketpair(AF_UNIX, SOCK_STREAM)` with CLOEXEC on both ends.
@@ -163,30 +163,19 @@ impl ChannelSender {
         if let Err(e) = sys::set_nonblocking(fd.as_fd()) {
             tracing::warn!(error = %e, "node ipc: cannot set O_NONBLOCK on a handle to pass");
         }
-        self.send_nonblocking_handle(msg, handle_type, Arc::new(fd))
+        self.send_handle_line(
+            codec::encode_handle_line(handle_type.as_str(), &msg),
+            Arc::new(fd),
+        )
     }
 
-    /// Sends a ready-made `NODE_HANDLE` line (from
-    /// [`crate::handoff::newconn_line`]) with an fd the caller shares and
-    /// already made non-blocking: the per-connection path, no JSON values.
+    /// Sends a ready-made `NODE_HANDLE` line (from [`crate::handoff::newconn_line`] or
+    /// [`codec::encode_handle_line`]) with an fd the caller shares (it may keep a clone of
+    /// the `Arc`) and already made non-blocking, e.g. a connection from
+    /// `accept4(SOCK_NONBLOCK)`: the per-connection path, no syscall or JSON value on the way.
     pub fn send_handle_line(&self, line: Vec<u8>, fd: Arc<OwnedFd>) -> Result<(), ChannelClosed> {
         self.push(Outgoing {
             line,
-            handle: Some(fd),
-        })
-    }
-
-    /// Like [`Self::send_handle`] for an fd the caller shares (it may keep
-    /// a clone of the `Arc`) and already made non-blocking, e.g. a
-    /// connection from `accept4(SOCK_NONBLOCK)`: no syscall on the way.
-    pub fn send_nonblocking_handle(
-        &self,
-        msg: Value,
-        handle_type: HandleType,
-        fd: Arc<OwnedFd>,
-    ) -> Result<(), ChannelClosed> {
-        self.push(Outgoing {
-            line: codec::encode_handle_line(handle_type.as_str(), &msg),
             handle: Some(fd),
         })
     }
@@ -312,6 +301,7 @@ async fn run(
                         break;
                     }
                 };
+                let fds_before = reader.fds.len();
                 let res = guard.try_io(|inner| {
                     sys::recv_with_fds(inner.as_raw_fd(), &mut reader.buf, &mut reader.fds)
                 });
@@ -325,8 +315,10 @@ async fn run(
                     Ok(Ok((n, truncated))) => {
                         // A short read emptied the socket: wait for the next
                         // edge instead of paying a recvmsg that says EAGAIN
-                        // (tokio's own streams do the same).
-                        if n < reader.buf.len() {
+                        // (tokio's own streams do the same). Not after a read
+                        // that brought fds: Linux ends a read at such a
+                        // segment, so more may be queued behind it.
+                        if n < reader.buf.len() && reader.fds.len() == fds_before && !truncated {
                             guard.clear_ready();
                         }
                         if truncated {

@@ -226,6 +226,36 @@ async fn incoming_handles_are_acked_or_nacked() {
     drop(tx);
 }
 
+/// Linux ends a read at a segment that carries fds, so that read is short
+/// with more queued behind it: the channel must read on, not wait for the
+/// peer's next write. Both segments are queued before the channel exists.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_short_read_ending_at_an_fd_does_not_strand_what_follows() {
+    let (parent, child) = channel_pair().unwrap();
+    let mut peer = Peer {
+        sock: UnixStream::from(child),
+        buf: Vec::new(),
+        fds: VecDeque::new(),
+    };
+    let (s, _keep) = UnixStream::pair().unwrap();
+    peer.write_with_fd(
+        "{\"cmd\":\"NODE_HANDLE\",\"type\":\"net.Native\",\"msg\":\"h\"}\n",
+        s.as_raw_fd(),
+    );
+    peer.write("\"after the fd\"\n");
+    let (_tx, mut rx) = open(parent).unwrap();
+    assert!(matches!(
+        next(&mut rx).await,
+        Incoming::Message {
+            handle: Some(_),
+            ..
+        }
+    ));
+    assert!(
+        matches!(next(&mut rx).await, Incoming::Message { msg, handle: None } if msg == json!("after the fd"))
+    );
+}
+
 /// Our ACK for the peer's handle must not wait behind our own un-ACKed handle, or two sides
 /// that both pass handles would deadlock.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,6 +1,7 @@
 //! One function per command; this module parses argv and dispatches.
 
 mod actions;
+mod boot_failure;
 mod logs;
 mod show;
 mod start;

@@ -6,10 +6,10 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use rpm2_config::LoadOptions;
-use rpm2_proto::{AppSpec, ProcessInfo, Request, Response, WorkerStatus};
+use rpm2_proto::{AppSpec, ProcessInfo, Request, Response};
 use serde_json::{json, Map, Value};
 
-use super::{fail, list_all, CmdResult, Ctx};
+use super::{boot_failure, fail, list_all, CmdResult, Ctx};
 use crate::args::StartArgs;
 
 const DEFAULT_CONFIG: &str = "ecosystem.config.js";
@@ -57,8 +57,9 @@ pub fn start(ctx: &Ctx, a: StartArgs) -> CmdResult {
         }
     }
 
-    // Processes that never came up (errored while `start` waited for them).
+    // Processes that never came up while `start` waited for them.
     let mut failed: Vec<ProcessInfo> = Vec::new();
+    let marks = boot_failure::LogMarks::before(&ctx.home.logs_dir(), &apps);
     if !apps.is_empty() {
         for app in &apps {
             ctx.style.info(&format!(
@@ -78,7 +79,7 @@ pub fn start(ctx: &Ctx, a: StartArgs) -> CmdResult {
         {
             Response::Processes { processes } => {
                 for p in &processes {
-                    if p.pm2_env.status == WorkerStatus::Errored {
+                    if !boot_failure::came_up(p) {
                         failed.push(p.clone());
                     } else {
                         ctx.style.info(&format!("[{}]({}) ✓", p.name, p.pm_id));
@@ -100,36 +101,8 @@ pub fn start(ctx: &Ctx, a: StartArgs) -> CmdResult {
     if failed.is_empty() {
         return Ok(ExitCode::SUCCESS);
     }
-    for p in &failed {
-        let log = Path::new(&p.pm2_env.pm_err_log_path);
-        eprintln!(
-            "[RPM2][ERROR] [{}]({}) errored: {} (see {})",
-            p.name,
-            p.pm_id,
-            crash_reason(log),
-            log.display()
-        );
-    }
+    boot_failure::report(&failed, &marks);
     Ok(ExitCode::from(crate::print::exit::ERROR))
-}
-
-/// The line of a crashed app's error log that says why: Node's last
-/// `…Error: …` line (`Error: listen EADDRINUSE: …`), else its last line.
-fn crash_reason(err_log: &Path) -> String {
-    let lines = rpm2_logs::tail_lines(err_log, 40).unwrap_or_default();
-    let is_error = |l: &&String| {
-        let head = l.trim_start().split(':').next().unwrap_or_default();
-        head.ends_with("Error") && !head.contains(' ')
-    };
-    lines
-        .iter()
-        .rev()
-        .find(is_error)
-        .or_else(|| lines.iter().rev().find(|l| !l.trim().is_empty()))
-        .map_or_else(
-            || "it exited before it was ready".to_owned(),
-            |l| l.trim().to_owned(),
-        )
 }
 
 /// A file that exists, a path-like target, or a command with spaces is a

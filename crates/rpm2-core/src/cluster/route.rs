@@ -10,6 +10,7 @@ use rpm2_node_ipc::{sockets, HandleType};
 
 use super::primary::{
     shares_stream_sockets, spawn_accept, sticky_hash, Conn, Listener, ListenerKind, PendingConn,
+    SCHED_POLICY_ENV,
 };
 use crate::supervisor::actor::Actor;
 use crate::supervisor::state::Gen;
@@ -85,8 +86,22 @@ impl Actor {
         let Some(app) = self.table.apps.get_mut(&app_name) else {
             return;
         };
-        if !app.cluster.listeners.contains_key(&key) {
-            let shared = shares_stream_sockets(&app.spec);
+        let shared = shares_stream_sockets(&app.spec);
+        if let Some(l) = app.cluster.listeners.get(&key) {
+            let is_stream_shared = matches!(
+                l.kind,
+                ListenerKind::Shared {
+                    handle_type: HandleType::NetNative,
+                    ..
+                }
+            );
+            if is_stream_shared != shared && !q.address_type.is_udp() {
+                // The port stays open across reloads, so its policy does too.
+                tracing::warn!(
+                    "App [{app_name}]: {SCHED_POLICY_ENV} changed; {key} keeps its policy until the app is stopped"
+                );
+            }
+        } else {
             match open_listener(q, &app_name, &key, shared, tx) {
                 Ok(listener) => {
                     app.cluster.listeners.insert(key.clone(), listener);
@@ -128,13 +143,21 @@ impl Actor {
                 socket,
                 handle_type,
             } => {
-                if let Ok(fd) = socket.as_fd().try_clone_to_owned() {
-                    let _ = ch.send_handle(
+                // Out of fds: the worker's listen() fails instead of hanging.
+                let _ = match socket.as_fd().try_clone_to_owned() {
+                    Ok(fd) => ch.send_handle(
                         cluster::reply_shared(q.seq, &key, listener.data.clone(), 0),
                         *handle_type,
                         fd,
-                    );
-                }
+                    ),
+                    Err(e) => ch.send(cluster::reply_error(
+                        q.seq,
+                        &key,
+                        sockets::errno_of(&e),
+                        q.data.clone(),
+                        0,
+                    )),
+                };
             }
         }
         self.drain_waiting(&app_name);
@@ -313,7 +336,7 @@ fn open_listener(
     let port = u16::try_from(q.port.max(0)).unwrap_or(0);
     let unix_path = (q.address_type == AddressType::Unix)
         .then(|| std::path::PathBuf::from(q.address.clone().unwrap_or_default()));
-    if shared && q.address_type != AddressType::Udp4 && q.address_type != AddressType::Udp6 {
+    if shared && !q.address_type.is_udp() {
         let socket = match &unix_path {
             Some(path) => sockets::bind_unix_socket(path)?,
             None => sockets::bind_tcp_socket(q.address.as_deref(), port, q.flags)?,
