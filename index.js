@@ -305,25 +305,18 @@ class API {
   }
 
   async _restart(op, target, opts) {
-    let started = [];
-    let targets;
     if (typeof target === 'string' && isConfigFile(target)) {
+      // As `rpm2 restart|reload <file>`: the file's spec applies.
       const out = await this._unwrap(
-        this._connection().startNew(target, loadOpts(opts, { forStart: false })),
+        this._connection().startOr(target, loadOpts(opts, { forStart: false }), op === 'reload'),
       );
-      started = out.started;
-      targets = out.known;
-    } else {
-      targets = await this._names(target, opts);
+      return out.processes.map(actionResult);
     }
-    const updateEnv = opts.updateEnv || opts.update_env ? shellEnv() : null;
-    let touched = [];
-    if (targets.length) {
-      const req = { op, targets, update_env: updateEnv };
-      if (op === 'reload' && opts.parallel) req.parallel = Number(opts.parallel);
-      touched = await this._processes(req);
-    }
-    return started.concat(touched).map(actionResult);
+    const targets = await this._names(target, opts);
+    if (!targets.length) return [];
+    const req = { op, targets, update_env: opts.updateEnv || opts.update_env ? shellEnv() : null };
+    if (op === 'reload' && opts.parallel) req.parallel = Number(opts.parallel);
+    return (await this._processes(req)).map(actionResult);
   }
 
   stop(...args) {

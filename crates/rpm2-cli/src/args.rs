@@ -241,7 +241,7 @@ pub struct StartArgs {
     pub args: Vec<String>,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 #[allow(clippy::struct_excessive_bools)] // one per pm2 flag
 pub struct LogsArgs {
     /// Name, id, namespace or `all`

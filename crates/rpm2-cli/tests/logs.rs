@@ -209,3 +209,27 @@ fn long_lines_split_characters_and_a_last_line_without_newline_are_kept() {
     assert_eq!(lines[1], "☃ snowman ☃");
     assert_eq!(lines[2], "tail without newline");
 }
+
+#[test]
+fn disable_logs_writes_no_file_and_the_app_runs() {
+    let r = Rpm2::new();
+    let eco = r.write(
+        "quiet.config.json",
+        &serde_json::json!({"apps": [
+            {"name": "quiet", "script": fixture("print.js"), "args": "50", "disable_logs": true},
+            {"name": "loud", "script": fixture("print.js"), "args": "3"},
+        ]})
+        .to_string(),
+    );
+    r.ok(&["start", &eco]);
+    // The app beside it got its lines through, so any output has been read.
+    wait_lines(&r.logs_dir().join("loud-out.log"), 3);
+    let p = r.proc("quiet");
+    assert_eq!(p["pm2_env"]["status"], "online");
+    let names: Vec<String> = std::fs::read_dir(r.logs_dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("quiet"))
+        .collect();
+    assert!(names.is_empty(), "{names:?}");
+}

@@ -11,8 +11,9 @@ use std::time::Duration;
 use common::{fixture, pid_of, status_of, wait_file, Rpm2};
 use serde_json::{json, Value};
 
-/// The daemon's frame size cap (rpm2-proto's `MAX_FRAME_LEN`).
-const MAX_FRAME_LEN: u32 = 16 * 1024 * 1024;
+/// The daemon's frame size cap.
+#[allow(clippy::cast_possible_truncation)] // 16 MiB
+const MAX_FRAME_LEN: u32 = rpm2_proto::frame::MAX_FRAME_LEN as u32;
 
 struct Conn {
     s: UnixStream,
@@ -43,7 +44,7 @@ impl Conn {
     }
 
     fn hello(&mut self) {
-        self.send(&json!({"op": "hello", "protocol": 1, "client": "protocol-test"}));
+        self.send(&json!({"op": "hello", "protocol": rpm2_proto::PROTOCOL_VERSION, "client": "protocol-test"}));
         let resp = self.recv().expect("hello answered");
         assert_eq!(resp["kind"], "hello", "{resp}");
     }

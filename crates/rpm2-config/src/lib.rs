@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use rpm2_proto::AppSpec;
 use serde_json::{Map, Value};
 
+mod dayjs;
 mod env;
 mod error;
 mod load;
@@ -25,6 +26,7 @@ mod paths;
 mod resolve;
 mod units;
 
+pub use dayjs::dayjs_to_strftime;
 pub use error::ConfigError;
 
 /// What the CLI (or the JS API) knows besides the config itself.
@@ -67,6 +69,17 @@ pub fn is_config_file(target: &str) -> bool {
     ]
     .iter()
     .any(|pattern| target.contains(pattern))
+}
+
+/// pm2's rule for a start target that is not a config file: a file that
+/// exists (relative to `cwd`), a path-like target, or a command with spaces
+/// is a script; a bare word may also be a known app's name.
+#[must_use]
+pub fn looks_like_script(target: &str, cwd: &Path) -> bool {
+    cwd.join(target).is_file()
+        || target.contains('/')
+        || target.contains(' ')
+        || Path::new(target).extension().is_some()
 }
 
 /// Loads an ecosystem file. Relative `cwd`s and scripts in it resolve

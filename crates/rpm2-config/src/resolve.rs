@@ -7,13 +7,12 @@ use std::path::Path;
 use rpm2_proto::{AppSpec, ExecMode, LogTarget, WatchSpec};
 use serde_json::{Map, Value};
 
+use crate::dayjs::dayjs_to_strftime;
 use crate::env;
 use crate::error::{show, ConfigError};
 use crate::normalize::{check_simple_types, display_name};
 use crate::paths::{find_program, package_version, path_var, resolve_in, which};
-use crate::units::{
-    dayjs_to_strftime, non_negative_ms, parse_duration_ms, parse_size_bytes, shell_split,
-};
+use crate::units::{non_negative_ms, parse_duration_ms, parse_size_bytes, shell_split};
 use crate::LoadOptions;
 
 /// Where the apps come from, shared by all apps of one load.

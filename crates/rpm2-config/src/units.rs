@@ -1,5 +1,5 @@
 //! Value formats pm2 accepts in options: durations, sizes, shell-like
-//! argument strings and dayjs date formats.
+//! argument strings.
 //!
 //! Each parser returns a plain `String` message on failure; the caller wraps
 //! it into a `ConfigError::InvalidOption` that names file, app and option.
@@ -143,68 +143,6 @@ pub(crate) fn shell_split(input: &str) -> Result<Vec<String>, String> {
     Ok(words)
 }
 
-/// dayjs tokens, longest first so that `YYYY` wins over `YY`.
-const DAYJS_TOKENS: &[(&str, &str)] = &[
-    ("YYYY", "%Y"),
-    ("YY", "%y"),
-    ("MMMM", "%B"),
-    ("MMM", "%b"),
-    ("MM", "%m"),
-    ("M", "%-m"),
-    ("DD", "%d"),
-    ("D", "%-d"),
-    ("dddd", "%A"),
-    ("ddd", "%a"),
-    ("d", "%w"),
-    ("HH", "%H"),
-    ("H", "%-H"),
-    ("hh", "%I"),
-    ("h", "%-I"),
-    ("mm", "%M"),
-    ("m", "%-M"),
-    ("ss", "%S"),
-    ("s", "%-S"),
-    ("SSS", "%3f"),
-    ("A", "%p"),
-    ("a", "%P"),
-    ("ZZ", "%z"),
-    ("Z", "%:z"),
-    ("X", "%s"),
-    // Unix milliseconds: seconds followed by the 3-digit fraction.
-    ("x", "%s%3f"),
-];
-
-/// Converts pm2's `log_date_format` (dayjs) into a chrono `strftime`
-/// string, since the daemon formats timestamps with chrono. `[text]` is
-/// dayjs's literal escape; a literal `%` must become `%%`.
-pub(crate) fn dayjs_to_strftime(format: &str) -> String {
-    let mut out = String::new();
-    let mut rest = format;
-    'outer: while let Some(c) = rest.chars().next() {
-        if c == '[' {
-            if let Some(end) = rest.find(']') {
-                out.push_str(&rest[1..end].replace('%', "%%"));
-                rest = &rest[end + 1..];
-                continue;
-            }
-        }
-        for (token, spec) in DAYJS_TOKENS {
-            if let Some(tail) = rest.strip_prefix(token) {
-                out.push_str(spec);
-                rest = tail;
-                continue 'outer;
-            }
-        }
-        if c == '%' {
-            out.push_str("%%");
-        } else {
-            out.push(c);
-        }
-        rest = &rest[c.len_utf8()..];
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -245,19 +183,5 @@ mod tests {
         assert_eq!(shell_split("").unwrap(), Vec::<String>::new());
         assert_eq!(shell_split("''").unwrap(), [""]);
         assert!(shell_split("'open").is_err());
-    }
-
-    #[test]
-    fn dayjs() {
-        assert_eq!(
-            dayjs_to_strftime("YYYY-MM-DDTHH:mm:ss"),
-            "%Y-%m-%dT%H:%M:%S"
-        );
-        assert_eq!(
-            dayjs_to_strftime("YYYY-MM-DD HH:mm:ss.SSS Z"),
-            "%Y-%m-%d %H:%M:%S.%3f %:z"
-        );
-        assert_eq!(dayjs_to_strftime("[at] HH:mm 100%"), "at %H:%M 100%%");
-        assert_eq!(dayjs_to_strftime("DD/MM/YY hh:mm A"), "%d/%m/%y %I:%M %p");
     }
 }

@@ -118,7 +118,11 @@ fn drain(fd: &OwnedFd, buf: &mut Vec<u8>, pump: &mut Pump) -> Drained {
                 let n = n.unsigned_abs();
                 pump.chunk(&buf[..n]);
                 got += n;
-                if n == buf.len() && buf.len() < READ_BUF {
+                // A short read emptied the pipe: no read just to hear EAGAIN.
+                if n < buf.len() {
+                    return Drained::Bytes(got);
+                }
+                if buf.len() < READ_BUF {
                     buf.resize(buf.len() * 2, 0);
                 }
             }

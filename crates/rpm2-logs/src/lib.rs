@@ -15,13 +15,11 @@
 //! * `logrotate` renames files; `reopen_all` (pm2's `reloadLogs`, SIGUSR2)
 //!   makes every writer open its path again.
 
-mod dayjs;
 mod fd_pump;
 mod pump;
 mod tail;
 mod writer;
 
-pub use dayjs::dayjs_to_strftime;
 pub use fd_pump::spawn_fd_pump;
 pub use pump::{spawn_pump, LogFormat, PumpConfig, StreamKind};
 pub use tail::tail_lines;

@@ -1,10 +1,9 @@
-//! `tail_lines` on real files and the dayjs → strftime conversion.
+//! `tail_lines` on real files.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use chrono::{FixedOffset, TimeZone};
-use rpm2_logs::{dayjs_to_strftime, tail_lines};
+use rpm2_logs::tail_lines;
 
 fn file(dir: &tempfile::TempDir, name: &str, content: &[u8]) -> PathBuf {
     let path = dir.path().join(name);
@@ -75,40 +74,4 @@ fn tail_lines_longer_than_the_first_window() {
     assert!(got.iter().all(|l| l.len() == 10_000));
     assert_eq!(got[2].as_bytes()[0], b'a' + 49 % 26);
     assert_eq!(got[0].as_bytes()[0], b'a' + 47 % 26);
-}
-
-#[test]
-fn dayjs_tokens() {
-    let cases = [
-        ("YYYY-MM-DD HH:mm:ss", "%Y-%m-%d %H:%M:%S"),
-        ("YYYY-MM-DDTHH:mm:ss", "%Y-%m-%dT%H:%M:%S"),
-        ("YYYY-MM-DD HH:mm:ss.SSS Z", "%Y-%m-%d %H:%M:%S.%3f %:z"),
-        ("YY M D H h m s ZZ", "%y %-m %-d %-H %-I %-M %-S %z"),
-        ("MMM MMMM ddd dddd d dd", "%b %B %a %A %w %a"),
-        ("hh:mm A a", "%I:%M %p %P"),
-        ("[at] HH [o'clock] 100%", "at %H o'clock 100%%"),
-        ("[unclosed", "[unclo%-Se%w"),
-        ("Y YYY x", "Y YYY x"),
-    ];
-    for (dayjs, strftime) in cases {
-        assert_eq!(dayjs_to_strftime(dayjs), strftime, "{dayjs}");
-    }
-}
-
-#[test]
-fn converted_formats_render_like_dayjs() {
-    let tz = FixedOffset::east_opt(5 * 3600 + 1800).unwrap();
-    let t = tz.with_ymd_and_hms(2024, 3, 7, 14, 5, 9).unwrap() + chrono::Duration::milliseconds(42);
-    let render = |dayjs: &str| t.format(&dayjs_to_strftime(dayjs)).to_string();
-    assert_eq!(
-        render("YYYY-MM-DD HH:mm:ss.SSS Z"),
-        "2024-03-07 14:05:09.042 +05:30"
-    );
-    assert_eq!(render("YY/M/D h:m:s A ZZ"), "24/3/7 2:5:9 PM +0530");
-    assert_eq!(
-        render("dddd, MMMM D [at] hh a"),
-        "Thursday, March 7 at 02 pm"
-    );
-    assert_eq!(render("ddd MMM d"), "Thu Mar 4");
-    assert_eq!(render("[100%] YYYY"), "100% 2024");
 }

@@ -269,11 +269,11 @@ impl Connection {
         })
     }
 
-    /// `restart`/`reload` of a config file: starts its apps that are not
-    /// known yet and answers with the names of those that are.
+    /// `restart`/`reload` of a config file: its apps start, restart or
+    /// reload with the file's spec, as the CLI does.
     #[napi(ts_return_type = "Promise<string>")]
-    pub fn start_new(&self, target: Value, opts: Value) -> AsyncTask<Job> {
-        self.job(move |shared| start::start_new(shared, &target, &opts))
+    pub fn start_or(&self, target: Value, opts: Value, reload: bool) -> AsyncTask<Job> {
+        self.job(move |shared| start::start_or(shared, &target, &opts, reload))
     }
 
     /// Subscribe to the daemon's events. `callback` receives JSON strings:

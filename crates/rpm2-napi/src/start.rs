@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use rpm2_config::{LoadOptions, Loaded};
 use rpm2_proto::{ErrorCode, Request};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use crate::{processes, Failure, Outcome, Shared};
 
@@ -66,21 +66,12 @@ fn update_env(opts: &Value) -> Option<BTreeMap<String, String>> {
     })
 }
 
-/// A file that exists, a path-like target, or a command with spaces is a
-/// script; a bare word may also be a known app's name (the CLI's rule).
-fn looks_like_script(target: &str, opts: &LoadOptions) -> bool {
-    opts.cwd.join(target).is_file()
-        || target.contains('/')
-        || target.contains(' ')
-        || Path::new(target).extension().is_some()
-}
-
 fn plan(target: &Value, opts: &LoadOptions) -> Result<Plan, Failure> {
     match target {
         Value::String(t) if rpm2_config::is_config_file(t) => {
             Ok(Plan::Apps(rpm2_config::load_file(Path::new(t), opts)?))
         }
-        Value::String(t) if looks_like_script(t, opts) => {
+        Value::String(t) if rpm2_config::looks_like_script(t, &opts.cwd) => {
             Ok(Plan::Apps(rpm2_config::from_script(t, opts)?))
         }
         Value::String(t) => Ok(Plan::Restart(t.clone())),
@@ -154,35 +145,19 @@ pub fn start(shared: &Shared, target: &Value, opts: &Value) -> Outcome {
     }
 }
 
-/// Start the apps of `target` that the daemon does not know yet; answer
-/// with the names of the others (to restart/reload them).
-pub fn start_new(shared: &Shared, target: &Value, opts: &Value) -> Outcome {
+/// `restart`/`reload` of a config file, as `rpm2 restart|reload <file>`:
+/// its unknown apps start, known ones restart (or reload) with the file's
+/// spec and instance count.
+pub fn start_or(shared: &Shared, target: &Value, opts: &Value, reload: bool) -> Outcome {
     let loaded = load(target, opts)?;
-    let known: Vec<String> = shared
-        .processes(&Request::List)?
-        .into_iter()
-        .map(|p| p.name)
-        .collect();
-    let (old, new): (Vec<_>, Vec<_>) = loaded
-        .apps
-        .into_iter()
-        .partition(|s| known.contains(&s.name));
-    let started = if new.is_empty() {
-        Vec::new()
+    let req = if reload {
+        Request::StartOrReload { apps: loaded.apps }
     } else {
-        processes(
-            shared,
-            &Request::Start {
-                apps: new,
-                only_new: true,
-            },
-        )?
+        Request::Start {
+            apps: loaded.apps,
+            only_new: false,
+        }
     };
-    let mut names: Vec<String> = old.into_iter().map(|s| s.name).collect();
-    names.dedup();
-    let mut out = Map::new();
-    out.insert("known".into(), json!(names));
-    out.insert("started".into(), Value::Array(started));
-    out.insert("warnings".into(), json!(loaded.warnings));
-    Ok(Value::Object(out))
+    let procs = processes(shared, &req)?;
+    Ok(json!({ "processes": procs, "warnings": loaded.warnings }))
 }

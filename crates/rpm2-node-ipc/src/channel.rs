@@ -200,16 +200,38 @@ impl ChannelSender {
 /// `tokio::spawn`). The task ends on EOF/error, after [`ChannelSender::close`], or when every
 /// sender and the receiver have been dropped; its end of the socket is closed then.
 pub fn open(parent_end: OwnedFd) -> io::Result<(ChannelSender, mpsc::UnboundedReceiver<Incoming>)> {
+    let (in_tx, in_rx) = mpsc::unbounded_channel();
+    Ok((open_into(parent_end, in_tx, |incoming| incoming)?, in_rx))
+}
+
+/// [`open`] delivering into the caller's own queue, each [`Incoming`] wrapped by `wrap`
+/// (the daemon tags it with the run it came from): no task in between.
+pub fn open_into<T: Send + 'static>(
+    parent_end: OwnedFd,
+    out: mpsc::UnboundedSender<T>,
+    wrap: impl Fn(Incoming) -> T + Send + 'static,
+) -> io::Result<ChannelSender> {
     sys::set_nonblocking(parent_end.as_fd())?;
     sys::set_cloexec(parent_end.as_fd())?;
     // SAFETY: the AsyncFd owns the OwnedFd, so the fd is neither closed nor replaced while
     // it is registered.
     let afd = unsafe { AsyncFd::register(parent_end)? };
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
-    let (in_tx, in_rx) = mpsc::unbounded_channel();
     let closed = Arc::new(AtomicBool::new(false));
-    tokio::spawn(run(afd, cmd_rx, in_tx, Arc::clone(&closed)));
-    Ok((ChannelSender { tx: cmd_tx, closed }, in_rx))
+    tokio::spawn(run(afd, cmd_rx, Out { tx: out, wrap }, Arc::clone(&closed)));
+    Ok(ChannelSender { tx: cmd_tx, closed })
+}
+
+/// Where received messages go.
+struct Out<T, W> {
+    tx: mpsc::UnboundedSender<T>,
+    wrap: W,
+}
+
+impl<T, W: Fn(Incoming) -> T> Out<T, W> {
+    fn send(&self, incoming: Incoming) {
+        let _ = self.tx.send((self.wrap)(incoming));
+    }
 }
 
 /// Per-channel receive state.
@@ -222,7 +244,7 @@ struct Reader {
 impl Reader {
     /// Handles the bytes of one read: internal handle traffic is answered here, the rest is
     /// delivered.
-    fn process(&mut self, n: usize, q: &mut SendQueue, out: &mpsc::UnboundedSender<Incoming>) {
+    fn process<T, W: Fn(Incoming) -> T>(&mut self, n: usize, q: &mut SendQueue, out: &Out<T, W>) {
         for line in self.decoder.push(&self.buf[..n]) {
             // Node writes its ACK byte for byte like ours: one comparison
             // instead of a JSON parse, once per connection handed over.
@@ -231,14 +253,14 @@ impl Reader {
                 continue;
             }
             if let Some((ack, accepted)) = handoff::parse_accepted_reply(&line) {
-                let _ = out.send(Incoming::Accepted { ack, accepted });
+                out.send(Incoming::Accepted { ack, accepted });
                 continue;
             }
             let Some(mut msg) = codec::decode_line(&line) else {
                 continue;
             };
             if !codec::is_internal(&msg) {
-                let _ = out.send(Incoming::Message { msg, handle: None });
+                out.send(Incoming::Message { msg, handle: None });
                 continue;
             }
             match msg.get("cmd").and_then(Value::as_str).unwrap_or_default() {
@@ -248,7 +270,7 @@ impl Reader {
                     Some(fd) => {
                         q.push_control(ACK_LINE);
                         let inner = msg.get_mut("msg").map(Value::take).unwrap_or_default();
-                        let _ = out.send(Incoming::Message {
+                        out.send(Incoming::Message {
                             msg: inner,
                             handle: Some(fd),
                         });
@@ -259,17 +281,17 @@ impl Reader {
                     }
                 },
                 _ => {
-                    let _ = out.send(Incoming::Message { msg, handle: None });
+                    out.send(Incoming::Message { msg, handle: None });
                 }
             }
         }
     }
 }
 
-async fn run(
+async fn run<T, W: Fn(Incoming) -> T>(
     afd: AsyncFd<OwnedFd>,
     mut cmd_rx: mpsc::UnboundedReceiver<Cmd>,
-    out: mpsc::UnboundedSender<Incoming>,
+    out: Out<T, W>,
     closed: Arc<AtomicBool>,
 ) {
     let mut q = SendQueue::default();
@@ -292,7 +314,7 @@ async fn run(
                 None => cmds_open = false,
             },
             // Nobody can send and nobody listens: stop (closes the socket).
-            _ = out.closed(), if !cmds_open => break,
+            _ = out.tx.closed(), if !cmds_open => break,
             ready = afd.readable() => {
                 let mut guard = match ready {
                     Ok(g) => g,
@@ -348,6 +370,6 @@ async fn run(
         }
     }
     closed.store(true, Ordering::Release);
-    let _ = out.send(Incoming::Closed);
+    out.send(Incoming::Closed);
     // Dropping `afd` (and with it the OwnedFd) closes our end: the child sees EOF.
 }

@@ -108,7 +108,7 @@ impl QueryServer {
 
     /// The listen backlog to use: Node treats a falsy backlog as 511.
     pub fn backlog_or_default(&self) -> i32 {
-        self.backlog.unwrap_or(511)
+        self.backlog.unwrap_or(crate::sockets::DEFAULT_BACKLOG)
     }
 
     /// True when TCP `flags` ask for an IPv6-only socket (`ipv6Only: true`).

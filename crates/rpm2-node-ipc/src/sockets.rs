@@ -129,19 +129,10 @@ pub fn bind_unix(path: impl AsRef<Path>, backlog: i32) -> io::Result<UnixListene
     Ok(UnixListener::from(fd))
 }
 
-/// A bound UDP socket (dgram is always shared-handle, type `dgram.Native`). `address: None`
-/// binds the unspecified address of the family.
-pub fn bind_udp(address: Option<&str>, port: u16, udp6: bool) -> io::Result<UdpSocket> {
-    bind_udp_with_flags(address, port, udp6, 0)
-}
-
-/// [`bind_udp`] honouring the query's libuv dgram `flags` (reuseaddr, ipv6only).
-pub fn bind_udp_with_flags(
-    address: Option<&str>,
-    port: u16,
-    udp6: bool,
-    flags: i64,
-) -> io::Result<UdpSocket> {
+/// A bound UDP socket (dgram is always shared-handle, type `dgram.Native`), honouring the
+/// query's libuv dgram `flags` (reuseaddr, ipv6only). `address: None` binds the unspecified
+/// address of the family.
+pub fn bind_udp(address: Option<&str>, port: u16, udp6: bool, flags: i64) -> io::Result<UdpSocket> {
     let ip = match address {
         Some(a) => parse_ip(a)?,
         None if udp6 => Ipv6Addr::UNSPECIFIED.into(),
@@ -238,11 +229,11 @@ mod tests {
 
     #[test]
     fn udp_binds() {
-        let s = bind_udp(Some("127.0.0.1"), 0, false).unwrap();
+        let s = bind_udp(Some("127.0.0.1"), 0, false, 0).unwrap();
         assert!(is_nonblocking_cloexec(&s));
         let c = UdpSocket::bind("127.0.0.1:0").unwrap();
         c.send_to(b"x", s.local_addr().unwrap()).unwrap();
-        let s6 = bind_udp(None, 0, true);
+        let s6 = bind_udp(None, 0, true, 0);
         if let Ok(s6) = s6 {
             assert!(s6.local_addr().unwrap().is_ipv6());
         }

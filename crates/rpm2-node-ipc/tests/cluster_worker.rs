@@ -296,8 +296,7 @@ s.bind(+process.env.W_PORT, '127.0.0.1', () => process.send('ready'));
         assert!(q.address_type.is_udp());
         let key = q.key();
         assert_eq!(key, format!("127.0.0.1:{port}:udp4:-1"));
-        let sock =
-            sockets::bind_udp_with_flags(q.address.as_deref(), port, false, q.flags).unwrap();
+        let sock = sockets::bind_udp(q.address.as_deref(), port, false, q.flags).unwrap();
         w.tx.send_handle(
             cluster::reply_shared(q.seq, &key, q.data.clone(), seq.next()),
             HandleType::DgramNative,

@@ -35,6 +35,9 @@ pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, FrameError> {
 #[derive(Debug, Default)]
 pub struct FrameDecoder {
     buf: Vec<u8>,
+    /// Where the unread part of `buf` starts: frames are consumed by moving
+    /// this, and the buffer is compacted once per `extend`, not per frame.
+    start: usize,
 }
 
 impl FrameDecoder {
@@ -44,30 +47,33 @@ impl FrameDecoder {
     }
 
     pub fn extend(&mut self, bytes: &[u8]) {
+        self.buf.drain(..self.start);
+        self.start = 0;
         self.buf.extend_from_slice(bytes);
     }
 
     /// Bytes received that do not yet form a whole frame.
     #[must_use]
     pub fn buffered(&self) -> usize {
-        self.buf.len()
+        self.buf.len() - self.start
     }
 
     /// The next whole frame, parsed. A frame that is too large or not valid
     /// JSON for `T` is an error; the caller should drop the connection.
     pub fn next_frame<T: DeserializeOwned>(&mut self) -> Result<Option<T>, FrameError> {
-        if self.buf.len() < 4 {
+        let rest = &self.buf[self.start..];
+        if rest.len() < 4 {
             return Ok(None);
         }
-        let len = u32::from_be_bytes([self.buf[0], self.buf[1], self.buf[2], self.buf[3]]) as usize;
+        let len = u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
         if len > MAX_FRAME_LEN {
             return Err(FrameError::TooLarge(len));
         }
-        if self.buf.len() < 4 + len {
+        if rest.len() < 4 + len {
             return Ok(None);
         }
-        let parsed = serde_json::from_slice(&self.buf[4..4 + len]);
-        self.buf.drain(..4 + len);
+        let parsed = serde_json::from_slice(&rest[4..4 + len]);
+        self.start += 4 + len;
         Ok(Some(parsed?))
     }
 }

@@ -37,12 +37,6 @@ impl WorkerStatus {
             Self::WaitingRestart => "waiting restart",
         }
     }
-
-    /// True while a process exists (or is about to) for this worker.
-    #[must_use]
-    pub fn is_running(self) -> bool {
-        matches!(self, Self::Launching | Self::Online | Self::Stopping)
-    }
 }
 
 impl std::fmt::Display for WorkerStatus {

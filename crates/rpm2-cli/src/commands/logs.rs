@@ -11,6 +11,16 @@ use crate::args::LogsArgs;
 use crate::print::out;
 
 pub fn logs(ctx: &Ctx, a: &LogsArgs) -> CmdResult {
+    let converted;
+    let a = if let Some(fmt) = &a.timestamp {
+        converted = LogsArgs {
+            timestamp: Some(rpm2_config::dayjs_to_strftime(fmt)),
+            ..a.clone()
+        };
+        &converted
+    } else {
+        a
+    };
     let target = a.target.clone().unwrap_or_else(|| "all".to_owned());
     // Subscribe first so nothing written while we tail is missed.
     let events = if a.nostream {
@@ -38,17 +48,18 @@ pub fn logs(ctx: &Ctx, a: &LogsArgs) -> CmdResult {
     if a.lines > 0 {
         let mut seen = BTreeSet::new();
         if target == "all" && !a.raw && want_out && want_err {
-            tail_file(ctx.home.daemon_log().as_path(), a, "RPM2", "rpm2");
+            tail_file(ctx.home.daemon_log().as_path(), a, "RPM2", "rpm2", false);
         }
         for p in &procs {
-            for (path, wanted) in [
-                (&p.pm2_env.pm_out_log_path, want_out),
-                (&p.pm2_env.pm_err_log_path, want_err),
+            for (path, wanted, is_err) in [
+                (&p.pm2_env.pm_out_log_path, want_out, false),
+                (&p.pm2_env.pm_err_log_path, want_err, true),
             ] {
                 if !wanted || path == "/dev/null" || !seen.insert(path.clone()) {
                     continue;
                 }
-                tail_file(std::path::Path::new(path), a, &p.pm_id.to_string(), &p.name);
+                let id = p.pm_id.to_string();
+                tail_file(std::path::Path::new(path), a, &id, &p.name, is_err);
             }
         }
     }
@@ -57,10 +68,7 @@ pub fn logs(ctx: &Ctx, a: &LogsArgs) -> CmdResult {
         return Ok(ExitCode::SUCCESS);
     };
     if !a.raw && !a.json {
-        out(&format!(
-            "\n{} logs (Ctrl-C to stop):\n",
-            if target == "all" { "all" } else { &target }
-        ));
+        out(&format!("\n{target} logs (Ctrl-C to stop):\n"));
     }
     loop {
         let event = events.next_event().map_err(|e| fail(&e))?;
@@ -97,14 +105,13 @@ fn matches(pm_id: u32, name: &str, namespace: &str, target: &str) -> bool {
     target == "all" || target == name || target == namespace || target == pm_id.to_string()
 }
 
-fn tail_file(path: &std::path::Path, a: &LogsArgs, id: &str, name: &str) {
+fn tail_file(path: &std::path::Path, a: &LogsArgs, id: &str, name: &str, is_err: bool) {
     let Ok(lines) = rpm2_logs::tail_lines(path, a.lines) else {
         return;
     };
     if !a.raw && !a.json {
         out(&format!("{} last {} lines:\n", path.display(), a.lines));
     }
-    let is_err = path.to_string_lossy().contains("-error");
     let text: String = lines
         .iter()
         .map(|l| format_line(a, id, name, l, is_err))
@@ -126,11 +133,9 @@ fn format_line(a: &LogsArgs, id: &str, name: &str, line: &str, is_err: bool) -> 
     if a.raw {
         return format!("{line}\n");
     }
+    // `logs()` converted --timestamp from dayjs to strftime once.
     let stamp = a.timestamp.as_deref().map_or_else(String::new, |fmt| {
-        format!(
-            "{} ",
-            chrono::Local::now().format(&rpm2_logs::dayjs_to_strftime(fmt))
-        )
+        format!("{} ", chrono::Local::now().format(fmt))
     });
     format!("{id}|{name:<10} | {stamp}{line}\n")
 }

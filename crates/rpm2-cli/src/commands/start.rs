@@ -33,7 +33,7 @@ pub fn start(ctx: &Ctx, a: StartArgs) -> CmdResult {
                 ctx.style.warn(w);
             }
             apps.extend(loaded.apps);
-        } else if looks_like_script(target, &opts) {
+        } else if rpm2_config::looks_like_script(target, &opts.cwd) {
             let loaded = rpm2_config::from_script(target, &opts).map_err(|e| e.to_string())?;
             for w in &loaded.warnings {
                 ctx.style.warn(w);
@@ -103,15 +103,6 @@ pub fn start(ctx: &Ctx, a: StartArgs) -> CmdResult {
     }
     boot_failure::report(&failed, &marks);
     Ok(ExitCode::from(crate::print::exit::ERROR))
-}
-
-/// A file that exists, a path-like target, or a command with spaces is a
-/// script; a bare word may also be a known app's name.
-fn looks_like_script(target: &str, opts: &LoadOptions) -> bool {
-    opts.cwd.join(target).is_file()
-        || target.contains('/')
-        || target.contains(' ')
-        || Path::new(target).extension().is_some()
 }
 
 pub fn load_options(

@@ -118,15 +118,7 @@ impl Rpm2 {
 
     /// Run and require exit 0.
     pub fn ok(&self, args: &[&str]) -> Out {
-        let out = self.run(args);
-        assert!(
-            out.success(),
-            "rpm2 {args:?} failed ({:?})\nstdout:\n{}\nstderr:\n{}",
-            out.code,
-            out.stdout,
-            out.stderr
-        );
-        out
+        expect_success(args, self.run(args))
     }
 
     /// Run and require a non-zero exit.
@@ -144,43 +136,32 @@ impl Rpm2 {
     /// Run `rpm2 <args>` with extra environment variables (the shell env
     /// `start` and `--update-env` capture).
     pub fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Out {
-        let mut cmd = self.command(args);
-        cmd.envs(env.iter().copied())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let child = cmd.spawn().expect("spawn rpm2");
-        let out = Background { child }
-            .wait(CALL_TIMEOUT)
+        let out = self
+            .try_spawn(args, env)
+            .and_then(|b| b.wait(CALL_TIMEOUT))
             .unwrap_or_else(|e| panic!("rpm2 {args:?}: {e}"));
-        assert!(
-            out.success(),
-            "rpm2 {args:?} failed ({:?})\nstdout:\n{}\nstderr:\n{}",
-            out.code,
-            out.stdout,
-            out.stderr
-        );
-        out
+        expect_success(args, out)
     }
 
     fn try_run(&self, args: &[&str], timeout: Duration) -> Result<Out, String> {
-        let child = self
-            .command(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| format!("cannot run {}: {e}", bin()))?;
-        Background { child }.wait(timeout)
+        self.try_spawn(args, &[])?.wait(timeout)
     }
 
     /// Start `rpm2 <args>` without waiting for it.
     pub fn spawn(&self, args: &[&str]) -> Background {
+        self.try_spawn(args, &[]).expect("spawn rpm2")
+    }
+
+    /// Never panics: `Drop` uses it through `try_run`.
+    fn try_spawn(&self, args: &[&str], env: &[(&str, &str)]) -> Result<Background, String> {
         let child = self
             .command(args)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .expect("spawn rpm2");
-        Background { child }
+            .map_err(|e| format!("cannot run {}: {e}", bin()))?;
+        Ok(Background { child })
     }
 
     /// `rpm2 jlist`, parsed.
@@ -397,4 +378,16 @@ pub fn http_get(port: u16) -> Option<String> {
     let mut resp = String::new();
     s.read_to_string(&mut resp).ok()?;
     resp.split_once("\r\n\r\n").map(|(_, body)| body.to_owned())
+}
+
+/// `out`, after asserting that `rpm2 <args>` exited 0.
+fn expect_success(args: &[&str], out: Out) -> Out {
+    assert!(
+        out.success(),
+        "rpm2 {args:?} failed ({:?})\nstdout:\n{}\nstderr:\n{}",
+        out.code,
+        out.stdout,
+        out.stderr
+    );
+    out
 }

@@ -26,6 +26,8 @@ pub struct Conn {
     /// Shared with the IPC channel until the worker has it: no `dup`.
     pub fd: Arc<OwnedFd>,
     pub peer: Option<IpAddr>,
+    /// The app and listener key it came in on.
+    pub app: Arc<str>,
     pub key: Arc<str>,
     /// Workers that answered `accepted: false` so far.
     pub refusals: u8,
@@ -141,11 +143,11 @@ pub fn spawn_accept(
                     let conn = Conn {
                         fd: Arc::new(fd),
                         peer,
+                        app: Arc::clone(&app),
                         key: Arc::clone(&key),
                         refusals: 0,
                     };
-                    let app = Arc::clone(&app);
-                    if tx.send(Msg::Conn { app, conn }).is_err() {
+                    if tx.send(Msg::Conn(conn)).is_err() {
                         return;
                     }
                 }

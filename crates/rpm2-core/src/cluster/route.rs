@@ -53,7 +53,6 @@ impl Actor {
                 if let Some(run) = self.table.runs.get_mut(&gen) {
                     // It leaves on purpose: not a crash.
                     run.stop_requested = true;
-                    run.routable = false;
                     if let Some(ch) = &run.channel {
                         let _ = ch.send(cluster::ack(seq, 0));
                     }
@@ -163,10 +162,10 @@ impl Actor {
         self.drain_waiting(&app_name);
     }
 
-    /// A new connection for `app`: give it to a worker, or keep it waiting.
-    pub(crate) fn route(&mut self, app: &str, conn: Conn) {
-        if let Err(conn) = self.try_route(app, conn) {
-            if let Some(a) = self.table.apps.get_mut(app) {
+    /// A new connection: give it to one of its app's workers, or keep it waiting.
+    pub(crate) fn route(&mut self, conn: Conn) {
+        if let Err(conn) = self.try_route(conn) {
+            if let Some(a) = self.table.apps.get_mut(&*conn.app) {
                 a.cluster.push_waiting(conn);
             }
         }
@@ -174,7 +173,9 @@ impl Actor {
 
     /// Give `conn` to a worker that can take it now (sticky: queue it on its
     /// worker), or hand it back. A connection of a deleted app is dropped.
-    fn try_route(&mut self, app: &str, conn: Conn) -> Result<(), Conn> {
+    fn try_route(&mut self, conn: Conn) -> Result<(), Conn> {
+        let app = std::sync::Arc::clone(&conn.app);
+        let app = &*app;
         let Some(sticky) = self.table.apps.get(app).map(|a| a.spec.sticky) else {
             return Ok(());
         };
@@ -222,7 +223,7 @@ impl Actor {
     }
 
     /// Runs that may get a new connection for `key`, in pm_id order: the
-    /// serving run of each worker, online, not draining, holding the key.
+    /// serving run of each worker, online, not being stopped, holding the key.
     fn eligible_runs(&self, app: &str, key: &str) -> Vec<Gen> {
         self.table
             .workers
@@ -231,30 +232,35 @@ impl Actor {
             .filter_map(|w| w.run)
             .filter(|g| {
                 self.table.runs.get(g).is_some_and(|r| {
-                    r.online && r.routable && r.keys.contains(key) && r.channel.is_some()
+                    r.online
+                        && !r.stop_requested
+                        && r.keys.contains(key)
+                        && r.channel.as_ref().is_some_and(|c| !c.is_closed())
                 })
             })
             .collect()
     }
 
     /// Send `newconn` with the connection; keep our copy until it answers.
+    /// A channel that ended just now sends the connection back to routing.
     fn hand_over(&mut self, gen: Gen, conn: Conn) {
         let Some(run) = self.table.runs.get_mut(&gen) else {
-            return;
+            return self.route(conn);
         };
         let seq = next_seq(run);
-        let Some(ch) = run.channel.as_ref() else {
-            return;
-        };
         // accept4 made it non-blocking; we keep our share until the answer.
-        if ch
-            .send_handle_line(
+        let sent = run.channel.as_ref().is_some_and(|ch| {
+            ch.send_handle_line(
                 rpm2_node_ipc::handoff::newconn_line(&conn.key, seq),
                 std::sync::Arc::clone(&conn.fd),
             )
             .is_ok()
-        {
+        });
+        if sent {
             run.pending_conns.push_back(PendingConn { seq, conn });
+        } else {
+            // No longer eligible (its channel is closed): no loop.
+            self.route(conn);
         }
     }
 
@@ -269,12 +275,12 @@ impl Actor {
             return;
         };
         let next = run.queued_conns.pop_front();
-        let app = self.app_of_run(gen).unwrap_or_default();
+        let app = std::sync::Arc::clone(&pending.conn.app);
         if !accepted {
             let mut conn = pending.conn;
             conn.refusals += 1;
             if conn.refusals < MAX_REFUSALS {
-                self.route(&app, conn);
+                self.route(conn);
             }
         }
         // Accepted: dropping `pending` closes our copy; the worker has its own.
@@ -296,7 +302,7 @@ impl Actor {
             else {
                 return;
             };
-            if let Err(conn) = self.try_route(app, conn) {
+            if let Err(conn) = self.try_route(conn) {
                 if let Some(a) = self.table.apps.get_mut(app) {
                     a.cluster.waiting.push_front(conn);
                 }
@@ -309,11 +315,8 @@ impl Actor {
     /// over but unanswered is dropped (the worker may have read from it).
     pub(crate) fn forget_run_connections(&mut self, run: &mut crate::supervisor::state::Run) {
         run.pending_conns.clear();
-        let app = self.table.workers.get(&run.pm_id).map(|w| w.app.clone());
-        if let Some(app) = app {
-            for conn in run.queued_conns.drain(..) {
-                self.route(&app, conn);
-            }
+        for conn in std::mem::take(&mut run.queued_conns) {
+            self.route(conn);
         }
     }
 }
@@ -332,7 +335,7 @@ fn open_listener(
     shared: bool,
     tx: tokio::sync::mpsc::UnboundedSender<crate::supervisor::Msg>,
 ) -> std::io::Result<Listener> {
-    let backlog = q.backlog.unwrap_or(511);
+    let backlog = q.backlog_or_default();
     let port = u16::try_from(q.port.max(0)).unwrap_or(0);
     let unix_path = (q.address_type == AddressType::Unix)
         .then(|| std::path::PathBuf::from(q.address.clone().unwrap_or_default()));
@@ -356,6 +359,7 @@ fn open_listener(
                 q.address.as_deref(),
                 port,
                 q.address_type == AddressType::Udp6,
+                q.flags,
             )?;
             Ok(Listener {
                 kind: ListenerKind::Shared {
@@ -381,12 +385,7 @@ fn open_listener(
         }
         AddressType::Tcp4 | AddressType::Tcp6 => {
             let l = sockets::bind_tcp(q.address.as_deref(), port, q.flags, backlog)?;
-            let local = l.local_addr()?;
-            let sockname = SockName {
-                address: local.ip().to_string(),
-                family: if local.is_ipv6() { "IPv6" } else { "IPv4" },
-                port: local.port(),
-            };
+            let sockname = SockName::from_addr(l.local_addr()?);
             let task = spawn_accept(OwnedFd::from(l), app.into(), key.into(), tx)?;
             Ok(Listener {
                 kind: ListenerKind::RoundRobin {

@@ -58,7 +58,7 @@ impl Actor {
             Msg::Ipc { gen, incoming } => self.on_ipc(gen, incoming),
             Msg::Timer { gen, timer } => self.on_timer(gen, timer),
             Msg::RestartDue { pm_id, token } => self.on_restart_due(pm_id, token),
-            Msg::Conn { app, conn } => self.route(&app, conn),
+            Msg::Conn(conn) => self.route(conn),
             Msg::Call(call) => self.on_call(call),
             Msg::Triggered { app, trigger } => self.on_triggered(&app, trigger),
             Msg::WatchDue { app } => self.on_watch_due(&app),

@@ -8,7 +8,7 @@ use rpm2_proto::{AppSpec, ErrorCode, ExecMode, RpcError, WorkerStatus};
 use super::actor::Actor;
 use super::lifecycle::RunRole;
 use super::state::{App, Worker};
-use super::{now_ms, Call, Registered, Reply, ScalePlan};
+use super::{not_found, now_ms, Call, Registered, Reply, ScalePlan};
 use crate::worker::policy::RestartCounters;
 use crate::worker::spawn::parse_signal;
 
@@ -218,10 +218,7 @@ impl Actor {
 
     fn call_start(&mut self, pm_id: u32, until_ready: bool, reply: Reply<()>) {
         if self.shutting_down {
-            let _ = reply.send(Err(RpcError::new(
-                ErrorCode::ShuttingDown,
-                "the daemon is shutting down",
-            )));
+            let _ = reply.send(Err(super::shutting_down()));
             return;
         }
         let Some(w) = self.table.workers.get_mut(&pm_id) else {
@@ -354,36 +351,20 @@ impl Actor {
     }
 
     fn remove(&mut self, pm_id: u32) {
+        if !self.table.workers.contains_key(&pm_id) {
+            return;
+        }
+        // While it is still in the table, so the event names its app.
+        self.emit(pm_id, "delete", true);
         let Some(w) = self.table.workers.remove(&pm_id) else {
             return;
         };
-        self.emit_deleted(&w);
         if self.table.workers_of(&w.app).is_empty() {
             self.table.apps.remove(&w.app);
         } else if !self.table.app_alive(&w.app) {
             if let Some(a) = self.table.apps.get_mut(&w.app) {
                 a.cluster.close_all();
             }
-        }
-    }
-
-    fn emit_deleted(&self, w: &Worker) {
-        if self.bus.receiver_count() > 0 {
-            let _ = self.bus.send(rpm2_proto::Event::ProcessEvent {
-                process: rpm2_proto::EventProcess {
-                    pm_id: w.pm_id,
-                    name: w.app.clone(),
-                    namespace: self
-                        .table
-                        .apps
-                        .get(&w.app)
-                        .map(|a| a.spec.namespace.clone())
-                        .unwrap_or_default(),
-                },
-                at: now_ms(),
-                event: "delete".into(),
-                manually: true,
-            });
         }
     }
 
@@ -471,11 +452,4 @@ impl Actor {
             a.spec.env.extend(env);
         }
     }
-}
-
-fn not_found(pm_id: u32) -> RpcError {
-    RpcError::new(
-        ErrorCode::ProcessNotFound,
-        format!("process {pm_id} not found"),
-    )
 }

@@ -10,7 +10,7 @@ use rpm2_proto::{ErrorCode, Event, ExecMode, RpcError, WorkerStatus};
 
 use super::actor::Actor;
 use super::state::{Gen, Run};
-use super::{now_ms, Msg, RunTimer};
+use super::{not_found, now_ms, Msg, RunTimer};
 use crate::worker::policy::{decide, ExitDecision};
 use crate::worker::spawn::spawn;
 
@@ -75,20 +75,18 @@ impl Actor {
         );
 
         // Logs: each stream to its file(s) and to the bus.
-        self.start_pumps(pm_id, &spec, spawned.stdout, spawned.stderr);
+        if let Some((stdout, stderr)) = spawned.output {
+            self.start_pumps(pm_id, &spec, stdout, stderr);
+        }
 
-        // IPC messages to the actor.
-        let channel = spawned.channel.map(|(sender, mut rx)| {
-            let tx = self.tx.clone();
-            tokio::spawn(async move {
-                while let Some(incoming) = rx.recv().await {
-                    let closed = matches!(incoming, Incoming::Closed);
-                    if tx.send(Msg::Ipc { gen, incoming }).is_err() || closed {
-                        break;
-                    }
-                }
-            });
-            sender
+        // IPC messages straight into the actor's queue, tagged with the run.
+        let channel = spawned.channel.and_then(|fd| {
+            rpm2_node_ipc::open_into(fd, self.tx.clone(), move |incoming| Msg::Ipc {
+                gen,
+                incoming,
+            })
+            .map_err(|e| tracing::warn!("App [{}:{pm_id}]: no IPC channel: {e}", spec.name))
+            .ok()
         });
 
         // Reap it.
@@ -111,9 +109,10 @@ impl Actor {
             .get_mut(&pm_id)
             .ok_or_else(|| not_found(pm_id))?;
         w.env = env;
-        let _ = std::fs::write(&w.pid_path, pid.to_string());
         match role {
             RunRole::Main => {
+                // A successor's pid is written when it takes over (promote).
+                let _ = std::fs::write(&w.pid_path, pid.to_string());
                 w.run = Some(gen);
                 w.status = WorkerStatus::Launching;
                 w.pm_uptime = now;
@@ -121,11 +120,8 @@ impl Actor {
             RunRole::Successor => w.successor = Some(gen),
         }
         // Fork workers are online once spawned, unless they promised `ready`.
-        if cluster_id.is_none() && !spec.wait_ready {
-            run.online = true;
-            run.ready = true;
-        }
-        let immediately_online = run.online;
+        let immediately_online = cluster_id.is_none() && !spec.wait_ready;
+        run.ready = immediately_online;
         self.table.runs.insert(gen, run);
         self.emit(pm_id, "start", false);
         if immediately_online {
@@ -168,23 +164,17 @@ impl Actor {
             let Ok(fd) = pipe else {
                 continue;
             };
-            let bus = if spec.disable_logs {
-                // No subscribers ever see it: a bus nobody listens to.
-                tokio::sync::broadcast::channel(1).0
-            } else {
-                self.bus.clone()
-            };
             rpm2_logs::spawn_fd_pump(
                 fd,
                 PumpConfig {
                     kind,
-                    files: if spec.disable_logs { Vec::new() } else { files },
+                    files,
                     format: LogFormat {
                         date_format: spec.log_date_format.clone(),
                         json: spec.log_json,
                     },
                     process: process.clone(),
-                    bus,
+                    bus: self.bus.clone(),
                 },
             );
         }
@@ -192,7 +182,8 @@ impl Actor {
 
     /// A run counts as started.
     pub(crate) fn run_online(&mut self, gen: Gen) {
-        let Some(run) = self.table.runs.get_mut(&gen) else {
+        // Once: listen_timeout or a second `ready` must not log it again.
+        let Some(run) = self.table.runs.get_mut(&gen).filter(|r| !r.online) else {
             return;
         };
         run.online = true;
@@ -464,11 +455,4 @@ impl Actor {
             self.respawn(pm_id);
         }
     }
-}
-
-fn not_found(pm_id: u32) -> RpcError {
-    RpcError::new(
-        ErrorCode::ProcessNotFound,
-        format!("process {pm_id} not found"),
-    )
 }

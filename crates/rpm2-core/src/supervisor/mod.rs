@@ -42,10 +42,7 @@ pub enum Msg {
     /// A delayed restart is due (ignored if `token` is stale).
     RestartDue { pm_id: u32, token: u64 },
     /// A connection accepted on one of an app's listeners.
-    Conn {
-        app: std::sync::Arc<str>,
-        conn: Conn,
-    },
+    Conn(Conn),
     /// A request from `ops`.
     Call(Call),
     /// A watch or cron trigger of an app fired.
@@ -197,6 +194,13 @@ impl SupervisorHandle {
     pub fn logs(&self) -> &rpm2_logs::LogRegistry {
         &self.logs
     }
+}
+
+fn not_found(pm_id: u32) -> RpcError {
+    RpcError::new(
+        ErrorCode::ProcessNotFound,
+        format!("process {pm_id} not found"),
+    )
 }
 
 fn shutting_down() -> RpcError {

@@ -97,13 +97,13 @@ pub struct Run {
     /// Ready to take over in a reload/scale: `listening` (or `ready` with
     /// `wait_ready`), or listen_timeout.
     pub ready: bool,
-    /// Gets new connections (false while draining).
-    pub routable: bool,
-    /// Someone asked this run to end; its exit is not a crash.
+    /// Someone asked this run to end; its exit is not a crash, and it gets
+    /// no new connections.
     pub stop_requested: bool,
+    /// SIGINT (or `'shutdown'`) was sent, with its SIGKILL timer.
+    pub interrupted: bool,
     /// Cluster listener keys this run has joined.
     pub keys: BTreeSet<String>,
-    /// A connection handed over with `newconn`, waiting for `accepted`.
     /// Connections handed over with `newconn`, waiting for `accepted`
     /// (several at once: see `MAX_PENDING_CONNS`).
     pub pending_conns: VecDeque<crate::cluster::primary::PendingConn>,
@@ -125,8 +125,8 @@ impl Run {
             channel,
             online: false,
             ready: false,
-            routable: true,
             stop_requested: false,
+            interrupted: false,
             keys: BTreeSet::new(),
             pending_conns: VecDeque::new(),
             queued_conns: VecDeque::new(),

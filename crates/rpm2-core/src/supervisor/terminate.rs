@@ -26,18 +26,15 @@ impl Actor {
             return;
         }
         run.stop_requested = true;
-        run.routable = false;
         let pm_id = run.pm_id;
         let has_channel = run.channel.is_some();
-        let queued: Vec<_> = run.queued_conns.drain(..).collect();
+        for conn in std::mem::take(&mut run.queued_conns) {
+            self.route(conn);
+        }
         let Some(spec) = self.spec_of(pm_id) else {
             return;
         };
         let cluster = spec.exec_mode == ExecMode::Cluster && spec.node && has_channel;
-        let app = spec.name.clone();
-        for conn in queued {
-            self.route(&app, conn);
-        }
         if cluster {
             // A connection handed over just now has not had its first request
             // read yet; the worker's server.close() would drop it as idle.
@@ -83,6 +80,12 @@ impl Actor {
 
     /// SIGINT (or `'shutdown'`), with SIGKILL scheduled.
     pub(crate) fn interrupt(&mut self, gen: Gen) {
+        // Reached from the channel closing, the drain timer and a failed
+        // disconnect: signal once, with one SIGKILL timer.
+        match self.table.runs.get_mut(&gen) {
+            Some(run) if !run.interrupted => run.interrupted = true,
+            _ => return,
+        }
         let Some(run) = self.table.runs.get(&gen) else {
             return;
         };

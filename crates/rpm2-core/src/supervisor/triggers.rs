@@ -159,12 +159,8 @@ impl Actor {
                 }
                 a.triggers.watch_pending = true;
                 let delay = a.spec.watch.delay_ms.max(100);
-                let tx = self.tx.clone();
                 let app = app.to_owned();
-                tokio::spawn(async move {
-                    tokio::time::sleep(Duration::from_millis(delay)).await;
-                    let _ = tx.send(Msg::WatchDue { app });
-                });
+                self.after(delay, Msg::WatchDue { app });
             }
             Trigger::Cron => {
                 tracing::info!("App [{app}] cron_restart: restarting");

@@ -7,10 +7,8 @@ use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::process::Stdio;
 
-use rpm2_node_ipc::{ChannelSender, Incoming};
 use rpm2_proto::AppSpec;
 use tokio::process::{Child, ChildStderr, ChildStdout, Command};
-use tokio::sync::mpsc::UnboundedReceiver;
 
 /// The fd number the worker finds its channel on (Node's own `fork()` uses 3).
 const CHANNEL_FD: i32 = 3;
@@ -19,9 +17,10 @@ const CHANNEL_FD: i32 = 3;
 pub struct Spawned {
     pub child: Child,
     pub pid: u32,
-    pub stdout: ChildStdout,
-    pub stderr: ChildStderr,
-    pub channel: Option<(ChannelSender, UnboundedReceiver<Incoming>)>,
+    /// Its output pipes; none with `disable_logs` (output goes to /dev/null).
+    pub output: Option<(ChildStdout, ChildStderr)>,
+    /// Our end of its IPC channel (Node apps), for `rpm2_node_ipc::open_into`.
+    pub channel: Option<OwnedFd>,
 }
 
 /// Start one process of `spec` with the final environment `env`.
@@ -39,8 +38,8 @@ pub fn spawn(
         .env_clear()
         .envs(env)
         .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stdout(output_stdio(spec))
+        .stderr(output_stdio(spec))
         // Its own group, so stop signals reach `npm start` → `node` chains.
         .process_group(0)
         .kill_on_drop(false);
@@ -62,37 +61,40 @@ pub fn spawn(
         let raw = child_end.as_raw_fd();
         // SAFETY: only async-signal-safe calls (dup2, fcntl) between fork and exec.
         unsafe {
-            cmd.pre_exec(move || place_channel_fd(raw));
+            cmd.pre_exec(move || rpm2_node_ipc::prepare_child_fd(raw, CHANNEL_FD));
         }
     }
 
     let mut child = cmd.spawn()?;
     let pid = child.id().unwrap_or(0);
-    let stdout = child
-        .stdout
-        .take()
-        .ok_or_else(|| io::Error::other("no stdout pipe"))?;
-    let stderr = child
-        .stderr
-        .take()
-        .ok_or_else(|| io::Error::other("no stderr pipe"))?;
-    enlarge_pipe(stdout.as_raw_fd());
-    enlarge_pipe(stderr.as_raw_fd());
+    let output = child.stdout.take().zip(child.stderr.take());
+    if let Some((stdout, stderr)) = &output {
+        enlarge_pipe(stdout.as_raw_fd());
+        enlarge_pipe(stderr.as_raw_fd());
+    }
     let channel = match channel_ends {
         Some((parent, child_end)) => {
             // Our copy of the worker's end must go, or the worker never sees EOF.
             drop::<OwnedFd>(child_end);
-            Some(rpm2_node_ipc::open(parent)?)
+            Some(parent)
         }
         None => None,
     };
     Ok(Spawned {
         child,
         pid,
-        stdout,
-        stderr,
+        output,
         channel,
     })
+}
+
+/// pm2's `disable_logs`: no file, no bus, so no pipe to read either.
+fn output_stdio(spec: &AppSpec) -> Stdio {
+    if spec.disable_logs {
+        Stdio::null()
+    } else {
+        Stdio::piped()
+    }
 }
 
 /// Room for a burst of output: the log pump reads every 10 ms at most, and a
@@ -118,22 +120,6 @@ fn command_line(spec: &AppSpec) -> (std::path::PathBuf, Vec<String>) {
         }
         None => (spec.script.clone(), spec.args.clone()),
     }
-}
-
-/// In the forked child: put the channel on fd 3 without CLOEXEC.
-fn place_channel_fd(raw: i32) -> io::Result<()> {
-    // SAFETY: plain syscalls on fds we own in the child.
-    unsafe {
-        if raw == CHANNEL_FD {
-            let flags = libc::fcntl(raw, libc::F_GETFD);
-            if flags < 0 || libc::fcntl(raw, libc::F_SETFD, flags & !libc::FD_CLOEXEC) < 0 {
-                return Err(io::Error::last_os_error());
-            }
-        } else if libc::dup2(raw, CHANNEL_FD) < 0 {
-            return Err(io::Error::last_os_error());
-        }
-    }
-    Ok(())
 }
 
 /// A process, or its whole group (pm2's `treekill`).

@@ -1,6 +1,6 @@
-//! pm2's `log_date_format` is a dayjs format; the daemon formats with
-//! chrono, so configs are converted once (by the CLI, or whoever builds the
-//! `AppSpec`) instead of interpreting dayjs per line.
+//! pm2's `log_date_format` (and `logs --timestamp`) is a dayjs format; the
+//! daemon formats with chrono, so a format is converted once, when the
+//! `AppSpec` is built (or when `logs` starts), not per line.
 
 /// Converts a dayjs format string (core tokens, as pm2 uses dayjs without
 /// plugins) to a chrono strftime string.
@@ -79,5 +79,48 @@ fn push_literal(out: &mut String, c: char) {
         out.push_str("%%");
     } else {
         out.push(c);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{FixedOffset, TimeZone};
+
+    #[test]
+    fn dayjs_tokens() {
+        let cases = [
+            ("YYYY-MM-DD HH:mm:ss", "%Y-%m-%d %H:%M:%S"),
+            ("YYYY-MM-DDTHH:mm:ss", "%Y-%m-%dT%H:%M:%S"),
+            ("YYYY-MM-DD HH:mm:ss.SSS Z", "%Y-%m-%d %H:%M:%S.%3f %:z"),
+            ("YY M D H h m s ZZ", "%y %-m %-d %-H %-I %-M %-S %z"),
+            ("MMM MMMM ddd dddd d dd", "%b %B %a %A %w %a"),
+            ("hh:mm A a", "%I:%M %p %P"),
+            ("[at] HH [o'clock] 100%", "at %H o'clock 100%%"),
+            ("[unclosed", "[unclo%-Se%w"),
+            ("Y YYY x", "Y YYY x"),
+        ];
+        for (dayjs, strftime) in cases {
+            assert_eq!(dayjs_to_strftime(dayjs), strftime, "{dayjs}");
+        }
+    }
+
+    #[test]
+    fn converted_formats_render_like_dayjs() {
+        let tz = FixedOffset::east_opt(5 * 3600 + 1800).unwrap();
+        let t =
+            tz.with_ymd_and_hms(2024, 3, 7, 14, 5, 9).unwrap() + chrono::Duration::milliseconds(42);
+        let render = |dayjs: &str| t.format(&dayjs_to_strftime(dayjs)).to_string();
+        assert_eq!(
+            render("YYYY-MM-DD HH:mm:ss.SSS Z"),
+            "2024-03-07 14:05:09.042 +05:30"
+        );
+        assert_eq!(render("YY/M/D h:m:s A ZZ"), "24/3/7 2:5:9 PM +0530");
+        assert_eq!(
+            render("dddd, MMMM D [at] hh a"),
+            "Thursday, March 7 at 02 pm"
+        );
+        assert_eq!(render("ddd MMM d"), "Thu Mar 4");
+        assert_eq!(render("[100%] YYYY"), "100% 2024");
     }
 }
