@@ -19,6 +19,8 @@ const inst = autocannon(opts, (err, r) => {
     p50: r.latency.p50, p99: r.latency.p99, max: r.latency.max,
     ok2xx: r['2xx'], non2xx: r.non2xx, errors: r.errors, timeouts: r.timeouts,
     resets: r.resets, mismatches: r.mismatches,
+    // Every request the client saw fail, the figure the report uses.
+    failed: (r.non2xx || 0) + (r.errors || 0) + (r.timeouts || 0) + (r.resets || 0),
   }) + '\n');
   process.exit(0);
 });

@@ -3,8 +3,9 @@
 // rpm2/pm2 and rpm2/reference, goal checks, and one printed table.
 const { stats } = require('./util');
 
-// [section, key, label, goal]. Goal kinds: vsPm2 ≤/≥ x, vsRef ≥ x, abs ≤/< x.
-// pm2Key lets a row compare rpm2-through-npx with pm2's own command.
+// [section, key, label, goal, pm2Key, refKey]. Goal kinds: vsPm2 ≤/≥ x,
+// vsRef ≥ x, abs ≤/< x. pm2Key lets a row compare rpm2-through-npx with
+// pm2's own command; refKey names the reference figure measured elsewhere.
 const ROWS = [
   ['rss', 'idleMB', 'daemon RSS, idle (MB)', { vsPm2: ['<=', 0.1] }],
   ['rss', 'seedMB', 'daemon RSS, seed app 2 workers (MB)', { vsPm2: ['<=', 0.1] }],
@@ -23,8 +24,8 @@ const ROWS = [
   ['throughput', 'cluster_p99_keepalive', 'cluster nproc, keep-alive p99 (ms)', {}],
   ['throughput', 'cluster_rps_close', 'cluster nproc, new conn/req (req/s)', { vsPm2: ['>=', 1.5] }],
   ['throughput', 'cluster_p99_close', 'cluster nproc, new conn/req p99 (ms)', {}],
-  ['throughput', 'shared_rps_close', 'cluster, SCHED_POLICY=none, new conn/req (req/s)', {}],
-  ['throughput', 'shared_p99_close', 'cluster, SCHED_POLICY=none, new conn/req p99 (ms)', {}],
+  ['throughput', 'shared_rps_close', 'cluster, SCHED_POLICY=none, new conn/req (req/s)', {}, null, 'cluster_rps_close'],
+  ['throughput', 'shared_p99_close', 'cluster, SCHED_POLICY=none, new conn/req p99 (ms)', {}, null, 'cluster_p99_close'],
   ['throughput', 'cluster_daemonCpuPct_keepalive', 'daemon CPU, cluster keep-alive (% core)', {}],
   ['throughput', 'cluster_daemonCpuPct_close', 'daemon CPU, cluster new conn/req (% core)', {}],
   ['throughput', 'shared_daemonCpuPct_close', 'daemon CPU, SCHED_POLICY=none new conn/req (% core)', {}],
@@ -46,11 +47,11 @@ const cmp = (op, a, b) => (op === '<=' ? a <= b : op === '>=' ? a >= b : op === 
 /** raw[section][kind] = [round figures...] -> summary rows. */
 function summarize(raw) {
   const rows = [];
-  for (const [section, key, label, goal, pm2Key] of ROWS) {
+  for (const [section, key, label, goal, pm2Key, refKey] of ROWS) {
     if (!raw[section]) continue;
     const r = stats(pick(raw[section].rpm2, key));
     const p = stats(pick(raw[section].pm2, pm2Key || key));
-    const n = stats(pick(raw[section].node, key));
+    const n = stats(pick(raw[section].node, refKey || key));
     const vsPm2 = r.median != null && p.median ? r.median / p.median : null;
     const vsRef = r.median != null && n.median ? r.median / n.median : null;
     const checks = [];

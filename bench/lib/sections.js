@@ -163,8 +163,7 @@ async function reload(kind, cfg) {
       await sleep(500);
       load.stop();
       const res = await load.done;
-      const failed = (res.non2xx || 0) + (res.errors || 0) + (res.timeouts || 0) + (res.resets || 0);
-      out[`failed_${mode}`] = failed;
+      out[`failed_${mode}`] = res.failed;
       out[`requests_${mode}`] = res.total;
       out[`reloadExitCodes_${mode}`] = codes.join(',');
       out[`detail_${mode}`] = res;

@@ -19,7 +19,7 @@ async function loads(port, daemonPid, cfg, modes = ['keepalive', 'close']) {
     if (result.error) throw new Error(`autocannon: ${result.error}`);
     out[`rps_${mode}`] = result.rps;
     out[`p99_${mode}`] = result.p99;
-    out[`failed_${mode}`] = result.non2xx + result.errors + result.timeouts + result.resets;
+    out[`failed_${mode}`] = result.failed;
     if (daemonPid) out[`daemonCpuPct_${mode}`] = cpuPct;
     await sleep(300);
   }
@@ -42,12 +42,9 @@ async function throughput(kind, cfg) {
   const out = {};
   for (const [tag, instances, mode, modes, env] of SETUPS) {
     if (kind === 'node') {
-      // One SO_REUSEPORT group is the reference for both cluster setups.
-      if (tag === 'shared') {
-        out.shared_rps_close = out.cluster_rps_close;
-        out.shared_p99_close = out.cluster_p99_close;
-        continue;
-      }
+      // One SO_REUSEPORT group is the reference for both cluster setups
+      // (the report's refKey).
+      if (tag === 'shared') continue;
       const port = await freePort();
       const g = tag === 'fork' ? await startPlain(port) : await startReuse(port, ncpu);
       try {

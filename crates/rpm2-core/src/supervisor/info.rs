@@ -136,8 +136,14 @@ impl Actor {
     }
 }
 
-/// The daemon's user name (workers run as the daemon's user).
+/// The daemon's user name (workers run as the daemon's user), looked up
+/// once: `list` shows it on every row.
 fn username() -> String {
+    static NAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    NAME.get_or_init(lookup_username).clone()
+}
+
+fn lookup_username() -> String {
     std::env::var("USER")
         .ok()
         .filter(|u| !u.is_empty())

@@ -178,11 +178,20 @@ pub struct SupervisorHandle {
 impl SupervisorHandle {
     /// Send a call built around a fresh oneshot and wait for its answer.
     pub async fn call<T>(&self, make: impl FnOnce(Reply<T>) -> Call) -> Result<T, RpcError> {
+        self.send(make)?.await.map_err(|_| shutting_down())?
+    }
+
+    /// Send a call built around a fresh oneshot; its answer comes on the
+    /// receiver (for several calls in flight at once).
+    pub fn send<T>(
+        &self,
+        make: impl FnOnce(Reply<T>) -> Call,
+    ) -> Result<oneshot::Receiver<Result<T, RpcError>>, RpcError> {
         let (tx, rx) = oneshot::channel();
         self.tx
             .send(Msg::Call(make(tx)))
             .map_err(|_| shutting_down())?;
-        rx.await.map_err(|_| shutting_down())?
+        Ok(rx)
     }
 
     #[must_use]

@@ -274,12 +274,8 @@ async fn each_concurrently(
     make: impl Fn(u32, super::Reply<()>) -> Call,
 ) -> Result<(), RpcError> {
     let mut rxs = Vec::new();
-    for pm_id in ids {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        sup.tx
-            .send(super::Msg::Call(make(*pm_id, tx)))
-            .map_err(|_| super::shutting_down())?;
-        rxs.push(rx);
+    for &pm_id in ids {
+        rxs.push(sup.send(|reply| make(pm_id, reply))?);
     }
     let mut first_err = None;
     for rx in rxs {

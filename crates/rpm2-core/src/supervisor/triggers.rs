@@ -7,7 +7,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use notify::Watcher;
-use rpm2_proto::{AppSpec, ExecMode, WorkerStatus};
+use rpm2_proto::{AppSpec, WorkerStatus};
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::JoinHandle;
 
@@ -222,25 +222,17 @@ impl Actor {
                     "[WORKER] Process {} restarted because it exceeds --max-memory-restart value (current_memory={rss} max_memory_limit={limit} [octets])",
                     w.pm_id
                 );
-                over.push((w.pm_id, spec.exec_mode == ExecMode::Cluster && spec.node));
+                over.push(w.pm_id);
             }
         }
-        for (pm_id, cluster) in over {
+        // Reload falls back to a restart for fork mode, as in pm2.
+        for pm_id in over {
             let (reply, _) = tokio::sync::oneshot::channel();
-            let call = if cluster {
-                super::Call::Reload {
-                    pm_id,
-                    update_env: None,
-                    reply,
-                }
-            } else {
-                super::Call::Restart {
-                    pm_id,
-                    update_env: None,
-                    reply,
-                }
-            };
-            self.on_call(call);
+            self.on_call(super::Call::Reload {
+                pm_id,
+                update_env: None,
+                reply,
+            });
         }
     }
 }
