@@ -7,8 +7,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const https = require('node:https');
-const { spawn } = require('node:child_process');
-const { ROOT, FIXTURES, RPM2, makeHome, waitFor, waitServing, freePort, get, alive, sleep } = require('./helpers.js');
+const { ROOT, FIXTURES, makeHome, waitFor, waitServing, freePort, get, getJson, byName, alive, sleep } = require('./helpers.js');
 const { runLoad } = require('./load.js');
 
 const APP = path.join(FIXTURES, 'cluster-app.js');
@@ -22,10 +21,6 @@ async function pidsServing(port, n, opts) {
     pids.add(JSON.parse(r.body).pid);
   }
   return pids;
-}
-
-function byName(list, name) {
-  return list.filter((p) => p.name === name).sort((a, b) => a.pm_id - b.pm_id);
 }
 
 describe('cluster mode', () => {
@@ -104,24 +99,21 @@ describe('cluster mode', () => {
     assert.equal(r.code, 0, r.out);
     const workers = byName(h.jlist(), 'eco');
     assert.equal(workers.length, 2);
-    for (let i = 0; i < 6; i++) assert.equal(JSON.parse((await get(port)).body).greeting, 'second');
+    for (let i = 0; i < 6; i++) assert.equal((await getJson(port)).greeting, 'second');
     h.cli(['delete', 'eco']);
   });
 
   test('wait_ready: a worker is launching until it sends ready, and reload waits for it', async () => {
     const port = await freePort();
     const readyFile = path.join(h.home, 'ready-1');
-    const spawnCli = (args) => {
-      const child = spawn(RPM2, args, { env: { ...h.env, PORT: String(port), READY_FILE: readyFile }, cwd: FIXTURES, stdio: 'ignore' });
-      return new Promise((resolve) => child.on('exit', resolve));
-    };
+    const spawnCli = (args) => h.cliAsync(args, { env: { PORT: String(port), READY_FILE: readyFile } });
     const started = spawnCli(['start', APP, '-i', '1', '--name', 'slow', '--wait-ready', '--listen-timeout', '60000']);
     const launching = await waitFor(() => {
       const [w] = byName(h.jlist(), 'slow');
       return w && w.pid && w.pm2_env.status === 'launching' && w;
     }, { what: 'a launching worker' });
     fs.writeFileSync(readyFile, '');
-    assert.equal(await started, 0);
+    assert.equal((await started).code, 0);
     const [w] = byName(h.jlist(), 'slow');
     assert.equal(w.pid, launching.pid);
     assert.equal(w.pm2_env.status, 'online');
@@ -131,17 +123,17 @@ describe('cluster mode', () => {
     const reloaded = spawnCli(['reload', 'slow']);
     await waitFor(() => fs.readdirSync(path.join(h.home, 'pids')).length > 0 && byName(h.jlist(), 'slow').length === 1);
     for (let i = 0; i < 5; i++) {
-      const res = await get(port);
-      assert.equal(JSON.parse(res.body).pid, w.pid, 'the old worker keeps serving until its successor is ready');
+      const res = await getJson(port);
+      assert.equal(res.pid, w.pid, 'the old worker keeps serving until its successor is ready');
     }
     assert.equal(alive(w.pid), true);
     fs.writeFileSync(readyFile, '');
-    assert.equal(await reloaded, 0);
+    assert.equal((await reloaded).code, 0);
     const [after] = byName(h.jlist(), 'slow');
     assert.notEqual(after.pid, w.pid);
     assert.equal(after.pm2_env.restart_time, 1);
     await waitFor(() => !alive(w.pid), { what: 'old worker gone' });
-    assert.equal(JSON.parse((await get(port)).body).pid, after.pid);
+    assert.equal((await getJson(port)).pid, after.pid);
     h.cli(['delete', 'slow']);
   });
 });

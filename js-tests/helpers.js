@@ -1,7 +1,7 @@
 'use strict';
 // Shared by the js-tests: a temporary RPM2_HOME per test file, the real CLI,
 // free ports, polling with deadlines, and a daemon that is always killed.
-const { spawn, spawnSync, execFileSync } = require('node:child_process');
+const { spawn, spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const net = require('node:net');
 const os = require('node:os');
@@ -114,4 +114,14 @@ function alive(pid) {
   }
 }
 
-module.exports = { ROOT, FIXTURES, RPM2, makeHome, waitFor, waitServing, sleep, freePort, get, alive, execFileSync };
+/** GET `port` and parse the JSON body (fixture apps answer JSON). */
+async function getJson(port, opts) {
+  return JSON.parse((await get(port, '/', opts)).body);
+}
+
+/** The workers of app `name` in a jlist, in pm_id order. */
+function byName(list, name) {
+  return list.filter((p) => p.name === name).sort((a, b) => a.pm_id - b.pm_id);
+}
+
+module.exports = { ROOT, FIXTURES, RPM2, makeHome, waitFor, waitServing, sleep, freePort, get, getJson, byName, alive };

@@ -10,14 +10,13 @@ const fs = require('node:fs');
 const http = require('node:http');
 const net = require('node:net');
 const path = require('node:path');
-const { FIXTURES, makeHome, waitFor, waitServing, freePort, get } = require('./helpers.js');
+const { FIXTURES, makeHome, waitFor, waitServing, freePort, getJson, byName } = require('./helpers.js');
 const { runLoad } = require('./load.js');
 
 const APP = path.join(FIXTURES, 'cluster-app.js');
 const NONE = { NODE_CLUSTER_SCHED_POLICY: 'none' };
 
-const answer = async (port) => JSON.parse((await get(port)).body);
-const workers = (h, name) => h.jlist().filter((p) => p.name === name).sort((a, b) => a.pm_id - b.pm_id);
+const workers = (h, name) => byName(h.jlist(), name);
 
 /** Resolves true when a TCP connect to `port` is refused. */
 function refused(port) {
@@ -42,7 +41,7 @@ describe('NODE_CLUSTER_SCHED_POLICY', () => {
     const port = await freePort();
     assert.equal(h.cli(['start', APP, '-i', '2', '--name', 'rr'], { env: { PORT: String(port) } }).code, 0);
     await waitServing(port);
-    assert.equal((await answer(port)).handle, 'Object');
+    assert.equal((await getJson(port)).handle, 'Object');
     h.cli(['delete', 'rr']);
   });
 
@@ -51,7 +50,7 @@ describe('NODE_CLUSTER_SCHED_POLICY', () => {
     const r = h.cli(['start', APP, '-i', '2', '--name', 'shared'], { env: { PORT: String(port), ...NONE } });
     assert.equal(r.code, 0, r.out);
     await waitServing(port);
-    assert.equal((await answer(port)).handle, 'TCP');
+    assert.equal((await getJson(port)).handle, 'TCP');
     const first = workers(h, 'shared').map((w) => w.pid);
     assert.equal(first.length, 2);
 
@@ -70,7 +69,7 @@ describe('NODE_CLUSTER_SCHED_POLICY', () => {
     assert.equal(now.every((w) => !first.includes(w.pid) && w.pm2_env.restart_time === 2), true);
     // Only the new workers answer (which of them is the kernel's choice).
     const nowPids = now.map((w) => w.pid);
-    for (let i = 0; i < 10; i++) assert.ok(nowPids.includes((await answer(port)).pid));
+    for (let i = 0; i < 10; i++) assert.ok(nowPids.includes((await getJson(port)).pid));
 
     // kill -9: the survivor keeps the port open, a new worker joins it.
     const [victim, other] = now;
@@ -79,7 +78,7 @@ describe('NODE_CLUSTER_SCHED_POLICY', () => {
       const w = workers(h, 'shared')[0];
       return w.pid !== victim.pid && w.pm2_env.status === 'online';
     }, { what: 'worker 0 back' });
-    assert.equal((await answer(port)).handle, 'TCP');
+    assert.equal((await getJson(port)).handle, 'TCP');
     assert.equal(workers(h, 'shared')[1].pid, other.pid);
 
     // Deleting the app closes the daemon's copy too: the port is free again.
@@ -95,7 +94,7 @@ describe('NODE_CLUSTER_SCHED_POLICY', () => {
     const [victim] = workers(h, 'solo');
     process.kill(victim.pid, 'SIGKILL');
     // No worker holds the socket now; only the daemon's copy keeps it open.
-    const body = await answer(port);
+    const body = await getJson(port);
     assert.notEqual(body.pid, victim.pid);
     assert.equal(body.handle, 'TCP');
     h.cli(['delete', 'solo']);
@@ -125,7 +124,7 @@ describe('NODE_CLUSTER_SCHED_POLICY', () => {
     assert.equal(r.code, 0, r.out);
     await waitServing(port);
     // The daemon must see each connection to pick a worker by client IP.
-    assert.equal((await answer(port)).handle, 'Object');
+    assert.equal((await getJson(port)).handle, 'Object');
     h.cli(['delete', 'sticky']);
   });
 });
