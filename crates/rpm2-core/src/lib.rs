@@ -5,6 +5,7 @@
 
 pub mod cluster;
 pub mod daemon;
+pub mod link;
 pub mod metrics;
 pub mod paths;
 pub mod rpc;
@@ -12,3 +13,8 @@ pub mod supervisor;
 pub mod worker;
 
 pub use paths::Home;
+
+/// Generation number of a run (one OS process of a worker), unique for the
+/// daemon's life: late events about a replaced process cannot touch its
+/// successor.
+pub type Gen = u64;

@@ -1,4 +1,9 @@
-//! The daemon as Node's cluster primary (protocol in `rpm2-node-ipc`).
+//! The daemon as Node's cluster primary (protocol in `rpm2-node-ipc`):
+//! listening sockets and accept loops (`listener`), routing and hand-offs
+//! (`primary`).
 
+pub mod listener;
 pub mod primary;
-mod route;
+
+pub use listener::Conn;
+pub use primary::{Policy, Primary};

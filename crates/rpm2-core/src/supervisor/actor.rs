@@ -1,13 +1,17 @@
-//! The actor loop: receives every `Msg` and dispatches it. The handlers live
-//! in `lifecycle.rs` (processes), `calls.rs` (requests) and
-//! `cluster/route.rs` (the primary's part).
+//! The actor loop: receives every `Msg` and accepted connection, feeds the
+//! state machines (`worker.rs`, `run.rs`) and performs the effects they
+//! return. Event handlers live in `lifecycle.rs` (processes) and `calls.rs`
+//! (requests); routing is the cluster primary's (`cluster::Primary`).
 
 use rpm2_logs::LogRegistry;
 use rpm2_proto::{Event, EventProcess};
 use tokio::sync::{broadcast, mpsc};
 
-use super::state::Table;
+use super::os::{Os, RealOs};
+use super::state::{Table, Waiter};
+use super::worker::{Answer, Context, Effect, WorkerEvent};
 use super::{now_ms, Msg, SupervisorHandle};
+use crate::cluster::{Conn, Primary};
 use crate::metrics::CpuSampler;
 use crate::paths::Home;
 
@@ -19,9 +23,10 @@ pub(crate) struct Actor {
     pub(crate) home: Home,
     pub(crate) tx: mpsc::UnboundedSender<Msg>,
     pub(crate) bus: broadcast::Sender<Event>,
-    pub(crate) logs: LogRegistry,
     pub(crate) cpu: CpuSampler,
     pub(crate) shutting_down: bool,
+    pub(crate) primary: Primary,
+    pub(crate) os: Box<dyn Os>,
 }
 
 /// Start the actor on the current runtime and return its handle.
@@ -33,36 +38,170 @@ pub fn spawn_supervisor(home: Home) -> SupervisorHandle {
     // log events are whole read chunks, and followers drain it continuously.
     let (bus, _) = broadcast::channel(BUS_CAPACITY);
     let logs = LogRegistry::new();
-    let mut actor = Actor {
-        table: Table::default(),
-        home,
+    let (conn_tx, mut conn_rx) = mpsc::unbounded_channel::<Conn>();
+    let os = RealOs {
         tx: tx.clone(),
         bus: bus.clone(),
         logs: logs.clone(),
-        cpu: CpuSampler::default(),
-        shutting_down: false,
     };
+    let mut actor = Actor::new(
+        home,
+        tx.clone(),
+        bus.clone(),
+        Primary::new(conn_tx),
+        Box::new(os),
+    );
     super::triggers::spawn_memory_ticks(tx.clone());
     tokio::spawn(async move {
-        while let Some(msg) = rx.recv().await {
-            actor.handle(msg);
+        loop {
+            tokio::select! {
+                msg = rx.recv() => match msg {
+                    Some(msg) => actor.handle(msg),
+                    None => return,
+                },
+                Some(conn) = conn_rx.recv() => actor.primary.route(conn),
+            }
         }
     });
     SupervisorHandle { tx, bus, logs }
 }
 
 impl Actor {
-    fn handle(&mut self, msg: Msg) {
+    pub(crate) fn new(
+        home: Home,
+        tx: mpsc::UnboundedSender<Msg>,
+        bus: broadcast::Sender<Event>,
+        primary: Primary,
+        os: Box<dyn Os>,
+    ) -> Self {
+        Self {
+            table: Table::default(),
+            home,
+            tx,
+            bus,
+            cpu: CpuSampler::default(),
+            shutting_down: false,
+            primary,
+            os,
+        }
+    }
+
+    pub(crate) fn handle(&mut self, msg: Msg) {
         match msg {
             Msg::Exited { gen, code, signal } => self.on_exit(gen, code, signal),
             Msg::Ipc { gen, incoming } => self.on_ipc(gen, incoming),
-            Msg::Timer { gen, timer } => self.on_timer(gen, timer),
-            Msg::RestartDue { pm_id, token } => self.on_restart_due(pm_id, token),
-            Msg::Conn(conn) => self.route(conn),
+            Msg::Timer { gen, timer } => self.run_event(gen, timer.event()),
+            Msg::RestartDue { pm_id, timer } => {
+                self.worker_event(pm_id, WorkerEvent::RestartDue { timer }, None);
+            }
             Msg::Call(call) => self.on_call(call),
             Msg::Triggered { app, trigger } => self.on_triggered(&app, trigger),
             Msg::WatchDue { app } => self.on_watch_due(&app),
             Msg::MemoryTick => self.on_memory_tick(),
+        }
+    }
+
+    /// Feed `event` to worker `pm_id`'s machine and perform its effects;
+    /// `caller` is the reply of the request that caused it, if any.
+    pub(crate) fn worker_event(&mut self, pm_id: u32, event: WorkerEvent, caller: Option<Waiter>) {
+        let Some(w) = self.table.workers.get_mut(&pm_id) else {
+            if let Some(reply) = caller {
+                let _ = reply.send(Err(super::not_found(pm_id)));
+            }
+            return;
+        };
+        let Some(app) = self.table.apps.get(&w.app) else {
+            tracing::error!("worker {pm_id} belongs to no app");
+            return;
+        };
+        let before = w.life.state;
+        let mut cx = Context {
+            spec: &app.spec,
+            next_id: &mut self.table.next_id,
+            shutting_down: self.shutting_down,
+            now_ms: now_ms(),
+        };
+        let effects = w.life.on(event, &mut cx);
+        if w.life.state != before {
+            tracing::debug!("worker {pm_id}: {before:?} -> {:?}", w.life.state);
+        }
+        let mut caller = caller;
+        for effect in effects {
+            self.perform(pm_id, effect, &mut caller);
+        }
+        if let Some(reply) = caller {
+            // Every event a caller sends says when to answer; a miss is a bug.
+            tracing::error!("worker {pm_id}: no answer decided for a caller; answering now");
+            let _ = reply.send(Ok(()));
+        }
+    }
+
+    fn perform(&mut self, pm_id: u32, effect: Effect, caller: &mut Option<Waiter>) {
+        match effect {
+            Effect::Caller(answer) => {
+                if let Some(reply) = caller.take() {
+                    self.file_reply(pm_id, answer, reply);
+                }
+            }
+            Effect::Spawn { run, role } => self.spawn_run(pm_id, run, role),
+            Effect::StopRun(gen) => self.run_event(gen, super::run::RunEvent::Stop),
+            Effect::Answer(which, result) => {
+                if let Some(w) = self.table.workers.get_mut(&pm_id) {
+                    for waiter in w.waiters.take(which) {
+                        let _ = waiter.send(result.clone());
+                    }
+                }
+            }
+            Effect::AnswerOnExit(which, gen) => {
+                let waiters = self
+                    .table
+                    .workers
+                    .get_mut(&pm_id)
+                    .map(|w| w.waiters.take(which))
+                    .unwrap_or_default();
+                match self.table.runs.get_mut(&gen) {
+                    Some(run) => run.exit_waiters.extend(waiters),
+                    None => waiters.into_iter().for_each(|w| {
+                        let _ = w.send(Ok(()));
+                    }),
+                }
+            }
+            Effect::ArmRestart { timer, delay_ms } => {
+                self.after(delay_ms, Msg::RestartDue { pm_id, timer });
+            }
+            Effect::Emit { event, manually } => self.emit(pm_id, event, manually),
+            Effect::WritePid(gen) => {
+                let pid = self.table.runs.get(&gen).map(|r| r.pid);
+                if let (Some(pid), Some(w)) = (pid, self.table.workers.get(&pm_id)) {
+                    self.os.write_pid_file(&w.pid_path, pid);
+                }
+            }
+            Effect::RemovePid => {
+                if let Some(w) = self.table.workers.get(&pm_id) {
+                    self.os.remove_pid_file(&w.pid_path);
+                }
+            }
+        }
+    }
+
+    /// Park or send a caller's reply as the machine said.
+    fn file_reply(&mut self, pm_id: u32, answer: Answer, reply: Waiter) {
+        match answer {
+            Answer::Now(result) => {
+                let _ = reply.send(result);
+            }
+            Answer::With(which) => match self.table.workers.get_mut(&pm_id) {
+                Some(w) => w.waiters.push(which, reply),
+                None => {
+                    let _ = reply.send(Err(super::not_found(pm_id)));
+                }
+            },
+            Answer::OnExit(gen) => match self.table.runs.get_mut(&gen) {
+                Some(run) => run.exit_waiters.push(reply),
+                None => {
+                    let _ = reply.send(Ok(()));
+                }
+            },
         }
     }
 
@@ -107,5 +246,14 @@ impl Actor {
             tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
             let _ = tx.send(msg);
         });
+    }
+
+    /// Tell the primary which workers an app has (its sticky slots).
+    pub(crate) fn sync_cluster_app(&mut self, app: &str) {
+        if let Some(a) = self.table.apps.get(app) {
+            let policy = crate::cluster::Policy::of(&a.spec);
+            let ids = self.table.workers_of(app);
+            self.primary.set_app(app, policy, ids);
+        }
     }
 }

@@ -3,12 +3,12 @@
 
 use std::collections::BTreeMap;
 
-use rpm2_proto::{AppSpec, ErrorCode, ExecMode, RpcError, WorkerStatus};
+use rpm2_proto::{AppSpec, ErrorCode, RpcError, WorkerStatus};
 
 use super::actor::Actor;
-use super::lifecycle::RunRole;
-use super::state::{App, Worker};
-use super::{not_found, now_ms, Call, Registered, Reply, ScalePlan};
+use super::state::{App, Waiters, Worker};
+use super::worker::{Life, WorkerEvent};
+use super::{not_found, now_ms, Call, Registered, ScalePlan};
 use crate::worker::policy::RestartCounters;
 use crate::worker::spawn::parse_signal;
 
@@ -35,18 +35,30 @@ impl Actor {
                 pm_id,
                 until_ready,
                 reply,
-            } => self.call_start(pm_id, until_ready, reply),
+            } => {
+                if self.shutting_down {
+                    let _ = reply.send(Err(super::shutting_down()));
+                } else {
+                    self.worker_event(pm_id, WorkerEvent::Start { until_ready }, Some(reply));
+                }
+            }
             Call::Restart {
                 pm_id,
                 update_env,
                 reply,
-            } => self.call_restart(pm_id, update_env, reply),
+            } => {
+                self.merge_env(pm_id, update_env);
+                self.worker_event(pm_id, WorkerEvent::Restart, Some(reply));
+            }
             Call::Reload {
                 pm_id,
                 update_env,
                 reply,
-            } => self.call_reload(pm_id, update_env, reply),
-            Call::Stop { pm_id, reply } => self.call_stop(pm_id, reply),
+            } => {
+                self.merge_env(pm_id, update_env);
+                self.worker_event(pm_id, WorkerEvent::Reload, Some(reply));
+            }
+            Call::Stop { pm_id, reply } => self.worker_event(pm_id, WorkerEvent::Stop, Some(reply)),
             Call::Remove { pm_id, reply } => {
                 self.remove(pm_id);
                 let _ = reply.send(Ok(()));
@@ -71,7 +83,7 @@ impl Actor {
             } => {
                 let res = self
                     .serving_run(pm_id)
-                    .and_then(|r| r.channel.as_ref())
+                    .and_then(|r| r.link.as_ref())
                     .ok_or_else(|| {
                         RpcError::new(
                             ErrorCode::ProcessNotFound,
@@ -90,7 +102,7 @@ impl Actor {
             }
             Call::Reset { pm_id, reply } => {
                 if let Some(w) = self.table.workers.get_mut(&pm_id) {
-                    w.counters = RestartCounters::default();
+                    w.life.counters = RestartCounters::default();
                     w.created_at = now_ms();
                 }
                 let _ = reply.send(Ok(()));
@@ -107,19 +119,17 @@ impl Actor {
                 let _ = reply.send(Ok(paths));
             }
             Call::Specs { reply } => {
-                let specs = self
-                    .table
-                    .apps
-                    .iter()
-                    .map(|(name, a)| {
-                        let running = self
-                            .table
-                            .workers
-                            .values()
-                            .any(|w| &w.app == name && w.status != WorkerStatus::Stopped);
-                        (a.spec.clone(), running)
-                    })
-                    .collect();
+                let specs =
+                    self.table
+                        .apps
+                        .iter()
+                        .map(|(name, a)| {
+                            let running = self.table.workers.values().any(|w| {
+                                &w.app == name && w.life.status() != WorkerStatus::Stopped
+                            });
+                            (a.spec.clone(), running)
+                        })
+                        .collect();
                 let _ = reply.send(Ok(specs));
             }
             Call::ShutDown { reply } => {
@@ -153,6 +163,7 @@ impl Actor {
                 for _ in ids.len()..want {
                     out.new_ids.push(self.add_worker(&name));
                 }
+                self.sync_cluster_app(&name);
                 let keep = want.max(1);
                 out.extra_ids.extend(ids.iter().skip(keep));
                 out.existing_ids.extend(ids.into_iter().take(keep));
@@ -162,14 +173,7 @@ impl Actor {
             let autostart = spec.autostart && !stopped.contains(&spec.name);
             let n = spec.instances.max(1);
             let triggers = super::triggers::arm(&spec, &self.tx);
-            self.table.apps.insert(
-                name.clone(),
-                App {
-                    spec,
-                    cluster: crate::cluster::primary::ClusterApp::default(),
-                    triggers,
-                },
-            );
+            self.table.apps.insert(name.clone(), App { spec, triggers });
             for _ in 0..n {
                 let id = self.add_worker(&name);
                 out.new_ids.push(id);
@@ -177,6 +181,7 @@ impl Actor {
                     out.stay_stopped.push(id);
                 }
             }
+            self.sync_cluster_app(&name);
         }
         out
     }
@@ -192,19 +197,10 @@ impl Actor {
                 pm_id,
                 app: app.to_owned(),
                 instance,
-                status: WorkerStatus::Stopped,
-                counters: RestartCounters::default(),
+                life: Life::new(now),
                 created_at: now,
-                pm_uptime: now,
-                exit_code: None,
                 unique_id: uuid::Uuid::new_v4().to_string(),
-                run: None,
-                successor: None,
-                restart_token: 0,
-                online_waiters: Vec::new(),
-                ready_waiters: Vec::new(),
-                reload_waiters: Vec::new(),
-                restart_pending: None,
+                waiters: Waiters::default(),
                 env: BTreeMap::new(),
                 out_log: None,
                 err_log: None,
@@ -216,140 +212,6 @@ impl Actor {
         pm_id
     }
 
-    fn call_start(&mut self, pm_id: u32, until_ready: bool, reply: Reply<()>) {
-        if self.shutting_down {
-            let _ = reply.send(Err(super::shutting_down()));
-            return;
-        }
-        let Some(w) = self.table.workers.get_mut(&pm_id) else {
-            let _ = reply.send(Err(not_found(pm_id)));
-            return;
-        };
-        if w.run.is_some() {
-            // Already running: answer when online (now if it is).
-            if w.status == WorkerStatus::Online {
-                let _ = reply.send(Ok(()));
-            } else {
-                w.online_waiters.push(reply);
-            }
-            return;
-        }
-        w.restart_token += 1;
-        if until_ready {
-            w.ready_waiters.push(reply);
-        } else {
-            w.online_waiters.push(reply);
-        }
-        self.respawn(pm_id);
-    }
-
-    fn call_restart(
-        &mut self,
-        pm_id: u32,
-        update_env: Option<BTreeMap<String, String>>,
-        reply: Reply<()>,
-    ) {
-        self.merge_env(pm_id, update_env);
-        let Some(w) = self.table.workers.get_mut(&pm_id) else {
-            let _ = reply.send(Err(not_found(pm_id)));
-            return;
-        };
-        match w.run {
-            Some(gen) => {
-                w.restart_pending.get_or_insert_with(Vec::new).push(reply);
-                w.status = WorkerStatus::Stopping;
-                self.emit(pm_id, "restart", true);
-                self.terminate(gen);
-            }
-            None => {
-                // pm2: a stopped app is just started, restart_time unchanged.
-                self.call_start(pm_id, false, reply);
-            }
-        }
-    }
-
-    fn call_reload(
-        &mut self,
-        pm_id: u32,
-        update_env: Option<BTreeMap<String, String>>,
-        reply: Reply<()>,
-    ) {
-        let Some(w) = self.table.workers.get(&pm_id) else {
-            let _ = reply.send(Err(not_found(pm_id)));
-            return;
-        };
-        let cluster = self
-            .table
-            .apps
-            .get(&w.app)
-            .is_some_and(|a| a.spec.exec_mode == ExecMode::Cluster && a.spec.node);
-        if !cluster || w.status != WorkerStatus::Online || w.successor.is_some() {
-            // pm2: fork mode and workers not online are restarted.
-            self.call_restart(pm_id, update_env, reply);
-            return;
-        }
-        self.merge_env(pm_id, update_env);
-        self.emit(pm_id, "reload", true);
-        match self.start_run(pm_id, RunRole::Successor) {
-            Ok(_) => {
-                if let Some(w) = self.table.workers.get_mut(&pm_id) {
-                    w.reload_waiters.push(reply);
-                }
-            }
-            Err(e) => {
-                let _ = reply.send(Err(RpcError::new(
-                    ErrorCode::ReloadFailed,
-                    format!("{e}; the old process keeps serving"),
-                )));
-            }
-        }
-    }
-
-    fn call_stop(&mut self, pm_id: u32, reply: Reply<()>) {
-        let Some(w) = self.table.workers.get_mut(&pm_id) else {
-            let _ = reply.send(Err(not_found(pm_id)));
-            return;
-        };
-        // Cancel what was about to happen.
-        w.restart_token += 1;
-        if let Some(waiters) = w.restart_pending.take() {
-            for waiter in waiters {
-                let _ = waiter.send(Ok(()));
-            }
-        }
-        let successor = w.successor.take();
-        for waiter in std::mem::take(&mut w.reload_waiters) {
-            let _ = waiter.send(Err(RpcError::new(
-                ErrorCode::ReloadFailed,
-                "stopped during reload",
-            )));
-        }
-        let run = w.run;
-        if let Some(gen) = successor {
-            self.terminate(gen);
-        }
-        match run.and_then(|g| self.table.runs.get_mut(&g).map(|r| (g, r))) {
-            Some((gen, r)) => {
-                r.exit_waiters.push(reply);
-                if let Some(w) = self.table.workers.get_mut(&pm_id) {
-                    if w.status != WorkerStatus::Errored {
-                        w.status = WorkerStatus::Stopping;
-                    }
-                }
-                self.emit(pm_id, "stop", true);
-                self.terminate(gen);
-            }
-            None => {
-                if let Some(w) = self.table.workers.get_mut(&pm_id) {
-                    if w.status != WorkerStatus::Errored {
-                        w.status = WorkerStatus::Stopped;
-                    }
-                }
-                let _ = reply.send(Ok(()));
-            }
-        }
-    }
-
     fn remove(&mut self, pm_id: u32) {
         if !self.table.workers.contains_key(&pm_id) {
             return;
@@ -359,11 +221,16 @@ impl Actor {
         let Some(w) = self.table.workers.remove(&pm_id) else {
             return;
         };
+        if w.life.serving().is_some() {
+            tracing::warn!("worker {pm_id} removed while its process runs");
+        }
         if self.table.workers_of(&w.app).is_empty() {
             self.table.apps.remove(&w.app);
-        } else if !self.table.app_alive(&w.app) {
-            if let Some(a) = self.table.apps.get_mut(&w.app) {
-                a.cluster.close_all();
+            self.primary.remove_app(&w.app);
+        } else {
+            self.sync_cluster_app(&w.app);
+            if !self.table.app_alive(&w.app) {
+                self.primary.close_app(&w.app);
             }
         }
     }
@@ -417,6 +284,7 @@ impl Actor {
         if let Some(a) = self.table.apps.get_mut(name) {
             a.spec.instances = u32::try_from(target).unwrap_or(u32::MAX);
         }
+        self.sync_cluster_app(name);
         Ok(plan)
     }
 
@@ -424,21 +292,17 @@ impl Actor {
         let sig = parse_signal(signal).ok_or_else(|| {
             RpcError::new(ErrorCode::BadRequest, format!("unknown signal {signal}"))
         })?;
-        let run = self.serving_run(pm_id).ok_or_else(|| not_found(pm_id))?;
-        nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(i32::try_from(run.pid).unwrap_or(0)),
-            sig,
-        )
-        .map_err(|e| {
+        let pid = self.serving_run(pm_id).ok_or_else(|| not_found(pm_id))?.pid;
+        self.os.signal(pid, false, sig).map_err(|e| {
             RpcError::new(
                 ErrorCode::BadRequest,
-                format!("kill({}, {sig}) failed: {e}", run.pid),
+                format!("kill({pid}, {sig}) failed: {e}"),
             )
         })
     }
 
     pub(crate) fn serving_run(&self, pm_id: u32) -> Option<&super::state::Run> {
-        let gen = self.table.workers.get(&pm_id)?.run?;
+        let gen = self.table.workers.get(&pm_id)?.life.serving()?;
         self.table.runs.get(&gen)
     }
 

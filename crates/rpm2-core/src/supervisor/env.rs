@@ -11,16 +11,6 @@ use super::now_ms;
 use crate::paths::file_safe_name;
 
 impl Actor {
-    pub(crate) fn log_writer(&self, path: &std::path::Path) -> Option<rpm2_logs::FileWriter> {
-        match self.logs.writer(path) {
-            Ok(w) => Some(w),
-            Err(e) => {
-                tracing::warn!("cannot open log file {}: {e}", path.display());
-                None
-            }
-        }
-    }
-
     /// pm2's file names: `<name>-out.log`, `-<id>` when several workers
     /// write apart (merge_logs off).
     pub(crate) fn assign_log_paths(&mut self, pm_id: u32) {
@@ -105,10 +95,10 @@ impl Actor {
         set("pm_err_log_path", path(&w.err_log));
         set("pm_pid_path", w.pid_path.display().to_string());
         set("status", "launching".to_owned());
-        set("restart_time", w.counters.restart_time.to_string());
+        set("restart_time", w.life.counters.restart_time.to_string());
         set(
             "unstable_restarts",
-            w.counters.unstable_restarts.to_string(),
+            w.life.counters.unstable_restarts.to_string(),
         );
         set("created_at", w.created_at.to_string());
         set("pm_uptime", now_ms().to_string());

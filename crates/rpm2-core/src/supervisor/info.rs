@@ -64,7 +64,8 @@ impl Actor {
         let w = self.table.workers.get(&pm_id)?;
         let spec = &self.table.apps.get(&w.app)?.spec;
         let pid = w
-            .run
+            .life
+            .serving()
             .and_then(|g| self.table.runs.get(&g))
             .map_or(0, |r| r.pid);
         let (memory, cpu) = if pid == 0 {
@@ -91,15 +92,15 @@ impl Actor {
                 name: spec.name.clone(),
                 namespace: spec.namespace.clone(),
                 pm_id,
-                status: w.status,
+                status: w.life.status(),
                 exec_mode: spec.exec_mode.pm2_name().to_owned(),
                 instances: spec.instances,
                 node_app_instance: w.instance,
-                restart_time: w.counters.restart_time,
-                unstable_restarts: w.counters.unstable_restarts,
+                restart_time: w.life.counters.restart_time,
+                unstable_restarts: w.life.counters.unstable_restarts,
                 created_at: w.created_at,
-                pm_uptime: w.pm_uptime,
-                exit_code: w.exit_code,
+                pm_uptime: w.life.pm_uptime,
+                exit_code: w.life.exit_code,
                 pm_exec_path: spec.script.display().to_string(),
                 pm_cwd: spec.cwd.display().to_string(),
                 exec_interpreter: spec
@@ -123,7 +124,7 @@ impl Actor {
                 min_uptime: spec.min_uptime_ms,
                 max_restarts: spec.max_restarts,
                 restart_delay: spec.restart_delay_ms,
-                prev_restart_delay: w.counters.prev_restart_delay,
+                prev_restart_delay: w.life.counters.prev_restart_delay,
                 max_memory_restart: spec.max_memory_restart,
                 version: spec.version.clone(),
                 unique_id: w.unique_id.clone(),

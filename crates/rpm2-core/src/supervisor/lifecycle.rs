@@ -1,131 +1,99 @@
-//! Processes: starting a run, its readiness, its IPC messages, the single
-//! terminate routine, and what an exit means.
-
-use std::path::PathBuf;
+//! Processes: spawning a run, feeding its machine (`run.rs`) and performing
+//! what it asks (routing, `disconnect`, signals, timers), its IPC messages,
+//! and its exit, which the worker's machine decides about.
 
 use nix::sys::signal::Signal;
-use rpm2_logs::{LogFormat, PumpConfig, StreamKind};
+use rpm2_node_ipc::cluster::WorkerMessage;
 use rpm2_node_ipc::Incoming;
-use rpm2_proto::{ErrorCode, Event, ExecMode, RpcError, WorkerStatus};
+use rpm2_proto::{Event, ExecMode};
+use tokio::time::Instant;
 
 use super::actor::Actor;
+use super::os::SpawnRequest;
+use super::run::{RunEffect, RunEvent, RunPhase, RunRules, RunTimer};
 use super::state::{Gen, Run};
-use super::{not_found, now_ms, Msg, RunTimer};
-use crate::worker::policy::{decide, ExitDecision};
-use crate::worker::spawn::spawn;
-
-/// Which role a new run plays for its worker.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RunRole {
-    /// The worker's process (start, restart, crash restart).
-    Main,
-    /// A reload's successor: serves only once ready, then replaces the old run.
-    Successor,
-}
+use super::worker::{Exit, RunRole, WorkerEvent};
+use super::{now_ms, Msg};
 
 impl Actor {
-    /// Start a process for worker `pm_id`. On failure the worker is
-    /// `errored` and the reason is returned.
-    pub(crate) fn start_run(&mut self, pm_id: u32, role: RunRole) -> Result<Gen, RpcError> {
-        let (spec, instance) = {
-            let w = self
-                .table
-                .workers
-                .get(&pm_id)
-                .ok_or_else(|| not_found(pm_id))?;
-            let app = self
-                .table
-                .apps
-                .get(&w.app)
-                .ok_or_else(|| not_found(pm_id))?;
-            (app.spec.clone(), w.instance)
+    /// Start process `gen` for worker `pm_id`. A failure goes back to the
+    /// worker's machine as `SpawnFailed`.
+    pub(crate) fn spawn_run(&mut self, pm_id: u32, gen: Gen, role: RunRole) {
+        let Some(spec) = self.spec_of(pm_id).cloned() else {
+            return;
         };
         let cluster_id = (spec.exec_mode == ExecMode::Cluster && spec.node)
             .then(|| self.table.alloc_cluster_id());
         self.assign_log_paths(pm_id);
+        let Some(instance) = self.table.workers.get(&pm_id).map(|w| w.instance) else {
+            return;
+        };
         let env = self.worker_env(pm_id, instance);
-        let spawned = match spawn(&spec, &env, cluster_id) {
+        let process = self.event_process(pm_id);
+        let Some(w) = self.table.workers.get(&pm_id) else {
+            return;
+        };
+        let started = self.os.spawn(SpawnRequest {
+            run: gen,
+            spec: &spec,
+            env: &env,
+            cluster_id,
+            out_log: w.out_log.as_deref(),
+            err_log: w.err_log.as_deref(),
+            combined_log: w.combined_log.as_deref(),
+            process,
+        });
+        let started = match started {
             Ok(s) => s,
             Err(e) => {
-                let msg = format!(
+                let reason = format!(
                     "failed to start {} [{}:{pm_id}]: {e}",
                     spec.script.display(),
                     spec.name
                 );
-                tracing::error!("{msg}");
-                if let Some(w) = self.table.workers.get_mut(&pm_id) {
-                    if role == RunRole::Main {
-                        w.status = WorkerStatus::Errored;
-                        w.run = None;
-                    }
-                }
-                return Err(RpcError::new(ErrorCode::SpawnFailed, msg));
+                tracing::error!("{reason}");
+                self.worker_event(pm_id, WorkerEvent::SpawnFailed { run: gen, reason }, None);
+                return;
             }
         };
-        let gen = self.table.alloc_gen();
-        let pid = spawned.pid;
         tracing::info!(
-            "App [{}:{pm_id}] starting in -{} mode- (pid {pid})",
+            "App [{}:{pm_id}] starting in -{} mode- (pid {}){}",
             spec.name,
             if cluster_id.is_some() {
                 "cluster"
             } else {
                 "fork"
+            },
+            started.pid,
+            if role == RunRole::Successor {
+                ", reload successor"
+            } else {
+                ""
             }
         );
-
-        // Logs: each stream to its file(s) and to the bus.
-        if let Some((stdout, stderr)) = spawned.output {
-            self.start_pumps(pm_id, &spec, stdout, stderr);
+        if let Some(w) = self.table.workers.get_mut(&pm_id) {
+            w.env = env;
         }
-
-        // IPC messages straight into the actor's queue, tagged with the run.
-        let channel = spawned.channel.and_then(|fd| {
-            rpm2_node_ipc::open_into(fd, self.tx.clone(), move |incoming| Msg::Ipc {
-                gen,
-                incoming,
-            })
-            .map_err(|e| tracing::warn!("App [{}:{pm_id}]: no IPC channel: {e}", spec.name))
-            .ok()
-        });
-
-        // Reap it.
-        let tx = self.tx.clone();
-        let mut child = spawned.child;
-        tokio::spawn(async move {
-            use std::os::unix::process::ExitStatusExt;
-            let (code, signal) = match child.wait().await {
-                Ok(st) => (st.code(), st.signal()),
-                Err(_) => (None, None),
-            };
-            let _ = tx.send(Msg::Exited { gen, code, signal });
-        });
-
-        let mut run = Run::new(pm_id, pid, channel);
-        let now = now_ms();
-        let w = self
-            .table
-            .workers
-            .get_mut(&pm_id)
-            .ok_or_else(|| not_found(pm_id))?;
-        w.env = env;
-        match role {
-            RunRole::Main => {
-                // A successor's pid is written when it takes over (promote).
-                let _ = std::fs::write(&w.pid_path, pid.to_string());
-                w.run = Some(gen);
-                w.status = WorkerStatus::Launching;
-                w.pm_uptime = now;
-            }
-            RunRole::Successor => w.successor = Some(gen),
+        let cluster = cluster_id.is_some() && started.link.is_some();
+        if let (true, Some(link)) = (cluster, &started.link) {
+            self.primary.attach(gen, &spec.name, pm_id, link.clone());
         }
-        // Fork workers are online once spawned, unless they promised `ready`.
-        let immediately_online = cluster_id.is_none() && !spec.wait_ready;
-        run.ready = immediately_online;
-        self.table.runs.insert(gen, run);
+        self.table.runs.insert(
+            gen,
+            Run {
+                pm_id,
+                pid: started.pid,
+                started: Instant::now(),
+                phase: RunPhase::Starting,
+                link: started.link,
+                cluster,
+                exit_waiters: Vec::new(),
+            },
+        );
         self.emit(pm_id, "start", false);
-        if immediately_online {
-            self.run_online(gen);
+        if cluster_id.is_none() && !spec.wait_ready {
+            // Fork workers are online once spawned, unless they promised `ready`.
+            self.run_event(gen, RunEvent::Ready);
         } else {
             self.after(
                 spec.listen_timeout_ms,
@@ -135,169 +103,107 @@ impl Actor {
                 },
             );
         }
-        Ok(gen)
     }
 
-    fn start_pumps(
-        &self,
-        pm_id: u32,
-        spec: &rpm2_proto::AppSpec,
-        stdout: tokio::process::ChildStdout,
-        stderr: tokio::process::ChildStderr,
-    ) {
-        let Some(w) = self.table.workers.get(&pm_id) else {
-            return;
-        };
-        let process = self.event_process(pm_id);
-        let open = |p: &Option<PathBuf>| -> Vec<rpm2_logs::FileWriter> {
-            p.iter().filter_map(|p| self.log_writer(p)).collect()
-        };
-        let mut out_files = open(&w.out_log);
-        let mut err_files = open(&w.err_log);
-        let combined = open(&w.combined_log);
-        out_files.extend(combined.iter().cloned());
-        err_files.extend(combined);
-        for (pipe, kind, files) in [
-            (stdout.into_owned_fd(), StreamKind::Out, out_files),
-            (stderr.into_owned_fd(), StreamKind::Err, err_files),
-        ] {
-            let Ok(fd) = pipe else {
-                continue;
-            };
-            rpm2_logs::spawn_fd_pump(
-                fd,
-                PumpConfig {
-                    kind,
-                    files,
-                    format: LogFormat {
-                        date_format: spec.log_date_format.clone(),
-                        json: spec.log_json,
-                    },
-                    process: process.clone(),
-                    bus: self.bus.clone(),
-                },
-            );
-        }
-    }
-
-    /// A run counts as started.
-    pub(crate) fn run_online(&mut self, gen: Gen) {
-        // Once: listen_timeout or a second `ready` must not log it again.
-        let Some(run) = self.table.runs.get_mut(&gen).filter(|r| !r.online) else {
-            return;
-        };
-        run.online = true;
-        let pm_id = run.pm_id;
-        let Some(w) = self.table.workers.get_mut(&pm_id) else {
-            return;
-        };
-        if w.run == Some(gen) {
-            if w.status == WorkerStatus::Launching {
-                w.status = WorkerStatus::Online;
-            }
-            for waiter in std::mem::take(&mut w.online_waiters) {
-                let _ = waiter.send(Ok(()));
-            }
-            let app = w.app.clone();
-            self.answer_ready_waiters(gen);
-            tracing::info!("App [{app}:{pm_id}] online");
-            self.emit(pm_id, "online", false);
-            self.drain_waiting(&app);
-        }
-    }
-
-    /// Callers waiting for a worker to be ready to serve, once its serving
-    /// run is both online and ready.
-    fn answer_ready_waiters(&mut self, gen: Gen) {
-        let Some(run) = self.table.runs.get(&gen) else {
-            return;
-        };
-        if !(run.online && run.ready) {
-            return;
-        }
-        if let Some(w) = self.table.workers.get_mut(&run.pm_id) {
-            if w.run == Some(gen) {
-                w.answer_start_waiters(&Ok(()), false);
-            }
-        }
-    }
-
-    /// A run is ready to take traffic in a reload or scale-up.
-    pub(crate) fn run_ready(&mut self, gen: Gen) {
+    /// Feed `event` to run `gen`'s machine and perform its effects.
+    pub(crate) fn run_event(&mut self, gen: Gen, event: RunEvent) {
         let Some(run) = self.table.runs.get_mut(&gen) else {
+            tracing::trace!("{event:?} for run {gen}, which has exited");
             return;
         };
-        if run.ready {
-            return;
-        }
-        run.ready = true;
         let pm_id = run.pm_id;
-        self.answer_ready_waiters(gen);
-        if self
+        let Some(spec) = self
             .table
             .workers
             .get(&pm_id)
-            .is_some_and(|w| w.successor == Some(gen))
+            .and_then(|w| self.table.apps.get(&w.app))
+            .map(|a| &a.spec)
+        else {
+            return;
+        };
+        let rules = RunRules {
+            drains_by_disconnect: run.cluster && run.link.as_ref().is_some_and(|l| !l.is_closed()),
+            kill_timeout: std::time::Duration::from_millis(spec.kill_timeout_ms),
+        };
+        if event == RunEvent::ListenTimeout
+            && matches!(run.phase, RunPhase::Starting | RunPhase::Online)
         {
-            self.promote(pm_id, gen);
+            tracing::warn!(
+                "App [{}:{pm_id}] listen_timeout reached: counted as ready without a ready signal",
+                spec.name
+            );
+        }
+        let effects = run.phase.on(event, rules, Instant::now());
+        for effect in effects {
+            self.perform_run(gen, pm_id, effect);
         }
     }
 
-    /// The successor takes over; the old run is drained and stopped, and
-    /// the reload answers once it is gone.
-    fn promote(&mut self, pm_id: u32, gen: Gen) {
-        let now = now_ms();
-        let Some(w) = self.table.workers.get_mut(&pm_id) else {
-            return;
-        };
-        w.successor = None;
-        let old = w.run.replace(gen);
-        w.counters.restart_time += 1;
-        w.pm_uptime = now;
-        w.status = WorkerStatus::Online;
-        let waiters = std::mem::take(&mut w.reload_waiters);
-        let app = w.app.clone();
-        let _ = std::fs::write(
-            &w.pid_path,
-            self.table.runs.get(&gen).map_or(0, |r| r.pid).to_string(),
-        );
-        if let Some(run) = self.table.runs.get_mut(&gen) {
-            run.online = true;
-        }
-        tracing::info!("App [{app}:{pm_id}] reloaded: new process ready");
-        self.emit(pm_id, "online", false);
-        self.drain_waiting(&app);
-        match old.and_then(|g| self.table.runs.get_mut(&g).map(|_| g)) {
-            Some(old_gen) => {
-                if let Some(r) = self.table.runs.get_mut(&old_gen) {
-                    r.exit_waiters.extend(waiters);
-                }
-                self.terminate(old_gen);
+    fn perform_run(&mut self, gen: Gen, pm_id: u32, effect: RunEffect) {
+        match effect {
+            RunEffect::BecameOnline => {
+                self.primary.set_eligible(gen, true);
+                self.worker_event(pm_id, WorkerEvent::RunOnline(gen), None);
             }
-            None => waiters.into_iter().for_each(|w| {
-                let _ = w.send(Ok(()));
-            }),
+            RunEffect::BecameReady => {
+                self.worker_event(pm_id, WorkerEvent::RunReady(gen), None);
+            }
+            RunEffect::StopRouting => self.primary.set_eligible(gen, false),
+            RunEffect::Arm(timer, after) => self.after(
+                u64::try_from(after.as_millis()).unwrap_or(u64::MAX),
+                Msg::Timer { gen, timer },
+            ),
+            RunEffect::SendDisconnect => {
+                let sent = self
+                    .table
+                    .runs
+                    .get(&gen)
+                    .and_then(|r| r.link.as_ref())
+                    .is_some_and(|l| l.send(rpm2_node_ipc::cluster::disconnect(0)).is_ok());
+                if !sent {
+                    self.run_event(gen, RunEvent::ChannelClosed);
+                }
+            }
+            RunEffect::Interrupt => {
+                let Some(run) = self.table.runs.get(&gen) else {
+                    return;
+                };
+                let Some(spec) = self.spec_of(pm_id) else {
+                    return;
+                };
+                let by_message = spec.shutdown_with_message
+                    && run.link.as_ref().is_some_and(|l| {
+                        l.send(serde_json::Value::String("shutdown".into())).is_ok()
+                    });
+                if !by_message {
+                    let (pid, tree) = (run.pid, spec.treekill);
+                    let _ = self.os.signal(pid, tree, Signal::SIGINT);
+                }
+            }
+            RunEffect::Kill => {
+                let Some(run) = self.table.runs.get(&gen) else {
+                    return;
+                };
+                let pid = run.pid;
+                let tree = self.spec_of(pm_id).is_none_or(|s| s.treekill);
+                tracing::warn!(
+                    "Process with pid {pid} still alive after kill_timeout, sending SIGKILL"
+                );
+                let _ = self.os.signal(pid, tree, Signal::SIGKILL);
+            }
         }
     }
 
     pub(crate) fn on_ipc(&mut self, gen: Gen, incoming: Incoming) {
-        let Some(run) = self.table.runs.get_mut(&gen) else {
+        let Some(pm_id) = self.table.runs.get(&gen).map(|r| r.pm_id) else {
             return;
         };
-        let pm_id = run.pm_id;
         match incoming {
-            Incoming::Closed => {
-                run.channel = None;
-                // A disconnected cluster worker closed its servers: its
-                // in-flight requests are done, so go on to SIGINT now.
-                if run.stop_requested {
-                    self.interrupt(gen);
-                }
-            }
-            Incoming::Accepted { ack, accepted } => self.newconn_answered(gen, ack, accepted),
+            Incoming::Closed => self.run_event(gen, RunEvent::ChannelClosed),
+            Incoming::Accepted { ack, accepted } => self.primary.answered(gen, ack, accepted),
             // Workers never send us handles in the cluster protocol.
             Incoming::Message { msg, handle: _ } => {
-                if let Some(cm) = rpm2_node_ipc::cluster::WorkerMessage::parse(&msg) {
+                if let Some(cm) = WorkerMessage::parse(&msg) {
                     self.on_cluster_message(gen, cm);
                 } else if !rpm2_node_ipc::is_internal(&msg) {
                     self.on_user_message(gen, pm_id, msg);
@@ -306,13 +212,36 @@ impl Actor {
         }
     }
 
-    fn on_user_message(&mut self, gen: Gen, pm_id: u32, msg: serde_json::Value) {
-        if msg.as_str() == Some("ready") {
-            let wait_ready = self.spec_of(pm_id).is_some_and(|s| s.wait_ready);
-            if wait_ready {
-                self.run_online(gen);
-                self.run_ready(gen);
+    fn on_cluster_message(&mut self, gen: Gen, msg: WorkerMessage) {
+        let wait_ready = self.run_spec(gen).is_some_and(|s| s.wait_ready);
+        match msg {
+            // With wait_ready only `ready` (or listen_timeout) counts.
+            WorkerMessage::Online if !wait_ready => self.run_event(gen, RunEvent::Online),
+            WorkerMessage::Listening(_) if !wait_ready => self.run_event(gen, RunEvent::Ready),
+            WorkerMessage::Online | WorkerMessage::Listening(_) => {}
+            WorkerMessage::QueryServer(q) => self.primary.query_server(gen, &q),
+            WorkerMessage::Close { key } => self.primary.closed_key(gen, &key),
+            WorkerMessage::ExitedAfterDisconnect { seq } => {
+                // It leaves on purpose: not a crash.
+                if let Some(link) = self.table.runs.get(&gen).and_then(|r| r.link.as_ref()) {
+                    let _ = link.send(rpm2_node_ipc::cluster::ack(seq, 0));
+                }
+                self.run_event(gen, RunEvent::Leaving);
             }
+            WorkerMessage::Reply { ack, accepted } => {
+                self.primary.answered(gen, ack, accepted.unwrap_or(false));
+            }
+            WorkerMessage::Unknown => tracing::debug!("unknown cluster message from run {gen}"),
+        }
+    }
+
+    fn run_spec(&self, gen: Gen) -> Option<&rpm2_proto::AppSpec> {
+        self.spec_of(self.table.runs.get(&gen)?.pm_id)
+    }
+
+    fn on_user_message(&mut self, gen: Gen, pm_id: u32, msg: serde_json::Value) {
+        if msg.as_str() == Some("ready") && self.spec_of(pm_id).is_some_and(|s| s.wait_ready) {
+            self.run_event(gen, RunEvent::Ready);
         }
         if self.bus.receiver_count() > 0 {
             let (msg_type, data, raw) = match &msg {
@@ -338,121 +267,38 @@ impl Actor {
         }
     }
 
-    /// A run's process is gone: decide what it means.
+    /// A run's process is gone: the worker's machine decides what it means.
     pub(crate) fn on_exit(&mut self, gen: Gen, code: Option<i32>, signal: Option<i32>) {
-        let Some(mut run) = self.table.runs.remove(&gen) else {
+        let Some(run) = self.table.runs.remove(&gen) else {
+            tracing::warn!("exit of unknown run {gen}");
             return;
         };
-        let pm_id = run.pm_id;
-        let uptime_ms = u64::try_from(run.started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        self.forget_run_connections(&mut run);
-        for waiter in run.exit_waiters.drain(..) {
+        self.primary.detach(gen);
+        for waiter in run.exit_waiters {
             let _ = waiter.send(Ok(()));
         }
-        let Some(w) = self.table.workers.get_mut(&pm_id) else {
+        let pm_id = run.pm_id;
+        let signal = signal
+            .and_then(|s| Signal::try_from(s).ok())
+            .map(Signal::as_str);
+        let Some(app) = self.table.workers.get(&pm_id).map(|w| w.app.clone()) else {
             return;
         };
-        let app = w.app.clone();
-        let sig_name = signal
-            .and_then(|s| Signal::try_from(s).ok())
-            .map_or_else(|| "null".to_owned(), |s| s.as_str().to_owned());
         tracing::info!(
-            "App [{app}:{pm_id}] exited with code [{}] via signal [{sig_name}]",
-            code.map_or_else(|| "null".to_owned(), |c| c.to_string())
+            "App [{app}:{pm_id}] exited with code [{}] via signal [{}]",
+            code.map_or_else(|| "null".to_owned(), |c| c.to_string()),
+            signal.unwrap_or("null")
         );
-
-        if w.successor == Some(gen) {
-            // The reload's successor died before it was ready: the old
-            // worker keeps serving.
-            w.successor = None;
-            let reason = format!(
-                "reload of [{app}:{pm_id}] failed: the new process exited (code {}, signal {sig_name}) before it was ready; the old process keeps serving",
-                code.map_or_else(|| "null".to_owned(), |c| c.to_string())
-            );
-            tracing::error!("{reason}");
-            for waiter in std::mem::take(&mut w.reload_waiters) {
-                let _ = waiter.send(Err(RpcError::new(ErrorCode::ReloadFailed, reason.clone())));
-            }
-            return;
-        }
-        if w.run != Some(gen) {
-            // An old run drained by a reload: its exit is only news.
-            self.emit(pm_id, "exit", true);
-            return;
-        }
-        w.run = None;
-        w.exit_code = code;
-        let _ = std::fs::remove_file(&w.pid_path);
-        self.emit(pm_id, "exit", false);
-        let w = self.table.workers.get_mut(&pm_id).expect("checked above");
-
-        if run.stop_requested {
-            if let Some(waiters) = w.restart_pending.take() {
-                w.counters.restart_time += 1;
-                w.counters.unstable_restarts = 0;
-                w.online_waiters.extend(waiters);
-                self.respawn(pm_id);
-            } else if w.status != WorkerStatus::Errored {
-                w.status = WorkerStatus::Stopped;
-            }
-        } else {
-            let spec = self.table.apps[&app].spec.clone();
-            let decision = if self.shutting_down {
-                ExitDecision::Stop
-            } else {
-                decide(&spec, &mut w.counters, code, uptime_ms)
-            };
-            match decision {
-                ExitDecision::Stop => w.status = WorkerStatus::Stopped,
-                ExitDecision::Errored => {
-                    w.status = WorkerStatus::Errored;
-                    tracing::error!(
-                        "Script {} had too many unstable restarts ({}). Stopped. \"errored\"",
-                        spec.script.display(),
-                        w.counters.unstable_restarts
-                    );
-                    self.emit(pm_id, "restart overlimit", false);
-                }
-                ExitDecision::Restart { delay_ms: 0 } => self.respawn(pm_id),
-                ExitDecision::Restart { delay_ms } => {
-                    w.status = WorkerStatus::WaitingRestart;
-                    w.restart_token += 1;
-                    let token = w.restart_token;
-                    tracing::info!("App [{app}:{pm_id}] will restart in {delay_ms}ms");
-                    self.after(delay_ms, Msg::RestartDue { pm_id, token });
-                }
-            }
-        }
-        // Callers waiting for `online` learn that it ended instead.
-        if let Some(w) = self.table.workers.get_mut(&pm_id) {
-            if w.run.is_none() {
-                w.answer_start_waiters(&Ok(()), true);
-            }
-        }
+        let exit = Exit {
+            run: gen,
+            code,
+            signal,
+            uptime_ms: u64::try_from(run.started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            expected: run.phase.exit_expected(),
+        };
+        self.worker_event(pm_id, WorkerEvent::RunExited(exit), None);
         if !self.table.app_alive(&app) {
-            if let Some(a) = self.table.apps.get_mut(&app) {
-                a.cluster.close_all();
-            }
-        }
-    }
-
-    /// Start the worker's process again; callers waiting for it hear of a
-    /// failure at once.
-    pub(crate) fn respawn(&mut self, pm_id: u32) {
-        if let Err(e) = self.start_run(pm_id, RunRole::Main) {
-            tracing::error!("{e}");
-            if let Some(w) = self.table.workers.get_mut(&pm_id) {
-                w.answer_start_waiters(&Err(e), true);
-            }
-        }
-    }
-
-    pub(crate) fn on_restart_due(&mut self, pm_id: u32, token: u64) {
-        let due = self.table.workers.get(&pm_id).is_some_and(|w| {
-            w.restart_token == token && w.status == WorkerStatus::WaitingRestart && w.run.is_none()
-        });
-        if due && !self.shutting_down {
-            self.respawn(pm_id);
+            self.primary.close_app(&app);
         }
     }
 }

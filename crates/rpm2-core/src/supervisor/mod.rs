@@ -10,9 +10,13 @@ mod env;
 mod info;
 mod lifecycle;
 pub mod ops;
+mod os;
+pub mod run;
 pub(crate) mod state;
-mod terminate;
+#[cfg(test)]
+mod tests;
 mod triggers;
+pub mod worker;
 
 use std::collections::BTreeMap;
 
@@ -21,9 +25,8 @@ use rpm2_proto::{AppSpec, ErrorCode, Event, ProcessInfo, RpcError};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 pub use actor::spawn_supervisor;
+use run::RunTimer;
 use state::Gen;
-
-use crate::cluster::primary::Conn;
 
 pub type Reply<T> = oneshot::Sender<Result<T, RpcError>>;
 
@@ -39,10 +42,8 @@ pub enum Msg {
     Ipc { gen: Gen, incoming: Incoming },
     /// A per-run deadline fired.
     Timer { gen: Gen, timer: RunTimer },
-    /// A delayed restart is due (ignored if `token` is stale).
-    RestartDue { pm_id: u32, token: u64 },
-    /// A connection accepted on one of an app's listeners.
-    Conn(Conn),
+    /// A delayed restart is due (ignored if `timer` is stale).
+    RestartDue { pm_id: u32, timer: u64 },
     /// A request from `ops`.
     Call(Call),
     /// A watch or cron trigger of an app fired.
@@ -54,18 +55,6 @@ pub enum Msg {
     WatchDue { app: String },
     /// Time to compare memory with `max_memory_restart`.
     MemoryTick,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RunTimer {
-    /// `listen_timeout`: the run counts as ready from now on.
-    ListenTimeout,
-    /// A drained cluster worker gets the cluster `disconnect` now.
-    Disconnect,
-    /// A disconnected cluster worker had `kill_timeout` to close its servers.
-    DrainTimeout,
-    /// `kill_timeout` after SIGINT: SIGKILL.
-    KillTimeout,
 }
 
 /// The primitive operations `ops` composes.

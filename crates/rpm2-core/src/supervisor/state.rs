@@ -6,26 +6,23 @@
 //!   a successor run and the old run being drained at the same time, so
 //!   runs are keyed by a generation number that is never reused.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
-use std::time::Instant;
 
-use rpm2_node_ipc::ChannelSender;
-use rpm2_proto::{AppSpec, WorkerStatus};
+use rpm2_proto::{AppSpec, RpcError};
 use tokio::sync::oneshot;
+use tokio::time::Instant;
 
-use crate::cluster::primary::ClusterApp;
-use crate::worker::policy::RestartCounters;
+use super::run::RunPhase;
+use super::worker::{Life, Waiting};
+use crate::link::SharedLink;
+pub use crate::Gen;
 
-/// Generation number of a run (a process), unique for the daemon's life.
-pub type Gen = u64;
-
-/// Replies waiting for something to happen to a worker.
-pub type Waiter = oneshot::Sender<Result<(), rpm2_proto::RpcError>>;
+/// A reply waiting for something to happen to a worker or a run.
+pub type Waiter = oneshot::Sender<Result<(), RpcError>>;
 
 pub struct App {
     pub spec: AppSpec,
-    pub cluster: ClusterApp,
     /// Watch, cron: dropped (disarmed) with the app or a new spec.
     pub triggers: super::triggers::Triggers,
 }
@@ -35,26 +32,12 @@ pub struct Worker {
     pub app: String,
     /// `NODE_APP_INSTANCE` (or `instance_var`).
     pub instance: u32,
-    pub status: WorkerStatus,
-    pub counters: RestartCounters,
+    /// Its state machine (`worker.rs`) with the counters it keeps.
+    pub life: Life,
     pub created_at: u64,
-    pub pm_uptime: u64,
-    pub exit_code: Option<i32>,
     pub unique_id: String,
-    /// The run that serves (or is starting) for this worker.
-    pub run: Option<Gen>,
-    /// A reload's successor, until it is ready.
-    pub successor: Option<Gen>,
-    /// Bumped to cancel a pending delayed restart.
-    pub restart_token: u64,
-    /// Replies for callers waiting for the worker to be online.
-    pub online_waiters: Vec<Waiter>,
-    /// Replies for callers waiting for the worker to be ready to serve.
-    pub ready_waiters: Vec<Waiter>,
-    /// Replies for a reload in progress (answered when the old run is gone).
-    pub reload_waiters: Vec<Waiter>,
-    /// `restart` in progress: start again once the current run has exited.
-    pub restart_pending: Option<Vec<Waiter>>,
+    /// Callers waiting for it to be online, ready, or reloaded.
+    pub waiters: Waiters,
     /// Environment the last run got (shown by `describe`/`env`).
     pub env: BTreeMap<String, String>,
     pub out_log: Option<PathBuf>,
@@ -63,77 +46,45 @@ pub struct Worker {
     pub pid_path: PathBuf,
 }
 
-impl Worker {
-    /// Answer callers waiting for this worker to be ready to serve, and with
-    /// `online_too` those waiting for it to be online.
-    pub fn answer_start_waiters(
-        &mut self,
-        result: &Result<(), rpm2_proto::RpcError>,
-        online_too: bool,
-    ) {
-        let online = if online_too {
-            std::mem::take(&mut self.online_waiters)
-        } else {
-            Vec::new()
-        };
-        for waiter in online
-            .into_iter()
-            .chain(std::mem::take(&mut self.ready_waiters))
-        {
-            let _ = waiter.send(result.clone());
+/// Replies parked on a worker until its machine says what became of them.
+#[derive(Default)]
+pub struct Waiters {
+    online: Vec<Waiter>,
+    ready: Vec<Waiter>,
+    reload: Vec<Waiter>,
+}
+
+impl Waiters {
+    fn list(&mut self, which: Waiting) -> &mut Vec<Waiter> {
+        match which {
+            Waiting::Online => &mut self.online,
+            Waiting::Ready => &mut self.ready,
+            Waiting::Reload => &mut self.reload,
         }
+    }
+
+    pub fn push(&mut self, which: Waiting, waiter: Waiter) {
+        self.list(which).push(waiter);
+    }
+
+    pub fn take(&mut self, which: Waiting) -> Vec<Waiter> {
+        std::mem::take(self.list(which))
     }
 }
 
-/// How far a run has come.
+/// One OS process of a worker.
 pub struct Run {
     pub pm_id: u32,
     pub pid: u32,
     pub started: Instant,
-    pub channel: Option<ChannelSender>,
-    /// Counts as started (`online`): spawned (fork), cluster `online`, or
-    /// `ready`/listen_timeout with `wait_ready`.
-    pub online: bool,
-    /// Ready to take over in a reload/scale: `listening` (or `ready` with
-    /// `wait_ready`), or listen_timeout.
-    pub ready: bool,
-    /// Someone asked this run to end; its exit is not a crash, and it gets
-    /// no new connections.
-    pub stop_requested: bool,
-    /// SIGINT (or `'shutdown'`) was sent, with its SIGKILL timer.
-    pub interrupted: bool,
-    /// Cluster listener keys this run has joined.
-    pub keys: BTreeSet<String>,
-    /// Connections handed over with `newconn`, waiting for `accepted`
-    /// (several at once: see `MAX_PENDING_CONNS`).
-    pub pending_conns: VecDeque<crate::cluster::primary::PendingConn>,
-    /// Connections waiting for this run in particular (sticky mode).
-    pub queued_conns: VecDeque<crate::cluster::primary::Conn>,
+    /// Its state machine (`run.rs`).
+    pub phase: RunPhase,
+    /// Its IPC channel (Node workers).
+    pub link: Option<SharedLink>,
+    /// A cluster worker with a channel: the primary routes to it.
+    pub cluster: bool,
     /// Waiting for this run to exit.
     pub exit_waiters: Vec<Waiter>,
-    /// Our cluster message counter towards this worker.
-    pub next_seq: u64,
-}
-
-impl Run {
-    #[must_use]
-    pub fn new(pm_id: u32, pid: u32, channel: Option<ChannelSender>) -> Self {
-        Self {
-            pm_id,
-            pid,
-            started: Instant::now(),
-            channel,
-            online: false,
-            ready: false,
-            stop_requested: false,
-            interrupted: false,
-            keys: BTreeSet::new(),
-            pending_conns: VecDeque::new(),
-            queued_conns: VecDeque::new(),
-            exit_waiters: Vec::new(),
-            next_seq: 0,
-        }
-    }
 }
 
 /// Everything the actor owns.
@@ -142,7 +93,8 @@ pub struct Table {
     pub apps: BTreeMap<String, App>,
     pub workers: BTreeMap<u32, Worker>,
     pub runs: HashMap<Gen, Run>,
-    pub next_gen: Gen,
+    /// Run numbers and restart timers: never reused.
+    pub next_id: u64,
     /// `NODE_UNIQUE_ID`s: Node never reuses one, neither do we.
     pub next_cluster_id: u32,
 }
@@ -223,11 +175,6 @@ impl Table {
                 .is_ok_and(|id| self.workers.contains_key(&id))
     }
 
-    pub fn alloc_gen(&mut self) -> Gen {
-        self.next_gen += 1;
-        self.next_gen
-    }
-
     pub fn alloc_cluster_id(&mut self) -> u32 {
         self.next_cluster_id += 1;
         self.next_cluster_id
@@ -237,16 +184,8 @@ impl Table {
     /// the app's listening sockets must stay open meanwhile.
     #[must_use]
     pub fn app_alive(&self, app: &str) -> bool {
-        self.workers.values().any(|w| {
-            w.app == app
-                && (w.run.is_some()
-                    || w.restart_pending.is_some()
-                    || matches!(
-                        w.status,
-                        WorkerStatus::Launching
-                            | WorkerStatus::Online
-                            | WorkerStatus::WaitingRestart
-                    ))
-        })
+        self.workers
+            .values()
+            .any(|w| w.app == app && w.life.is_alive())
     }
 }

@@ -12,6 +12,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::JoinHandle;
 
 use super::actor::Actor;
+use super::worker::WorkerState;
 use super::Msg;
 use crate::metrics::rss_bytes;
 
@@ -184,7 +185,7 @@ impl Actor {
         for pm_id in self.table.workers_of(app) {
             let running = self.table.workers.get(&pm_id).is_some_and(|w| {
                 !matches!(
-                    w.status,
+                    w.life.status(),
                     WorkerStatus::Stopped | WorkerStatus::Errored | WorkerStatus::Stopping
                 )
             });
@@ -210,10 +211,10 @@ impl Actor {
             let Some(limit) = spec.max_memory_restart else {
                 continue;
             };
-            if w.status != WorkerStatus::Online || w.successor.is_some() {
+            let WorkerState::Online { run } = w.life.state else {
                 continue;
-            }
-            let Some(pid) = w.run.and_then(|g| self.table.runs.get(&g)).map(|r| r.pid) else {
+            };
+            let Some(pid) = self.table.runs.get(&run).map(|r| r.pid) else {
                 continue;
             };
             let rss = rss_bytes(pid);

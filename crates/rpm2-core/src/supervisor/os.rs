@@ -1,0 +1,150 @@
+//! What the supervisor asks of the operating system: start a run's process
+//! (with its log pumps, IPC channel and reaper), signal it, write its pid
+//! file. The daemon uses `RealOs`; lifecycle tests use a fake that records.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::path::Path;
+use std::sync::Arc;
+
+use nix::sys::signal::Signal;
+use rpm2_logs::{LogFormat, LogRegistry, PumpConfig, StreamKind};
+use rpm2_proto::{AppSpec, Event, EventProcess};
+use tokio::sync::{broadcast, mpsc};
+
+use super::Msg;
+use crate::link::SharedLink;
+use crate::worker::spawn::{spawn, ChildPid};
+use crate::Gen;
+
+/// Everything needed to start one run.
+pub struct SpawnRequest<'a> {
+    pub run: Gen,
+    pub spec: &'a AppSpec,
+    pub env: &'a BTreeMap<String, String>,
+    /// `NODE_UNIQUE_ID` for cluster workers.
+    pub cluster_id: Option<u32>,
+    pub out_log: Option<&'a Path>,
+    pub err_log: Option<&'a Path>,
+    pub combined_log: Option<&'a Path>,
+    /// Who its log lines are about on the bus.
+    pub process: EventProcess,
+}
+
+/// A run's process, started.
+pub struct Started {
+    pub pid: u32,
+    pub link: Option<SharedLink>,
+}
+
+/// The supervisor's port to processes and files. A run's exit and IPC
+/// messages come back to the actor as `Msg`s tagged with its number.
+pub trait Os: Send {
+    fn spawn(&mut self, req: SpawnRequest<'_>) -> io::Result<Started>;
+    /// `group`: the whole process group (pm2's `treekill`).
+    fn signal(&mut self, pid: u32, group: bool, signal: Signal) -> nix::Result<()>;
+    fn write_pid_file(&mut self, path: &Path, pid: u32);
+    fn remove_pid_file(&mut self, path: &Path);
+}
+
+/// Real processes.
+pub struct RealOs {
+    pub tx: mpsc::UnboundedSender<Msg>,
+    pub bus: broadcast::Sender<Event>,
+    pub logs: LogRegistry,
+}
+
+impl Os for RealOs {
+    fn spawn(&mut self, req: SpawnRequest<'_>) -> io::Result<Started> {
+        let gen = req.run;
+        let spawned = spawn(req.spec, req.env, req.cluster_id)?;
+        let pid = spawned.pid;
+        if let Some((stdout, stderr)) = spawned.output {
+            self.start_pumps(&req, stdout, stderr);
+        }
+        // IPC messages straight into the actor's queue, tagged with the run.
+        let name = req.spec.name.clone();
+        let link = spawned.channel.and_then(|fd| {
+            rpm2_node_ipc::open_into(fd, self.tx.clone(), move |incoming| Msg::Ipc {
+                gen,
+                incoming,
+            })
+            .map_err(|e| tracing::warn!("App [{name}]: no IPC channel: {e}"))
+            .ok()
+            .map(|sender| Arc::new(sender) as SharedLink)
+        });
+        // Reap it.
+        let tx = self.tx.clone();
+        let mut child = spawned.child;
+        tokio::spawn(async move {
+            use std::os::unix::process::ExitStatusExt;
+            let (code, signal) = match child.wait().await {
+                Ok(st) => (st.code(), st.signal()),
+                Err(_) => (None, None),
+            };
+            let _ = tx.send(Msg::Exited { gen, code, signal });
+        });
+        Ok(Started { pid, link })
+    }
+
+    fn signal(&mut self, pid: u32, group: bool, signal: Signal) -> nix::Result<()> {
+        ChildPid::new(pid, group).signal(signal)
+    }
+
+    fn write_pid_file(&mut self, path: &Path, pid: u32) {
+        if let Err(e) = std::fs::write(path, pid.to_string()) {
+            tracing::warn!("cannot write pid file {}: {e}", path.display());
+        }
+    }
+
+    fn remove_pid_file(&mut self, path: &Path) {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
+impl RealOs {
+    fn log_writer(&self, path: &Path) -> Option<rpm2_logs::FileWriter> {
+        self.logs
+            .writer(path)
+            .map_err(|e| tracing::warn!("cannot open log file {}: {e}", path.display()))
+            .ok()
+    }
+
+    /// Each stream to its file(s) and to the bus.
+    fn start_pumps(
+        &self,
+        req: &SpawnRequest<'_>,
+        stdout: tokio::process::ChildStdout,
+        stderr: tokio::process::ChildStderr,
+    ) {
+        let open = |p: Option<&Path>| -> Vec<rpm2_logs::FileWriter> {
+            p.iter().filter_map(|p| self.log_writer(p)).collect()
+        };
+        let mut out_files = open(req.out_log);
+        let mut err_files = open(req.err_log);
+        let combined = open(req.combined_log);
+        out_files.extend(combined.iter().cloned());
+        err_files.extend(combined);
+        for (pipe, kind, files) in [
+            (stdout.into_owned_fd(), StreamKind::Out, out_files),
+            (stderr.into_owned_fd(), StreamKind::Err, err_files),
+        ] {
+            let Ok(fd) = pipe else {
+                continue;
+            };
+            rpm2_logs::spawn_fd_pump(
+                fd,
+                PumpConfig {
+                    kind,
+                    files,
+                    format: LogFormat {
+                        date_format: req.spec.log_date_format.clone(),
+                        json: req.spec.log_json,
+                    },
+                    process: req.process.clone(),
+                    bus: self.bus.clone(),
+                },
+            );
+        }
+    }
+}

@@ -1,0 +1,654 @@
+//! Lifecycle tests without processes: the real actor with a fake spawner
+//! (`FakeOs`, `FakeLink`) and paused tokio time, so each runs in
+//! milliseconds. The test plays the worker: it sends exits and IPC messages
+//! as a process would, and reads what the daemon did from the fake's log.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+use rpm2_node_ipc::Incoming;
+use rpm2_proto::{AppSpec, ErrorCode, ExecMode, RpcError, WorkerStatus};
+use serde_json::json;
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+use super::actor::Actor;
+use super::os::{Os, SpawnRequest, Started};
+use super::run::RunPhase;
+use super::worker::WorkerState;
+use super::{Call, Msg};
+use crate::cluster::Primary;
+use crate::link::fake::{FakeLink, Sent};
+use crate::link::SharedLink;
+use crate::paths::Home;
+use crate::Gen;
+
+/// What the fake OS was asked to do.
+#[derive(Debug, Clone, PartialEq)]
+enum OsCall {
+    Spawn { run: Gen, pid: u32 },
+    Signal { pid: u32, signal: Signal },
+    WritePid { pid: u32 },
+    RemovePid,
+}
+
+#[derive(Default)]
+struct FakeState {
+    calls: Vec<OsCall>,
+    links: Vec<(Gen, Arc<FakeLink>)>,
+    next_pid: u32,
+    /// Spawns to refuse from now on.
+    refuse_spawns: bool,
+}
+
+struct FakeOs(Arc<Mutex<FakeState>>);
+
+impl Os for FakeOs {
+    fn spawn(&mut self, req: SpawnRequest<'_>) -> std::io::Result<Started> {
+        let mut st = self.0.lock().unwrap();
+        if st.refuse_spawns {
+            return Err(std::io::Error::from(std::io::ErrorKind::NotFound));
+        }
+        st.next_pid += 1;
+        let pid = 1000 + st.next_pid;
+        st.calls.push(OsCall::Spawn { run: req.run, pid });
+        let link = req.spec.node.then(|| {
+            let link = FakeLink::new();
+            st.links.push((req.run, link.clone()));
+            link as SharedLink
+        });
+        Ok(Started { pid, link })
+    }
+
+    fn signal(&mut self, pid: u32, _group: bool, signal: Signal) -> nix::Result<()> {
+        self.0
+            .lock()
+            .unwrap()
+            .calls
+            .push(OsCall::Signal { pid, signal });
+        Ok(())
+    }
+
+    fn write_pid_file(&mut self, _: &std::path::Path, pid: u32) {
+        self.0.lock().unwrap().calls.push(OsCall::WritePid { pid });
+    }
+
+    fn remove_pid_file(&mut self, _: &std::path::Path) {
+        self.0.lock().unwrap().calls.push(OsCall::RemovePid);
+    }
+}
+
+struct Harness {
+    actor: Actor,
+    rx: mpsc::UnboundedReceiver<Msg>,
+    os: Arc<Mutex<FakeState>>,
+    _home: tempfile::TempDir,
+}
+
+type Answer = oneshot::Receiver<Result<(), RpcError>>;
+
+fn fork_app(name: &str) -> AppSpec {
+    AppSpec::with_defaults(
+        name.into(),
+        std::path::PathBuf::from("/srv/app.js"),
+        std::path::PathBuf::from("/srv"),
+    )
+}
+
+fn cluster_app(name: &str, instances: u32) -> AppSpec {
+    let mut spec = fork_app(name);
+    spec.exec_mode = ExecMode::Cluster;
+    spec.node = true;
+    spec.instances = instances;
+    spec.wait_ready = true;
+    spec
+}
+
+impl Harness {
+    fn new() -> Self {
+        let home = tempfile::tempdir().unwrap();
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (bus, _) = broadcast::channel(16);
+        let (conn_tx, _conn_rx) = mpsc::unbounded_channel();
+        let os = Arc::new(Mutex::new(FakeState::default()));
+        let actor = Actor::new(
+            Home::new(home.path().to_path_buf()),
+            tx,
+            bus,
+            Primary::new(conn_tx),
+            Box::new(FakeOs(os.clone())),
+        );
+        Self {
+            actor,
+            rx,
+            os,
+            _home: home,
+        }
+    }
+
+    /// Handle every message due now (timer tasks included).
+    async fn settle(&mut self) {
+        for _ in 0..8 {
+            tokio::task::yield_now().await;
+            while let Ok(msg) = self.rx.try_recv() {
+                self.actor.handle(msg);
+            }
+        }
+    }
+
+    async fn advance(&mut self, ms: u64) {
+        tokio::time::advance(Duration::from_millis(ms)).await;
+        self.settle().await;
+    }
+
+    fn call<T>(
+        &mut self,
+        make: impl FnOnce(oneshot::Sender<Result<T, RpcError>>) -> Call,
+    ) -> oneshot::Receiver<Result<T, RpcError>> {
+        let (tx, rx) = oneshot::channel();
+        self.actor.handle(Msg::Call(make(tx)));
+        rx
+    }
+
+    /// Register `spec` and start its workers; returns their ids.
+    async fn start(&mut self, spec: AppSpec) -> Vec<u32> {
+        let mut reg = self.call(|reply| Call::Register {
+            apps: vec![spec],
+            only_new: false,
+            stopped: Vec::new(),
+            reply,
+        });
+        let ids = reg.try_recv().unwrap().unwrap().new_ids;
+        for &pm_id in &ids {
+            drop(self.call(|reply| Call::Start {
+                pm_id,
+                until_ready: false,
+                reply,
+            }));
+        }
+        self.settle().await;
+        ids
+    }
+
+    fn stop(&mut self, pm_id: u32) -> Answer {
+        self.call(|reply| Call::Stop { pm_id, reply })
+    }
+
+    fn restart(&mut self, pm_id: u32) -> Answer {
+        self.call(|reply| Call::Restart {
+            pm_id,
+            update_env: None,
+            reply,
+        })
+    }
+
+    fn reload(&mut self, pm_id: u32) -> Answer {
+        self.call(|reply| Call::Reload {
+            pm_id,
+            update_env: None,
+            reply,
+        })
+    }
+
+    fn state(&self, pm_id: u32) -> WorkerState {
+        self.actor.table.workers[&pm_id].life.state
+    }
+
+    fn status(&self, pm_id: u32) -> WorkerStatus {
+        self.actor.table.workers[&pm_id].life.status()
+    }
+
+    fn serving(&self, pm_id: u32) -> Gen {
+        self.actor.table.workers[&pm_id].life.serving().unwrap()
+    }
+
+    fn phase(&self, gen: Gen) -> RunPhase {
+        self.actor.table.runs[&gen].phase
+    }
+
+    fn pid(&self, gen: Gen) -> u32 {
+        self.actor.table.runs[&gen].pid
+    }
+
+    fn restarts(&self, pm_id: u32) -> (u32, u32) {
+        let c = self.actor.table.workers[&pm_id].life.counters;
+        (c.restart_time, c.unstable_restarts)
+    }
+
+    fn spawns(&self) -> usize {
+        let st = self.os.lock().unwrap();
+        st.calls
+            .iter()
+            .filter(|c| matches!(c, OsCall::Spawn { .. }))
+            .count()
+    }
+
+    fn signals_to(&self, pid: u32) -> Vec<Signal> {
+        let st = self.os.lock().unwrap();
+        st.calls
+            .iter()
+            .filter_map(|c| match c {
+                OsCall::Signal { pid: p, signal } if *p == pid => Some(*signal),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn link(&self, gen: Gen) -> Arc<FakeLink> {
+        let st = self.os.lock().unwrap();
+        st.links.iter().find(|(g, _)| *g == gen).unwrap().1.clone()
+    }
+
+    /// The newest run that is not `gen` (a successor).
+    fn newest_run(&self) -> Gen {
+        *self.actor.table.runs.keys().max().unwrap()
+    }
+
+    /// The process of `gen` exits.
+    async fn exit(&mut self, gen: Gen, code: Option<i32>, signal: Option<i32>) {
+        self.actor.handle(Msg::Exited { gen, code, signal });
+        self.settle().await;
+    }
+
+    /// The worker of run `gen` says `msg` on its channel.
+    async fn says(&mut self, gen: Gen, msg: serde_json::Value) {
+        self.actor.handle(Msg::Ipc {
+            gen,
+            incoming: Incoming::Message { msg, handle: None },
+        });
+        self.settle().await;
+    }
+}
+
+fn answered(rx: &mut Answer) -> Option<Result<(), RpcError>> {
+    rx.try_recv().ok()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_crash_loop_ends_errored_after_max_restarts() {
+    let mut h = Harness::new();
+    let mut spec = fork_app("crashy");
+    spec.max_restarts = 4;
+    let id = h.start(spec).await[0];
+    for _ in 0..4 {
+        assert_eq!(h.status(id), WorkerStatus::Online);
+        let run = h.serving(id);
+        h.exit(run, Some(1), None).await;
+    }
+    assert_eq!(h.state(id), WorkerState::Errored);
+    assert_eq!(h.spawns(), 4, "first start and three restarts");
+    assert_eq!(h.restarts(id), (3, 4));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stable_run_resets_the_unstable_count() {
+    let mut h = Harness::new();
+    let id = h.start(fork_app("app")).await[0];
+    for _ in 0..3 {
+        let run = h.serving(id);
+        h.exit(run, Some(1), None).await;
+    }
+    assert_eq!(h.restarts(id), (3, 3));
+    h.advance(5_000).await; // longer than min_uptime
+    let run = h.serving(id);
+    h.exit(run, Some(1), None).await;
+    assert_eq!(h.restarts(id), (4, 0));
+    assert_eq!(h.status(id), WorkerStatus::Online);
+}
+
+#[tokio::test(start_paused = true)]
+async fn stop_during_launch_answers_once_the_process_is_gone() {
+    let mut h = Harness::new();
+    let mut spec = fork_app("web");
+    spec.wait_ready = true; // launching until it says ready
+    let id = h.start(spec).await[0];
+    let run = h.serving(id);
+    assert_eq!(h.status(id), WorkerStatus::Launching);
+    let mut stopped = h.stop(id);
+    h.settle().await;
+    assert_eq!(h.status(id), WorkerStatus::Stopping);
+    assert_eq!(h.signals_to(h.pid(run)), vec![Signal::SIGINT]);
+    assert!(answered(&mut stopped).is_none());
+    // A late `ready` changes nothing, nor does listen_timeout.
+    h.says(run, json!("ready")).await;
+    h.advance(5_000).await;
+    assert_eq!(h.status(id), WorkerStatus::Stopping);
+    h.exit(run, None, Some(2)).await;
+    assert_eq!(answered(&mut stopped), Some(Ok(())));
+    assert_eq!(h.state(id), WorkerState::Stopped);
+}
+
+#[tokio::test(start_paused = true)]
+async fn restart_while_stopping_starts_again_after_the_exit() {
+    let mut h = Harness::new();
+    let id = h.start(fork_app("app")).await[0];
+    let run = h.serving(id);
+    let mut stopped = h.stop(id);
+    let mut restarted = h.restart(id);
+    h.settle().await;
+    assert_eq!(h.spawns(), 1, "nothing new while the old one runs");
+    h.exit(run, Some(0), None).await;
+    assert_eq!(answered(&mut stopped), Some(Ok(())));
+    assert_eq!(answered(&mut restarted), Some(Ok(())), "online again");
+    assert_eq!(h.status(id), WorkerStatus::Online);
+    assert_ne!(h.serving(id), run);
+    assert_eq!(h.restarts(id).0, 1);
+}
+
+/// Start a cluster worker and make it ready; returns (id, run).
+async fn ready_cluster_worker(h: &mut Harness, spec: AppSpec) -> (u32, Gen) {
+    let id = h.start(spec).await[0];
+    let run = h.serving(id);
+    h.says(run, json!("ready")).await;
+    assert_eq!(h.status(id), WorkerStatus::Online);
+    (id, run)
+}
+
+#[tokio::test(start_paused = true)]
+async fn reload_swaps_in_the_successor_once_ready_and_drains_the_old_run() {
+    let mut h = Harness::new();
+    let (id, old) = ready_cluster_worker(&mut h, cluster_app("web", 1)).await;
+    let mut reloaded = h.reload(id);
+    h.settle().await;
+    let new = h.newest_run();
+    assert_eq!(
+        h.state(id),
+        WorkerState::Reloading {
+            run: old,
+            successor: new
+        }
+    );
+    assert_eq!(
+        h.status(id),
+        WorkerStatus::Online,
+        "pm2 shows online during a reload"
+    );
+    h.says(new, json!("ready")).await;
+    assert_eq!(h.state(id), WorkerState::Online { run: new });
+    // The old run: grace, then `disconnect`, then SIGINT once its channel closes.
+    assert!(matches!(
+        h.phase(old),
+        RunPhase::Draining {
+            disconnect_sent: false
+        }
+    ));
+    h.advance(100).await;
+    assert!(h
+        .link(old)
+        .sent()
+        .iter()
+        .any(|s| matches!(s, Sent::Message(m) if m["act"] == "disconnect")));
+    h.actor.handle(Msg::Ipc {
+        gen: old,
+        incoming: Incoming::Closed,
+    });
+    h.settle().await;
+    assert_eq!(h.signals_to(h.pid(old)), vec![Signal::SIGINT]);
+    assert!(
+        answered(&mut reloaded).is_none(),
+        "answers when the old run is gone"
+    );
+    h.exit(old, Some(0), None).await;
+    assert_eq!(answered(&mut reloaded), Some(Ok(())));
+    assert_eq!(h.restarts(id).0, 1);
+    assert_eq!(h.status(id), WorkerStatus::Online);
+}
+
+#[tokio::test(start_paused = true)]
+async fn reload_whose_successor_crashes_keeps_the_old_run() {
+    let mut h = Harness::new();
+    let (id, old) = ready_cluster_worker(&mut h, cluster_app("web", 1)).await;
+    let mut reloaded = h.reload(id);
+    h.settle().await;
+    let new = h.newest_run();
+    h.exit(new, Some(1), None).await;
+    let err = answered(&mut reloaded).unwrap().unwrap_err();
+    assert_eq!(err.code, ErrorCode::ReloadFailed);
+    assert_eq!(h.state(id), WorkerState::Online { run: old });
+    assert!(
+        h.signals_to(h.pid(old)).is_empty(),
+        "the old run was not touched"
+    );
+    assert_eq!(h.restarts(id).0, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn reload_whose_successor_never_says_ready_takes_over_at_listen_timeout() {
+    let mut h = Harness::new();
+    let mut spec = cluster_app("web", 1);
+    spec.listen_timeout_ms = 3000;
+    let (id, old) = ready_cluster_worker(&mut h, spec).await;
+    let mut reloaded = h.reload(id);
+    h.settle().await;
+    let new = h.newest_run();
+    h.advance(2_900).await;
+    assert_eq!(
+        h.state(id),
+        WorkerState::Reloading {
+            run: old,
+            successor: new
+        },
+        "the old run serves until listen_timeout"
+    );
+    h.advance(100).await;
+    assert_eq!(h.state(id), WorkerState::Online { run: new });
+    assert!(matches!(h.phase(old), RunPhase::Draining { .. }));
+    h.advance(100).await;
+    h.exit(old, Some(0), None).await;
+    assert_eq!(answered(&mut reloaded), Some(Ok(())));
+}
+
+#[tokio::test(start_paused = true)]
+async fn scale_up_and_down_during_a_reload() {
+    let mut h = Harness::new();
+    let ids = h.start(cluster_app("web", 2)).await;
+    for &id in &ids {
+        let run = h.serving(id);
+        h.says(run, json!("ready")).await;
+    }
+    let mut reloaded = h.reload(ids[1]);
+    h.settle().await;
+    let successor = h.newest_run();
+    // Scale up by one while the reload runs.
+    let mut plan = h.call(|reply| Call::Scale {
+        name: "web".into(),
+        count: "+1".into(),
+        reply,
+    });
+    let added = plan.try_recv().unwrap().unwrap().add;
+    assert_eq!(added.len(), 1);
+    let mut started = h.call(|reply| Call::Start {
+        pm_id: added[0],
+        until_ready: true,
+        reply,
+    });
+    h.settle().await;
+    let third = h.serving(added[0]);
+    h.says(third, json!("ready")).await;
+    assert_eq!(answered(&mut started), Some(Ok(())));
+    // Scale down to one: the reloading worker is removed (stop, then remove).
+    let mut plan = h.call(|reply| Call::Scale {
+        name: "web".into(),
+        count: "1".into(),
+        reply,
+    });
+    let remove = plan.try_recv().unwrap().unwrap().remove;
+    assert!(remove.contains(&ids[1]));
+    let old = h.serving(ids[1]);
+    let mut stops: Vec<Answer> = remove.iter().map(|&id| h.stop(id)).collect();
+    h.settle().await;
+    let err = answered(&mut reloaded).unwrap().unwrap_err();
+    assert_eq!(err.code, ErrorCode::ReloadFailed, "the reload is cut short");
+    // Successor and old run are both asked to end; they exit.
+    h.advance(100).await;
+    for gen in [successor, old, third] {
+        if h.actor.table.runs.contains_key(&gen) {
+            h.exit(gen, Some(0), None).await;
+        }
+    }
+    for stop in &mut stops {
+        assert_eq!(answered(stop), Some(Ok(())));
+    }
+    for &id in &remove {
+        drop(h.call(|reply| Call::Remove { pm_id: id, reply }));
+    }
+    assert_eq!(h.actor.table.workers_of("web"), vec![ids[0]]);
+    assert_eq!(h.status(ids[0]), WorkerStatus::Online);
+}
+
+#[tokio::test(start_paused = true)]
+async fn kill_timeout_escalates_to_sigkill() {
+    let mut h = Harness::new();
+    let mut spec = fork_app("stubborn");
+    spec.kill_timeout_ms = 1600;
+    let id = h.start(spec).await[0];
+    let run = h.serving(id);
+    let pid = h.pid(run);
+    let mut stopped = h.stop(id);
+    h.settle().await;
+    assert_eq!(h.signals_to(pid), vec![Signal::SIGINT]);
+    h.advance(1_599).await;
+    assert_eq!(h.signals_to(pid), vec![Signal::SIGINT]);
+    h.advance(1).await;
+    assert_eq!(h.signals_to(pid), vec![Signal::SIGINT, Signal::SIGKILL]);
+    h.exit(run, None, Some(9)).await;
+    assert_eq!(answered(&mut stopped), Some(Ok(())));
+    assert_eq!(h.state(id), WorkerState::Stopped);
+}
+
+#[tokio::test(start_paused = true)]
+async fn delete_during_a_restart_delay_cancels_the_restart() {
+    let mut h = Harness::new();
+    let mut spec = fork_app("slow");
+    spec.restart_delay_ms = 500;
+    let id = h.start(spec).await[0];
+    let run = h.serving(id);
+    h.exit(run, Some(1), None).await;
+    assert!(matches!(h.state(id), WorkerState::WaitingRestart { .. }));
+    assert_eq!(h.status(id), WorkerStatus::WaitingRestart);
+    let mut stopped = h.stop(id);
+    assert_eq!(answered(&mut stopped), Some(Ok(())));
+    drop(h.call(|reply| Call::Remove { pm_id: id, reply }));
+    h.advance(1_000).await;
+    assert_eq!(h.spawns(), 1, "no restart after delete");
+    assert!(h.actor.table.workers.is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_restart_delay_is_waited_for() {
+    let mut h = Harness::new();
+    let mut spec = fork_app("slow");
+    spec.restart_delay_ms = 500;
+    let id = h.start(spec).await[0];
+    let run = h.serving(id);
+    h.exit(run, Some(1), None).await;
+    h.advance(499).await;
+    assert_eq!(h.spawns(), 1);
+    h.advance(1).await;
+    assert_eq!(h.spawns(), 2);
+    assert_eq!(h.status(id), WorkerStatus::Online);
+}
+
+#[tokio::test(start_paused = true)]
+async fn stop_exit_codes_stop_the_worker() {
+    let mut h = Harness::new();
+    let mut spec = fork_app("job");
+    spec.stop_exit_codes = vec![0];
+    let id = h.start(spec).await[0];
+    let run = h.serving(id);
+    h.exit(run, Some(0), None).await;
+    assert_eq!(h.state(id), WorkerState::Stopped);
+    assert_eq!(h.spawns(), 1);
+    // Another code still restarts.
+    drop(h.call(|reply| Call::Start {
+        pm_id: id,
+        until_ready: false,
+        reply,
+    }));
+    h.settle().await;
+    let run = h.serving(id);
+    h.exit(run, Some(3), None).await;
+    assert_eq!(h.status(id), WorkerStatus::Online);
+    assert_eq!(h.spawns(), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn autorestart_false_leaves_a_crashed_worker_stopped() {
+    let mut h = Harness::new();
+    let mut spec = fork_app("once");
+    spec.autorestart = false;
+    let id = h.start(spec).await[0];
+    let run = h.serving(id);
+    h.exit(run, Some(1), None).await;
+    assert_eq!(h.state(id), WorkerState::Stopped);
+    assert_eq!(h.spawns(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_spawn_failure_errors_the_worker_and_answers_the_caller() {
+    let mut h = Harness::new();
+    h.os.lock().unwrap().refuse_spawns = true;
+    let mut reg = h.call(|reply| Call::Register {
+        apps: vec![fork_app("missing")],
+        only_new: false,
+        stopped: Vec::new(),
+        reply,
+    });
+    let id = reg.try_recv().unwrap().unwrap().new_ids[0];
+    let mut started = h.call(|reply| Call::Start {
+        pm_id: id,
+        until_ready: false,
+        reply,
+    });
+    let err = answered(&mut started).unwrap().unwrap_err();
+    assert_eq!(err.code, ErrorCode::SpawnFailed);
+    assert_eq!(h.state(id), WorkerState::Errored);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_worker_that_leaves_on_purpose_is_not_restarted() {
+    let mut h = Harness::new();
+    let (id, run) = ready_cluster_worker(&mut h, cluster_app("web", 1)).await;
+    h.says(
+        run,
+        json!({"cmd": "NODE_CLUSTER", "act": "exitedAfterDisconnect", "seq": 4}),
+    )
+    .await;
+    assert!(h
+        .link(run)
+        .sent()
+        .iter()
+        .any(|s| matches!(s, Sent::Message(m) if m["ack"] == 4)));
+    h.exit(run, Some(0), None).await;
+    assert_eq!(h.state(id), WorkerState::Stopped);
+    assert_eq!(h.spawns(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn pid_files_follow_the_serving_run() {
+    let mut h = Harness::new();
+    let (id, old) = ready_cluster_worker(&mut h, cluster_app("web", 1)).await;
+    let old_pid = h.pid(old);
+    drop(h.reload(id));
+    h.settle().await;
+    let new = h.newest_run();
+    let new_pid = h.pid(new);
+    let writes = |h: &Harness| -> Vec<u32> {
+        h.os.lock()
+            .unwrap()
+            .calls
+            .iter()
+            .filter_map(|c| match c {
+                OsCall::WritePid { pid } => Some(*pid),
+                _ => None,
+            })
+            .collect()
+    };
+    assert_eq!(
+        writes(&h),
+        vec![old_pid],
+        "a successor's pid is written on takeover"
+    );
+    h.says(new, json!("ready")).await;
+    assert_eq!(writes(&h), vec![old_pid, new_pid]);
+}
