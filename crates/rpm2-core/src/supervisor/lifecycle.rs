@@ -19,15 +19,18 @@ impl Actor {
     /// Start process `gen` for worker `pm_id`. A failure goes back to the
     /// worker's machine as `SpawnFailed`.
     pub(crate) fn spawn_run(&mut self, pm_id: u32, gen: Gen, role: RunRole) {
-        let Some(spec) = self.spec_of(pm_id).cloned() else {
+        let Some((spec, instance)) = self
+            .table
+            .workers
+            .get(&pm_id)
+            .and_then(|w| Some((self.table.apps.get(&w.app)?.spec.clone(), w.instance)))
+        else {
+            tracing::error!("spawn for worker {pm_id}, which is not in the table");
             return;
         };
         let cluster_id = (spec.exec_mode == ExecMode::Cluster && spec.node)
             .then(|| self.table.alloc_cluster_id());
         self.assign_log_paths(pm_id);
-        let Some(instance) = self.table.workers.get(&pm_id).map(|w| w.instance) else {
-            return;
-        };
         let env = self.worker_env(pm_id, instance);
         let process = self.event_process(pm_id);
         let Some(w) = self.table.workers.get(&pm_id) else {
@@ -196,6 +199,8 @@ impl Actor {
 
     pub(crate) fn on_ipc(&mut self, gen: Gen, incoming: Incoming) {
         let Some(pm_id) = self.table.runs.get(&gen).map(|r| r.pm_id) else {
+            // The channel's last words can arrive after the exit.
+            tracing::trace!("IPC from run {gen}, which has exited");
             return;
         };
         match incoming {
@@ -282,6 +287,7 @@ impl Actor {
             .and_then(|s| Signal::try_from(s).ok())
             .map(Signal::as_str);
         let Some(app) = self.table.workers.get(&pm_id).map(|w| w.app.clone()) else {
+            tracing::warn!("run {gen} exited after its worker {pm_id} was removed");
             return;
         };
         tracing::info!(
