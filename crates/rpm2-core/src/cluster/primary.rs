@@ -309,6 +309,12 @@ impl Primary {
         }
     }
 
+    /// Whether the run may get new connections now (tests).
+    #[cfg(test)]
+    pub(crate) fn is_eligible(&self, gen: Gen) -> bool {
+        self.runs.get(&gen).is_some_and(|r| r.eligible)
+    }
+
     /// The worker closed its server for `key`.
     pub fn closed_key(&mut self, gen: Gen, key: &str) {
         if let Some(run) = self.runs.get_mut(&gen) {

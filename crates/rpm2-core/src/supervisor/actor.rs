@@ -169,6 +169,7 @@ impl Actor {
             Effect::ArmRestart { timer, delay_ms } => {
                 self.after(delay_ms, Msg::RestartDue { pm_id, timer });
             }
+            Effect::Route(gen) => self.primary.set_eligible(gen, true),
             Effect::Emit { event, manually } => self.emit(pm_id, event, manually),
             Effect::WritePid(gen) => {
                 let pid = self.table.runs.get(&gen).map(|r| r.pid);

@@ -145,7 +145,6 @@ impl Actor {
     fn perform_run(&mut self, gen: Gen, pm_id: u32, effect: RunEffect) {
         match effect {
             RunEffect::BecameOnline => {
-                self.primary.set_eligible(gen, true);
                 self.worker_event(pm_id, WorkerEvent::RunOnline(gen), None);
             }
             RunEffect::BecameReady => {

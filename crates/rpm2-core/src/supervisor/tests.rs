@@ -652,3 +652,31 @@ async fn pid_files_follow_the_serving_run() {
     h.says(new, json!("ready")).await;
     assert_eq!(writes(&h), vec![old_pid, new_pid]);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_successor_gets_connections_only_once_it_takes_over() {
+    let mut h = Harness::new();
+    let mut spec = cluster_app("web", 1);
+    spec.wait_ready = false; // cluster `online`, then `listening`
+    let id = h.start(spec).await[0];
+    let old = h.serving(id);
+    let online = json!({"cmd": "NODE_CLUSTER", "act": "online", "seq": 0});
+    let listening = json!({"cmd": "NODE_CLUSTER", "act": "listening", "seq": 1,
+        "address": null, "port": 8000, "addressType": 4});
+    h.says(old, online.clone()).await;
+    assert!(h.actor.primary.is_eligible(old));
+    h.says(old, listening.clone()).await;
+    drop(h.reload(id));
+    h.settle().await;
+    let new = h.newest_run();
+    h.says(new, online).await;
+    assert_eq!(h.phase(new), RunPhase::Online);
+    assert!(
+        !h.actor.primary.is_eligible(new),
+        "not before it takes over"
+    );
+    assert!(h.actor.primary.is_eligible(old));
+    h.says(new, listening).await;
+    assert!(h.actor.primary.is_eligible(new));
+    assert!(!h.actor.primary.is_eligible(old), "the old run is drained");
+}

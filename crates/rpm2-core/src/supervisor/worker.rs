@@ -142,6 +142,9 @@ pub enum Effect {
         timer: u64,
         delay_ms: u64,
     },
+    /// This run is the worker's serving process and online: the cluster
+    /// primary may route connections to it (until its run stops routing).
+    Route(Gen),
     /// A `process:event` on the bus.
     Emit {
         event: &'static str,
@@ -410,6 +413,7 @@ impl Life {
     fn became_online(&mut self, run: Gen) -> Vec<Effect> {
         self.state = WorkerState::Online { run };
         vec![
+            Effect::Route(run),
             Effect::Answer(Waiting::Online, Ok(())),
             Effect::Emit {
                 event: "online",
@@ -434,6 +438,7 @@ impl Life {
                 self.pm_uptime = cx.now_ms;
                 vec![
                     Effect::WritePid(successor),
+                    Effect::Route(successor),
                     Effect::Emit {
                         event: "online",
                         manually: false,
