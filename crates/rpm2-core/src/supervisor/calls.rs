@@ -101,11 +101,15 @@ impl Actor {
                 let _ = reply.send(res);
             }
             Call::Reset { pm_id, reply } => {
-                if let Some(w) = self.table.workers.get_mut(&pm_id) {
-                    w.life.counters = RestartCounters::default();
-                    w.created_at = now_ms();
-                }
-                let _ = reply.send(Ok(()));
+                let res = match self.table.workers.get_mut(&pm_id) {
+                    Some(w) => {
+                        w.life.counters = RestartCounters::default();
+                        w.created_at = now_ms();
+                        Ok(())
+                    }
+                    None => Err(not_found(pm_id)),
+                };
+                let _ = reply.send(res);
             }
             Call::LogPaths { ids, reply } => {
                 let paths = self
