@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
 use serde_json::Value;
 
 /// How long one CLI call may take before the test fails (not a timing
@@ -237,8 +239,7 @@ impl Drop for Rpm2 {
         let _ = self.try_run(&["kill"], CALL_TIMEOUT);
         if let Some(pid) = daemon.filter(|&p| alive(p)) {
             // `kill` failed: do not leave the daemon of this home behind.
-            // SAFETY: kill(2) on the pid this home's daemon wrote.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
         }
     }
 }
