@@ -24,7 +24,7 @@ impl CpuSampler {
             Some((prev, at)) => {
                 let secs = now.duration_since(at).as_secs_f64();
                 if secs > 0.0 {
-                    #[allow(clippy::cast_precision_loss)]
+                    #[expect(clippy::cast_precision_loss, reason = "CPU ticks fit a double")]
                     let used = ticks.saturating_sub(prev) as f64 / clock_ticks();
                     (used / secs * 1000.0).round() / 10.0
                 } else {

@@ -83,7 +83,7 @@ pub fn spawn_fd_pump(fd: OwnedFd, cfg: PumpConfig) -> JoinHandle<()> {
                         // Pause as long as the pipe can absorb at the rate
                         // the app just wrote, up to COALESCE_DELAY.
                         let secs = last_drain.elapsed().as_secs_f64().max(1e-4);
-                        #[allow(clippy::cast_precision_loss)] // a byte count
+                        #[expect(clippy::cast_precision_loss, reason = "a byte count")]
                         let rate = n as f64 / secs;
                         let pause = Duration::from_secs_f64(PAUSE_FILL / rate)
                             .clamp(MIN_PAUSE, COALESCE_DELAY);

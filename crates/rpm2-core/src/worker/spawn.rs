@@ -142,9 +142,9 @@ impl ChildPid {
     pub fn signal(self, signal: nix::sys::signal::Signal) -> nix::Result<()> {
         use nix::unistd::Pid;
         let res = match self {
-            #[allow(clippy::cast_possible_wrap)]
+            #[expect(clippy::cast_possible_wrap, reason = "pids fit i32")]
             Self::Process(pid) => nix::sys::signal::kill(Pid::from_raw(pid as i32), signal),
-            #[allow(clippy::cast_possible_wrap)]
+            #[expect(clippy::cast_possible_wrap, reason = "pids fit i32")]
             Self::Group(pid) => nix::sys::signal::killpg(Pid::from_raw(pid as i32), signal),
         };
         match res {
