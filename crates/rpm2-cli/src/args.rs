@@ -27,7 +27,7 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-#[allow(clippy::large_enum_variant)] // parsed once per run
+#[expect(clippy::large_enum_variant, reason = "parsed once per run")]
 pub enum Command {
     /// Start apps from an ecosystem file (default ./ecosystem.config.js), a script, or restart known apps by name/id
     Start(StartArgs),
@@ -139,7 +139,7 @@ pub struct ActionArgs {
 }
 
 #[derive(Debug, Args)]
-#[allow(clippy::struct_excessive_bools)] // one per pm2 flag
+#[expect(clippy::struct_excessive_bools, reason = "one per pm2 flag")]
 pub struct StartArgs {
     /// Ecosystem file, script, or known app name/id/namespace
     pub targets: Vec<String>,
@@ -242,7 +242,7 @@ pub struct StartArgs {
 }
 
 #[derive(Debug, Clone, Args)]
-#[allow(clippy::struct_excessive_bools)] // one per pm2 flag
+#[expect(clippy::struct_excessive_bools, reason = "one per pm2 flag")]
 pub struct LogsArgs {
     /// Name, id, namespace or `all`
     pub target: Option<String>,

@@ -3,6 +3,9 @@
 
 mod common;
 
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
 use common::{alive, fixture, free_port, http_get, pid_of, status_of, wait_dead, wait_until, Rpm2};
 
 #[test]
@@ -104,8 +107,7 @@ fn a_daemon_killed_with_sigkill_is_replaced_cleanly() {
     r.ok(&["start", &fixture("idle.js"), "--name", "orphan"]);
     let worker = pid_of(&r.proc("orphan"));
     let daemon = r.daemon_pid().expect("rpm2.pid");
-    // SAFETY: kill(2) on the daemon of this test's home.
-    assert_eq!(unsafe { libc::kill(daemon, libc::SIGKILL) }, 0);
+    kill(Pid::from_raw(daemon), Signal::SIGKILL).unwrap();
     wait_dead(daemon);
     // The stale socket and pid file are still there.
     assert!(r.home().join("rpc.sock").exists());
@@ -122,8 +124,7 @@ fn a_daemon_killed_with_sigkill_is_replaced_cleanly() {
 
     // The old daemon's worker was orphaned (as with pm2): end it ourselves.
     if alive(worker) {
-        // SAFETY: kill(2) on the worker this test started.
-        unsafe { libc::kill(worker, libc::SIGKILL) };
+        let _ = kill(Pid::from_raw(worker), Signal::SIGKILL);
     }
 }
 
@@ -133,8 +134,7 @@ fn sigterm_to_the_daemon_saves_and_stops_everything() {
     r.ok(&["start", &fixture("idle.js"), "--name", "termed"]);
     let worker = pid_of(&r.proc("termed"));
     let daemon = r.daemon_pid().unwrap();
-    // SAFETY: kill(2) on the daemon of this test's home.
-    assert_eq!(unsafe { libc::kill(daemon, libc::SIGTERM) }, 0);
+    kill(Pid::from_raw(daemon), Signal::SIGTERM).unwrap();
     wait_dead(daemon);
     wait_dead(worker);
     let dump = std::fs::read_to_string(r.home().join("dump.pm2")).expect("dump written");

@@ -12,7 +12,7 @@ use common::{fixture, pid_of, status_of, wait_file, Rpm2};
 use serde_json::{json, Value};
 
 /// The daemon's frame size cap.
-#[allow(clippy::cast_possible_truncation)] // 16 MiB
+#[expect(clippy::cast_possible_truncation, reason = "16 MiB")]
 const MAX_FRAME_LEN: u32 = rpm2_proto::frame::MAX_FRAME_LEN as u32;
 
 struct Conn {

@@ -96,7 +96,7 @@ pub fn load_file(path: &Path, opts: &LoadOptions) -> Result<Loaded, ConfigError>
     let base_dir = abs
         .parent()
         .map_or_else(|| opts.cwd.clone(), Path::to_path_buf);
-    load_apps(apps, &base_dir, &origin, opts, deploy.as_ref(), warnings)
+    resolve::resolve_apps(apps, &base_dir, &origin, opts, deploy.as_ref(), warnings)
 }
 
 /// `rpm2 start <script> [flags] -- args`: one app from the command line.
@@ -111,7 +111,7 @@ pub fn from_script(script: &str, opts: &LoadOptions) -> Result<Loaded, ConfigErr
         only: Vec::new(),
         ..opts.clone()
     };
-    load_apps(
+    resolve::resolve_apps(
         vec![Value::Object(app)],
         &opts.cwd,
         script,
@@ -135,103 +135,7 @@ pub fn from_raw_apps(
     opts: &LoadOptions,
 ) -> Result<Loaded, ConfigError> {
     let base_dir = paths::absolute(&opts.cwd, base_dir);
-    load_apps(apps, &base_dir, source, opts, None, Vec::new())
-}
-
-fn load_apps(
-    apps: Vec<Value>,
-    base_dir: &Path,
-    origin: &str,
-    opts: &LoadOptions,
-    deploy: Option<&Map<String, Value>>,
-    mut warnings: Vec<String>,
-) -> Result<Loaded, ConfigError> {
-    let mut normalized = Vec::with_capacity(apps.len());
-    for (index, app) in apps.into_iter().enumerate() {
-        let Value::Object(object) = app else {
-            return Err(ConfigError::Parse {
-                file: origin.to_owned(),
-                message: format!(
-                    "app #{}: expected an object, got {}",
-                    index + 1,
-                    error::show(&app)
-                ),
-            });
-        };
-        let mut unknown = Vec::new();
-        let map = normalize::normalize_keys(object, &mut unknown);
-        let name = normalize::display_name(&map, index);
-        warnings.extend(
-            unknown
-                .iter()
-                .map(|key| format!("unknown option \"{key}\" in app \"{name}\" (ignored)")),
-        );
-        normalized.push((index, name, map));
-    }
-
-    let only: Vec<&str> = opts
-        .only
-        .iter()
-        .flat_map(|entry| entry.split(','))
-        .map(str::trim)
-        .filter(|n| !n.is_empty())
-        .collect();
-    if !only.is_empty() {
-        let missing: Vec<String> = only
-            .iter()
-            .filter(|n| !normalized.iter().any(|(_, name, _)| name == *n))
-            .map(|n| (*n).to_owned())
-            .collect();
-        if !missing.is_empty() {
-            return Err(ConfigError::AppNotInConfig {
-                origin: origin.to_owned(),
-                missing,
-                available: normalized.iter().map(|(_, name, _)| name.clone()).collect(),
-            });
-        }
-        normalized.retain(|(_, name, _)| only.contains(&name.as_str()));
-    }
-
-    let mut unknown = Vec::new();
-    let overrides = normalize::normalize_keys(opts.overrides.clone(), &mut unknown);
-    warnings.extend(
-        unknown
-            .iter()
-            .map(|key| format!("unknown option \"{key}\" (ignored)")),
-    );
-
-    let ctx = resolve::Ctx {
-        origin,
-        base_dir,
-        opts,
-        deploy,
-    };
-    let mut specs = Vec::with_capacity(normalized.len());
-    for (index, _, mut map) in normalized {
-        apply_overrides(&mut map, &overrides);
-        specs.push(resolve::resolve_app(&ctx, map, index)?);
-    }
-    Ok(Loaded {
-        apps: specs,
-        warnings,
-    })
-}
-
-/// CLI flags win over the file; an `env` given by the caller is merged
-/// key by key so the file's other variables survive.
-fn apply_overrides(map: &mut Map<String, Value>, overrides: &Map<String, Value>) {
-    for (key, value) in overrides {
-        match (map.get_mut(key), value) {
-            (Some(Value::Object(existing)), Value::Object(extra)) if key == "env" => {
-                for (k, v) in extra {
-                    existing.insert(k.clone(), v.clone());
-                }
-            }
-            _ => {
-                map.insert(key.clone(), value.clone());
-            }
-        }
-    }
+    resolve::resolve_apps(apps, &base_dir, source, opts, None, Vec::new())
 }
 
 #[cfg(test)]

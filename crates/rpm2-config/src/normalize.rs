@@ -252,7 +252,10 @@ pub(crate) fn check_simple_types(
 }
 
 /// Keeps integers as JSON integers so `raw_options` shows `4000`, not `4000.0`.
-#[allow(clippy::cast_possible_truncation)]
+#[expect(
+    clippy::cast_possible_truncation,
+    reason = "an integral value below 2^53"
+)]
 fn json_number(n: serde_json::Number) -> Value {
     match n.as_f64() {
         Some(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Value::from(f as i64),

@@ -69,7 +69,11 @@ pub(crate) fn parse_size_bytes(value: &Value) -> Result<u64, String> {
 }
 
 /// A non-negative number, rounded to an integer (JSON numbers may be floats).
-#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+#[expect(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    reason = "range checked first"
+)]
 pub(crate) fn non_negative_ms(n: Option<f64>) -> Option<u64> {
     let n = n?;
     (n.is_finite() && n >= 0.0 && n <= u64::MAX as f64).then(|| n.round() as u64)

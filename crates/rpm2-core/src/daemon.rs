@@ -3,9 +3,9 @@
 //! and shuts down in order: stop workers → remove socket and pid file → exit.
 
 use std::io::{self, Write};
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::PermissionsExt;
 
+use nix::fcntl::{Flock, FlockArg};
 use tokio::net::UnixListener;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc;
@@ -30,10 +30,7 @@ pub fn main(home: &Home) -> i32 {
     if std::env::var_os(FOREGROUND_ENV).is_some() {
         std::env::remove_var(FOREGROUND_ENV);
         #[cfg(target_os = "linux")]
-        // SAFETY: prctl with integer arguments only.
-        unsafe {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
-        }
+        let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGTERM);
         return run_foreground(home);
     }
     // Fork: the parent (the CLI's child) exits now and is reaped by the CLI;
@@ -83,19 +80,15 @@ pub fn run_foreground(home: &Home) -> i32 {
 
 /// Hold an exclusive lock on the pid file for the daemon's life. A stale
 /// pid file (crashed daemon) is simply overwritten: its lock died with it.
-fn take_lock(home: &Home) -> Option<std::fs::File> {
-    let mut file = std::fs::OpenOptions::new()
+fn take_lock(home: &Home) -> Option<Flock<std::fs::File>> {
+    let file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .read(true)
         .write(true)
         .open(home.pid_file())
         .ok()?;
-    // SAFETY: flock on an fd we own.
-    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-    if rc != 0 {
-        return None;
-    }
+    let mut file = Flock::lock(file, FlockArg::LockExclusiveNonblock).ok()?;
     file.set_len(0).ok()?;
     write!(file, "{}", std::process::id()).ok()?;
     Some(file)

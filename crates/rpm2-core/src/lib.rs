@@ -10,6 +10,7 @@ pub mod metrics;
 pub mod paths;
 pub mod rpc;
 pub mod supervisor;
+pub mod watch_ignore;
 pub mod worker;
 
 pub use paths::Home;

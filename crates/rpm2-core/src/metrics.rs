@@ -3,6 +3,8 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
+use nix::unistd::{sysconf, SysconfVar};
+
 /// Remembers the previous CPU sample of each pid so `cpu` is the share of
 /// one core used since the last look (pm2/pidusage report the same).
 #[derive(Debug, Default)]
@@ -22,7 +24,7 @@ impl CpuSampler {
             Some((prev, at)) => {
                 let secs = now.duration_since(at).as_secs_f64();
                 if secs > 0.0 {
-                    #[allow(clippy::cast_precision_loss)]
+                    #[expect(clippy::cast_precision_loss, reason = "CPU ticks fit a double")]
                     let used = ticks.saturating_sub(prev) as f64 / clock_ticks();
                     (used / secs * 1000.0).round() / 10.0
                 } else {
@@ -56,20 +58,17 @@ fn read_stat(pid: u32) -> Option<(u64, u64)> {
 }
 
 fn clock_ticks() -> f64 {
-    // SAFETY: sysconf has no preconditions.
-    #[allow(clippy::cast_precision_loss)]
-    let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-    if t > 0.0 {
-        t
-    } else {
-        100.0
+    match sysconf(SysconfVar::CLK_TCK) {
+        Ok(Some(t)) if t > 0 => t as f64,
+        _ => 100.0,
     }
 }
 
 fn page_size() -> u64 {
-    // SAFETY: sysconf has no preconditions.
-    let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    u64::try_from(p).unwrap_or(4096)
+    match sysconf(SysconfVar::PAGE_SIZE) {
+        Ok(Some(p)) => u64::try_from(p).unwrap_or(4096),
+        _ => 4096,
+    }
 }
 
 /// RSS of one pid in bytes (for `max_memory_restart` and the benchmarks).

@@ -11,6 +11,9 @@ use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
+use nix::errno::Errno;
+use nix::fcntl::{fcntl, FcntlArg, OFlag};
+use nix::unistd::read;
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 use tokio::task::JoinHandle;
@@ -80,7 +83,7 @@ pub fn spawn_fd_pump(fd: OwnedFd, cfg: PumpConfig) -> JoinHandle<()> {
                         // Pause as long as the pipe can absorb at the rate
                         // the app just wrote, up to COALESCE_DELAY.
                         let secs = last_drain.elapsed().as_secs_f64().max(1e-4);
-                        #[allow(clippy::cast_precision_loss)] // a byte count
+                        #[expect(clippy::cast_precision_loss, reason = "a byte count")]
                         let rate = n as f64 / secs;
                         let pause = Duration::from_secs_f64(PAUSE_FILL / rate)
                             .clamp(MIN_PAUSE, COALESCE_DELAY);
@@ -95,13 +98,8 @@ pub fn spawn_fd_pump(fd: OwnedFd, cfg: PumpConfig) -> JoinHandle<()> {
 }
 
 fn set_nonblocking(fd: &OwnedFd) -> io::Result<()> {
-    // SAFETY: fcntl on an fd we own.
-    unsafe {
-        let flags = libc::fcntl(fd.as_raw_fd(), libc::F_GETFL);
-        if flags < 0 || libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK) < 0 {
-            return Err(io::Error::last_os_error());
-        }
-    }
+    let flags = OFlag::from_bits_retain(fcntl(fd.as_raw_fd(), FcntlArg::F_GETFL)?);
+    fcntl(fd.as_raw_fd(), FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
     Ok(())
 }
 
@@ -110,12 +108,10 @@ fn set_nonblocking(fd: &OwnedFd) -> io::Result<()> {
 fn drain(fd: &OwnedFd, buf: &mut Vec<u8>, pump: &mut Pump) -> Drained {
     let mut got = 0;
     loop {
-        // SAFETY: reading into our own buffer from an fd we own.
-        let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
-        match n {
-            0 => return Drained::Eof,
-            n if n > 0 => {
-                let n = n.unsigned_abs();
+        // nix's read is the bare read(2): no extra syscall or allocation per read.
+        match read(fd.as_raw_fd(), buf) {
+            Ok(0) => return Drained::Eof,
+            Ok(n) => {
                 pump.chunk(&buf[..n]);
                 got += n;
                 // A short read emptied the pipe: no read just to hear EAGAIN.
@@ -126,20 +122,15 @@ fn drain(fd: &OwnedFd, buf: &mut Vec<u8>, pump: &mut Pump) -> Drained {
                     buf.resize(buf.len() * 2, 0);
                 }
             }
-            _ => {
-                let err = io::Error::last_os_error();
-                match err.kind() {
-                    io::ErrorKind::Interrupted => {}
-                    io::ErrorKind::WouldBlock => {
-                        return if got > 0 {
-                            Drained::Bytes(got)
-                        } else {
-                            Drained::Nothing
-                        };
-                    }
-                    _ => return Drained::Eof,
-                }
+            Err(Errno::EINTR) => {}
+            Err(Errno::EAGAIN) => {
+                return if got > 0 {
+                    Drained::Bytes(got)
+                } else {
+                    Drained::Nothing
+                };
             }
+            Err(_) => return Drained::Eof,
         }
     }
 }

@@ -11,7 +11,9 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use nix::fcntl::{fcntl, FcntlArg, FdFlag};
 use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+use nix::unistd::dup2;
 use serde_json::Value;
 use tokio::io::unix::AsyncFd;
 use tokio::sync::mpsc;
@@ -49,19 +51,14 @@ pub fn child_env(fd: i32) -> [(&'static str, String); 2] {
 }
 
 /// For use in `pre_exec`: installs `child_end` as fd `target` with CLOEXEC cleared.
-/// Only calls async-signal-safe functions (dup2/fcntl).
+/// Only calls async-signal-safe functions (dup2/fcntl) and allocates nothing.
 pub fn prepare_child_fd(child_end: i32, target: i32) -> io::Result<()> {
-    // SAFETY: plain fd syscalls on fds owned by the (forked) caller.
-    unsafe {
-        if child_end == target {
-            let flags = libc::fcntl(target, libc::F_GETFD);
-            if flags < 0 || libc::fcntl(target, libc::F_SETFD, flags & !libc::FD_CLOEXEC) < 0 {
-                return Err(io::Error::last_os_error());
-            }
-        } else if libc::dup2(child_end, target) < 0 {
-            // dup2 clears FD_CLOEXEC on the new descriptor.
-            return Err(io::Error::last_os_error());
-        }
+    if child_end == target {
+        let flags = FdFlag::from_bits_retain(fcntl(target, FcntlArg::F_GETFD)?);
+        fcntl(target, FcntlArg::F_SETFD(flags - FdFlag::FD_CLOEXEC))?;
+    } else {
+        // dup2 clears FD_CLOEXEC on the new descriptor.
+        dup2(child_end, target)?;
     }
     Ok(())
 }

@@ -6,7 +6,8 @@
 //!   handle rules ([`ChannelSender`], [`Incoming`]; handles are pipelined, see `queue.rs`);
 //! * [`cluster`]: the `NODE_CLUSTER` messages as types and builders;
 //! * [`handoff`]: the per-connection `newconn` lines as bytes (the hot path);
-//! * [`sockets`]: listening sockets created the way Node's primary creates them.
+//! * [`sockets`]: listening sockets created the way Node's primary creates them, and the
+//!   accept of a connection to hand off.
 
 mod channel;
 pub mod cluster;

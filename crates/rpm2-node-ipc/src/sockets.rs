@@ -5,14 +5,17 @@
 //! loop in `accept4` (spec §2.3); CLOEXEC so the daemon's copies never leak into children.
 
 use std::io;
+use std::mem::{size_of, MaybeUninit};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, UdpSocket};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::FileTypeExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 
+use nix::errno::Errno;
 use nix::sys::socket::{
-    bind, setsockopt, socket, sockopt, AddressFamily, SockFlag, SockType, SockaddrStorage, UnixAddr,
+    bind, listen, setsockopt, socket, sockopt, AddressFamily, Backlog, SockFlag, SockType,
+    SockaddrLike, SockaddrStorage, UnixAddr,
 };
 
 /// Node's default listen backlog, used when the worker's `backlog` is falsy.
@@ -36,9 +39,7 @@ fn family_of(addr: &SocketAddr) -> AddressFamily {
 
 fn parse_ip(address: &str) -> io::Result<IpAddr> {
     // The worker has already resolved host names; anything else is a bad request.
-    address
-        .parse()
-        .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
+    address.parse().map_err(|_| io::Error::from(Errno::EINVAL))
 }
 
 fn listen_fd(fd: &OwnedFd, backlog: i32) -> io::Result<()> {
@@ -47,10 +48,9 @@ fn listen_fd(fd: &OwnedFd, backlog: i32) -> io::Result<()> {
     } else {
         DEFAULT_BACKLOG
     };
-    // SAFETY: listen(2) on a valid socket we own.
-    if unsafe { libc::listen(fd.as_raw_fd(), backlog) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
+    // nix's Backlog refuses values from SOMAXCONN up; the kernel caps any backlog at
+    // net.core.somaxconn, so such a value asks for the most the kernel allows.
+    listen(fd, Backlog::new(backlog).unwrap_or(Backlog::MAXALLOWABLE))?;
     Ok(())
 }
 
@@ -101,11 +101,12 @@ fn unlink_stale_socket(path: &Path) -> io::Result<()> {
     match std::fs::symlink_metadata(path) {
         Ok(meta) if meta.file_type().is_socket() => match UnixStream::connect(path) {
             Ok(_) => Ok(()),
-            Err(e) if e.raw_os_error() == Some(libc::ECONNREFUSED) => std::fs::remove_file(path)
-                .or_else(|e| match e.kind() {
+            Err(e) if e.raw_os_error() == Some(Errno::ECONNREFUSED as i32) => {
+                std::fs::remove_file(path).or_else(|e| match e.kind() {
                     io::ErrorKind::NotFound => Ok(()),
                     _ => Err(e),
-                }),
+                })
+            }
             Err(_) => Ok(()),
         },
         _ => Ok(()),
@@ -156,12 +157,51 @@ pub fn errno_of(e: &io::Error) -> i32 {
     if let Some(n) = e.raw_os_error() {
         return -n;
     }
-    -match e.kind() {
-        io::ErrorKind::AddrInUse => libc::EADDRINUSE,
-        io::ErrorKind::AddrNotAvailable => libc::EADDRNOTAVAIL,
-        io::ErrorKind::PermissionDenied => libc::EACCES,
-        io::ErrorKind::NotFound => libc::ENOENT,
-        _ => libc::EINVAL,
+    -(match e.kind() {
+        io::ErrorKind::AddrInUse => Errno::EADDRINUSE,
+        io::ErrorKind::AddrNotAvailable => Errno::EADDRNOTAVAIL,
+        io::ErrorKind::PermissionDenied => Errno::EACCES,
+        io::ErrorKind::NotFound => Errno::ENOENT,
+        _ => Errno::EINVAL,
+    } as i32)
+}
+
+/// One `accept4` of a connection (non-blocking, close-on-exec: it is handed to a worker and
+/// never registered with our reactor), with the peer's IP when it has one (TCP).
+///
+/// The per-connection path, so one syscall: nix's `accept4` drops the peer address and a
+/// `getpeername` would be a second syscall, so the call is libc's and nix's
+/// `SockaddrStorage` decodes the address (family and length checked).
+pub fn accept_connection(listener: &OwnedFd) -> io::Result<(OwnedFd, Option<IpAddr>)> {
+    const STORAGE_LEN: libc::socklen_t = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    let mut addr = MaybeUninit::<libc::sockaddr_storage>::uninit();
+    let mut len = STORAGE_LEN;
+    // SAFETY: accept4 on a socket we own; the kernel writes at most `len` bytes of the
+    // peer's address into `addr` and sets `len` to the address's length.
+    let fd = unsafe {
+        libc::accept4(
+            listener.as_raw_fd(),
+            addr.as_mut_ptr().cast(),
+            &mut len,
+            libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: accept4 returned a new fd that nobody else owns.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: the kernel initialised the first `len.min(STORAGE_LEN)` bytes of `addr`, and
+    // `from_raw` copies only those (it refuses a length beyond the storage).
+    let peer = unsafe { SockaddrStorage::from_raw(addr.as_ptr().cast(), Some(len)) };
+    Ok((fd, peer.as_ref().and_then(ip_of)))
+}
+
+fn ip_of(addr: &SockaddrStorage) -> Option<IpAddr> {
+    match (addr.as_sockaddr_in(), addr.as_sockaddr_in6()) {
+        (Some(v4), _) => Some(v4.ip().into()),
+        (_, Some(v6)) => Some(v6.ip().into()),
+        _ => None,
     }
 }
 
@@ -171,15 +211,11 @@ mod tests {
     use std::os::fd::AsFd;
 
     fn is_nonblocking_cloexec(fd: impl AsFd) -> bool {
+        use nix::fcntl::{fcntl, FcntlArg, FdFlag, OFlag};
         let raw = fd.as_fd().as_raw_fd();
-        // SAFETY: fcntl queries on a valid fd.
-        let (fl, fdfl) = unsafe {
-            (
-                libc::fcntl(raw, libc::F_GETFL),
-                libc::fcntl(raw, libc::F_GETFD),
-            )
-        };
-        fl & libc::O_NONBLOCK != 0 && fdfl & libc::FD_CLOEXEC != 0
+        let fl = OFlag::from_bits_retain(fcntl(raw, FcntlArg::F_GETFL).unwrap());
+        let fdfl = FdFlag::from_bits_retain(fcntl(raw, FcntlArg::F_GETFD).unwrap());
+        fl.contains(OFlag::O_NONBLOCK) && fdfl.contains(FdFlag::FD_CLOEXEC)
     }
 
     #[test]
@@ -240,8 +276,48 @@ mod tests {
     }
 
     #[test]
+    fn accept_connection_gives_the_peer_ip() {
+        let l = OwnedFd::from(bind_tcp(Some("127.0.0.1"), 0, 0, 0).unwrap());
+        let port = TcpListener::from(l.try_clone().unwrap())
+            .local_addr()
+            .unwrap()
+            .port();
+        // Nothing queued: the listener is non-blocking.
+        let err = accept_connection(&l).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
+        let client = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let (conn, peer) = accept_connection(&l).unwrap();
+        assert_eq!(peer, Some(IpAddr::from([127, 0, 0, 1])));
+        assert!(is_nonblocking_cloexec(&conn));
+        let conn = std::net::TcpStream::from(conn);
+        assert_eq!(conn.peer_addr().unwrap(), client.local_addr().unwrap());
+
+        // IPv6, where the machine has it.
+        if let Ok(l6) = bind_tcp(Some("::1"), 0, 0, 0) {
+            let port = l6.local_addr().unwrap().port();
+            let _c = std::net::TcpStream::connect(("::1", port)).unwrap();
+            let (_, peer) = accept_connection(&OwnedFd::from(l6)).unwrap();
+            assert_eq!(peer, Some(IpAddr::from(Ipv6Addr::LOCALHOST)));
+        }
+
+        // A unix socket peer has no IP.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.sock");
+        let u = OwnedFd::from(bind_unix(&path, 0).unwrap());
+        let _c = UnixStream::connect(&path).unwrap();
+        let (conn, peer) = accept_connection(&u).unwrap();
+        assert_eq!(peer, None);
+        assert!(is_nonblocking_cloexec(&conn));
+    }
+
+    #[test]
+    fn huge_backlog_is_capped_not_refused() {
+        bind_tcp(Some("127.0.0.1"), 0, 0, 1 << 20).unwrap();
+    }
+
+    #[test]
     fn errno_mapping() {
-        assert_eq!(errno_of(&io::Error::from_raw_os_error(libc::EACCES)), -13);
+        assert_eq!(errno_of(&io::Error::from(Errno::EACCES)), -13);
         assert_eq!(errno_of(&io::Error::from(io::ErrorKind::AddrInUse)), -98);
     }
 }

@@ -7,6 +7,7 @@ use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
+use nix::fcntl::{fcntl, FcntlArg, FdFlag, OFlag};
 use nix::sys::socket::{recvmsg, sendmsg, ControlMessage, ControlMessageOwned, MsgFlags};
 use rpm2_node_ipc::{channel_pair, open, ChannelSender, HandleType, Incoming};
 use serde_json::{json, Value};
@@ -137,14 +138,12 @@ fn a_socket() -> OwnedFd {
 
 fn flags(fd: &OwnedFd) -> (bool, bool) {
     let raw = fd.as_fd().as_raw_fd();
-    // SAFETY: fcntl queries on a valid fd.
-    let (fl, fdfl) = unsafe {
-        (
-            libc::fcntl(raw, libc::F_GETFL),
-            libc::fcntl(raw, libc::F_GETFD),
-        )
-    };
-    (fl & libc::O_NONBLOCK != 0, fdfl & libc::FD_CLOEXEC != 0)
+    let fl = OFlag::from_bits_retain(fcntl(raw, FcntlArg::F_GETFL).unwrap());
+    let fdfl = FdFlag::from_bits_retain(fcntl(raw, FcntlArg::F_GETFD).unwrap());
+    (
+        fl.contains(OFlag::O_NONBLOCK),
+        fdfl.contains(FdFlag::FD_CLOEXEC),
+    )
 }
 
 const ACK: &str = "{\"cmd\":\"NODE_HANDLE_ACK\"}\n";

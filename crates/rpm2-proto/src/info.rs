@@ -67,7 +67,7 @@ pub struct ProcessInfo {
 
 /// The fields of pm2's `pm2_env` that users and tools read.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[allow(clippy::struct_excessive_bools)] // pm2's shape
+#[expect(clippy::struct_excessive_bools, reason = "pm2's shape")]
 pub struct Pm2Env {
     pub name: String,
     pub namespace: String,

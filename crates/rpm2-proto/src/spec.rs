@@ -78,7 +78,10 @@ pub struct WatchSpec {
 
 /// One app, fully resolved. Field names follow pm2's option names.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[allow(clippy::struct_excessive_bools)] // pm2's options are this many flags
+#[expect(
+    clippy::struct_excessive_bools,
+    reason = "pm2's options are this many flags"
+)]
 pub struct AppSpec {
     pub name: String,
     pub namespace: String,

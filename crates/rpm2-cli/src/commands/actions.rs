@@ -153,7 +153,7 @@ pub fn kill(ctx: &Ctx) -> CmdResult {
     ctx.style.info("[v] All Applications Stopped");
     // Wait for the daemon to be gone, so the next command starts afresh.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    #[allow(clippy::cast_possible_wrap)]
+    #[expect(clippy::cast_possible_wrap, reason = "pids fit i32")]
     let daemon = nix::unistd::Pid::from_raw(pid as i32);
     while nix::sys::signal::kill(daemon, None).is_ok() && std::time::Instant::now() < deadline {
         std::thread::sleep(std::time::Duration::from_millis(5));

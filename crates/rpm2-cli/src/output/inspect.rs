@@ -103,11 +103,11 @@ impl<'de> Visitor<'de> for JsVisitor {
     fn visit_bool<E>(self, b: bool) -> Result<Js, E> {
         Ok(Js::Bool(b))
     }
-    #[allow(clippy::cast_precision_loss)] // JS numbers are doubles too
+    #[expect(clippy::cast_precision_loss, reason = "JS numbers are doubles too")]
     fn visit_i64<E>(self, n: i64) -> Result<Js, E> {
         Ok(Js::Num(n as f64))
     }
-    #[allow(clippy::cast_precision_loss)]
+    #[expect(clippy::cast_precision_loss, reason = "JS numbers are doubles too")]
     fn visit_u64<E>(self, n: u64) -> Result<Js, E> {
         Ok(Js::Num(n as f64))
     }
@@ -342,11 +342,12 @@ fn is_below_break_length(output: &[String], start: usize) -> bool {
 
 /// Node's `groupArrayElements`: arrays of more than six short entries are
 /// laid out in aligned columns (numbers right-aligned, others left).
-#[allow(
+#[expect(
     clippy::cast_precision_loss,
     clippy::cast_possible_truncation,
-    clippy::cast_sign_loss
-)] // small non-negative layout numbers, as in Node's float arithmetic
+    clippy::cast_sign_loss,
+    reason = "small non-negative layout numbers, as in Node's float arithmetic"
+)]
 fn group_array_elements(ctx: &Ctx, output: Vec<String>, items: &[Js]) -> Vec<String> {
     const SEPARATOR_SPACE: usize = 2;
     let output_length = if items.len() > MAX_ARRAY_LENGTH {

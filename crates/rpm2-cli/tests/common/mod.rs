@@ -2,13 +2,16 @@
 //! `RPM2_HOME`, node fixture apps, polling with deadlines, and a guard
 //! that always runs `rpm2 kill` for its home (even when a test panics).
 
-#![allow(dead_code)] // each test binary uses a different subset
+// Not `expect`: a binary that uses every helper would find it unfulfilled.
+#![allow(dead_code, reason = "each test binary uses a different subset")]
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
 use serde_json::Value;
 
 /// How long one CLI call may take before the test fails (not a timing
@@ -237,8 +240,7 @@ impl Drop for Rpm2 {
         let _ = self.try_run(&["kill"], CALL_TIMEOUT);
         if let Some(pid) = daemon.filter(|&p| alive(p)) {
             // `kill` failed: do not leave the daemon of this home behind.
-            // SAFETY: kill(2) on the pid this home's daemon wrote.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
         }
     }
 }

@@ -2,7 +2,6 @@
 //! a schedule (`cron_restart`) and memory (`max_memory_restart`). Each one
 //! only sends a message; the actor decides, like for any other restart.
 
-use std::path::{Component, Path};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -15,6 +14,7 @@ use super::actor::Actor;
 use super::worker::WorkerState;
 use super::Msg;
 use crate::metrics::rss_bytes;
+use crate::watch_ignore::WatchIgnore;
 
 /// How often worker memory is compared with `max_memory_restart` (pm2
 /// checks every 30 s; reading /proc is cheap enough to do it more often).
@@ -66,49 +66,32 @@ pub fn arm(spec: &AppSpec, tx: &UnboundedSender<Msg>) -> Triggers {
 
 fn watch(spec: &AppSpec, tx: UnboundedSender<Msg>) -> notify::Result<notify::RecommendedWatcher> {
     let app = spec.name.clone();
-    let ignore = spec.watch.ignore.clone();
+    let paths = if spec.watch.paths.is_empty() {
+        vec![spec.cwd.clone()]
+    } else {
+        spec.watch.paths.clone()
+    };
+    // Compiled once here, not per event.
+    let (ignore, invalid) = WatchIgnore::new(&spec.cwd, &paths, &spec.watch.ignore);
+    for e in invalid {
+        tracing::warn!("App [{app}] {e} (left out)");
+    }
     let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
         let Ok(event) = res else { return };
         if matches!(event.kind, notify::EventKind::Access(_)) {
             return;
         }
-        if event.paths.iter().any(|p| !ignored(p, &ignore)) {
+        if event.paths.iter().any(|p| !ignore.is_ignored(p)) {
             let _ = tx.send(Msg::Triggered {
                 app: app.clone(),
                 trigger: Trigger::Watch,
             });
         }
     })?;
-    let paths = if spec.watch.paths.is_empty() {
-        vec![spec.cwd.clone()]
-    } else {
-        spec.watch.paths.clone()
-    };
     for p in &paths {
         watcher.watch(p, notify::RecursiveMode::Recursive)?;
     }
     Ok(watcher)
-}
-
-/// pm2's `ignore_watch` patterns, matched against each path component:
-/// a plain name (`node_modules`), a `*` glob (`*.log`), or `.*` (dotfiles).
-fn ignored(path: &Path, patterns: &[String]) -> bool {
-    path.components().any(|c| {
-        let Component::Normal(name) = c else {
-            return false;
-        };
-        let name = name.to_string_lossy();
-        patterns.iter().any(|p| glob_match(p, &name))
-    })
-}
-
-fn glob_match(pattern: &str, name: &str) -> bool {
-    match pattern.split_once('*') {
-        None => pattern == name,
-        Some((head, tail)) => {
-            name.len() >= head.len() + tail.len() && name.starts_with(head) && name.ends_with(tail)
-        }
-    }
 }
 
 fn schedule(cron: croner::Cron, app: String, tx: UnboundedSender<Msg>) -> JoinHandle<()> {
@@ -235,23 +218,5 @@ impl Actor {
                 reply,
             });
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ignore_patterns_match_path_components() {
-        let pats = vec![
-            "node_modules".to_owned(),
-            ".*".to_owned(),
-            "*.log".to_owned(),
-        ];
-        assert!(ignored(Path::new("/app/node_modules/x/index.js"), &pats));
-        assert!(ignored(Path::new("/app/.git/HEAD"), &pats));
-        assert!(ignored(Path::new("/app/out.log"), &pats));
-        assert!(!ignored(Path::new("/app/src/index.js"), &pats));
     }
 }

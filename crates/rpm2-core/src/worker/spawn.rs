@@ -7,6 +7,7 @@ use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::process::Stdio;
 
+use nix::fcntl::{fcntl, FcntlArg};
 use rpm2_proto::AppSpec;
 use tokio::process::{Child, ChildStderr, ChildStdout, Command};
 
@@ -101,12 +102,10 @@ fn output_stdio(spec: &AppSpec) -> Stdio {
 /// chatty app must not block on a full 64 KiB pipe meanwhile. Pipe pages are
 /// allocated only as they fill, so an idle worker costs nothing more.
 fn enlarge_pipe(fd: i32) {
-    const PIPE_SIZE: libc::c_int = 1 << 20;
-    // SAFETY: fcntl on a pipe fd we own; failure (e.g. above
-    // /proc/sys/fs/pipe-max-size for an unprivileged user) leaves the default.
-    unsafe {
-        libc::fcntl(fd, libc::F_SETPIPE_SZ, PIPE_SIZE);
-    }
+    const PIPE_SIZE: i32 = 1 << 20;
+    // Failure (e.g. above /proc/sys/fs/pipe-max-size for an unprivileged
+    // user) leaves the default.
+    let _ = fcntl(fd, FcntlArg::F_SETPIPE_SZ(PIPE_SIZE));
 }
 
 /// `interpreter [interpreter_args] script [args]`, or `script [args]`.
@@ -143,9 +142,9 @@ impl ChildPid {
     pub fn signal(self, signal: nix::sys::signal::Signal) -> nix::Result<()> {
         use nix::unistd::Pid;
         let res = match self {
-            #[allow(clippy::cast_possible_wrap)]
+            #[expect(clippy::cast_possible_wrap, reason = "pids fit i32")]
             Self::Process(pid) => nix::sys::signal::kill(Pid::from_raw(pid as i32), signal),
-            #[allow(clippy::cast_possible_wrap)]
+            #[expect(clippy::cast_possible_wrap, reason = "pids fit i32")]
             Self::Group(pid) => nix::sys::signal::killpg(Pid::from_raw(pid as i32), signal),
         };
         match res {
