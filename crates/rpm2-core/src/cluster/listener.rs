@@ -2,7 +2,7 @@
 //! app) and the accept loops that feed connections to it.
 
 use std::net::IpAddr;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::sync::Arc;
 
 use rpm2_node_ipc::cluster::{AddressType, QueryServer, SockName};
@@ -80,7 +80,7 @@ pub fn spawn_accept(
             let Ok(mut guard) = listener.readable().await else {
                 return;
             };
-            match guard.try_io(|l| accept(l.get_ref())) {
+            match guard.try_io(|l| sockets::accept_connection(l.get_ref())) {
                 Err(_would_block) => {}
                 Ok(Ok((fd, peer))) => {
                     let conn = Conn {
@@ -98,44 +98,6 @@ pub fn spawn_accept(
             }
         }
     }))
-}
-
-/// One `accept4`, with the peer's IP when it has one (TCP).
-fn accept(listener: &OwnedFd) -> std::io::Result<(OwnedFd, Option<IpAddr>)> {
-    // SAFETY: sockaddr_storage is plain data, large enough for any address.
-    let mut addr: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
-    let mut len = libc::socklen_t::try_from(std::mem::size_of::<libc::sockaddr_storage>())
-        .unwrap_or(libc::socklen_t::MAX);
-    // SAFETY: accept4 on our listening fd, writing into `addr`.
-    let fd = unsafe {
-        libc::accept4(
-            listener.as_raw_fd(),
-            std::ptr::addr_of_mut!(addr).cast(),
-            &mut len,
-            libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-        )
-    };
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: accept4 returned a new fd that nobody else owns.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    let peer = match i32::from(addr.ss_family) {
-        libc::AF_INET => {
-            // SAFETY: the kernel wrote a sockaddr_in for AF_INET.
-            let sin: &libc::sockaddr_in = unsafe { &*std::ptr::addr_of!(addr).cast() };
-            Some(IpAddr::from(
-                u32::from_be(sin.sin_addr.s_addr).to_be_bytes(),
-            ))
-        }
-        libc::AF_INET6 => {
-            // SAFETY: the kernel wrote a sockaddr_in6 for AF_INET6.
-            let sin6: &libc::sockaddr_in6 = unsafe { &*std::ptr::addr_of!(addr).cast() };
-            Some(IpAddr::from(sin6.sin6_addr.s6_addr))
-        }
-        _ => None,
-    };
-    Ok((fd, peer))
 }
 
 /// Out of fds (or similar): wait a little instead of spinning.
