@@ -27,6 +27,9 @@ pub(crate) struct Actor {
     pub(crate) shutting_down: bool,
     pub(crate) primary: Primary,
     pub(crate) os: Box<dyn Os>,
+    /// Unique to this daemon's life: with a run's number it marks the
+    /// run's processes (`worker::tree`).
+    pub(crate) instance: String,
 }
 
 /// Start the actor on the current runtime and return its handle.
@@ -51,6 +54,7 @@ pub fn spawn_supervisor(home: Home) -> SupervisorHandle {
         Primary::new(conn_tx),
         Box::new(os),
     );
+    let instance: std::sync::Arc<str> = std::sync::Arc::from(actor.instance.as_str());
     super::triggers::spawn_memory_ticks(tx.clone());
     tokio::spawn(async move {
         loop {
@@ -63,7 +67,12 @@ pub fn spawn_supervisor(home: Home) -> SupervisorHandle {
             }
         }
     });
-    SupervisorHandle { tx, bus, logs }
+    SupervisorHandle {
+        tx,
+        bus,
+        logs,
+        instance,
+    }
 }
 
 impl Actor {
@@ -83,7 +92,13 @@ impl Actor {
             shutting_down: false,
             primary,
             os,
+            instance: uuid::Uuid::new_v4().simple().to_string(),
         }
+    }
+
+    /// The environment marker of run `gen`'s processes.
+    pub(crate) fn run_marker(&self, gen: crate::Gen) -> String {
+        format!("{}.{gen}", self.instance)
     }
 
     pub(crate) fn handle(&mut self, msg: Msg) {

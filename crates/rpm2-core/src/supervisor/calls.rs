@@ -297,7 +297,8 @@ impl Actor {
             RpcError::new(ErrorCode::BadRequest, format!("unknown signal {signal}"))
         })?;
         let pid = self.serving_run(pm_id).ok_or_else(|| not_found(pm_id))?.pid;
-        self.os.signal(pid, false, sig).map_err(|e| {
+        let target = super::os::Target { pid, tree: None };
+        self.os.signal(target, sig).map_err(|e| {
             RpcError::new(
                 ErrorCode::BadRequest,
                 format!("kill({pid}, {sig}) failed: {e}"),

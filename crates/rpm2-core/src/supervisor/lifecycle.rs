@@ -9,7 +9,7 @@ use rpm2_proto::{Event, ExecMode};
 use tokio::time::Instant;
 
 use super::actor::Actor;
-use super::os::SpawnRequest;
+use super::os::{SpawnRequest, Target};
 use super::run::{RunEffect, RunEvent, RunPhase, RunRules, RunTimer};
 use super::state::{Gen, Run};
 use super::worker::{Exit, RunRole, WorkerEvent};
@@ -36,6 +36,7 @@ impl Actor {
         let Some(w) = self.table.workers.get(&pm_id) else {
             return;
         };
+        let marker = self.run_marker(gen);
         let started = self.os.spawn(SpawnRequest {
             run: gen,
             spec: &spec,
@@ -45,6 +46,7 @@ impl Actor {
             err_log: w.err_log.as_deref(),
             combined_log: w.combined_log.as_deref(),
             process,
+            marker: &marker,
         });
         let started = match started {
             Ok(s) => s,
@@ -178,21 +180,36 @@ impl Actor {
                         l.send(serde_json::Value::String("shutdown".into())).is_ok()
                     });
                 if !by_message {
-                    let (pid, tree) = (run.pid, spec.treekill);
-                    let _ = self.os.signal(pid, tree, Signal::SIGINT);
+                    self.signal_run(gen, Signal::SIGINT);
                 }
             }
             RunEffect::Kill => {
-                let Some(run) = self.table.runs.get(&gen) else {
-                    return;
-                };
-                let pid = run.pid;
-                let tree = self.spec_of(pm_id).is_none_or(|s| s.treekill);
-                tracing::warn!(
-                    "Process with pid {pid} still alive after kill_timeout, sending SIGKILL"
-                );
-                let _ = self.os.signal(pid, tree, Signal::SIGKILL);
+                if let Some(run) = self.table.runs.get(&gen) {
+                    tracing::warn!(
+                        "Process with pid {} still alive after kill_timeout, sending SIGKILL",
+                        run.pid
+                    );
+                }
+                self.signal_run(gen, Signal::SIGKILL);
             }
+        }
+    }
+
+    /// Signal a run: its process group and every process it started
+    /// (`treekill`, pm2's default), or its process alone.
+    fn signal_run(&mut self, gen: Gen, signal: Signal) {
+        let Some(run) = self.table.runs.get(&gen) else {
+            return;
+        };
+        let pid = run.pid;
+        let treekill = self.spec_of(run.pm_id).is_none_or(|s| s.treekill);
+        let marker = self.run_marker(gen);
+        let target = Target {
+            pid,
+            tree: treekill.then_some(marker.as_str()),
+        };
+        if let Err(e) = self.os.signal(target, signal) {
+            tracing::warn!("cannot send {signal} to pid {pid}: {e}");
         }
     }
 
@@ -294,6 +311,15 @@ impl Actor {
             code.map_or_else(|| "null".to_owned(), |c| c.to_string()),
             signal.unwrap_or("null")
         );
+        let treekill = self.spec_of(pm_id).is_some_and(|s| s.treekill);
+        if treekill && matches!(run.phase, RunPhase::Interrupted { .. }) {
+            // Descendants that outlive a stopped worker get its SIGKILL too.
+            let kill_timeout = self.spec_of(pm_id).map_or(0, |s| s.kill_timeout_ms);
+            self.os.sweep(
+                &self.run_marker(gen),
+                std::time::Duration::from_millis(kill_timeout),
+            );
+        }
         let exit = Exit {
             run: gen,
             code,

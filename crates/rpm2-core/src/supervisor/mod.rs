@@ -162,6 +162,8 @@ pub struct SupervisorHandle {
     tx: mpsc::UnboundedSender<Msg>,
     bus: broadcast::Sender<Event>,
     logs: rpm2_logs::LogRegistry,
+    /// The actor's instance id: the prefix of its runs' process markers.
+    instance: std::sync::Arc<str>,
 }
 
 impl SupervisorHandle {
@@ -191,6 +193,16 @@ impl SupervisorHandle {
     #[must_use]
     pub fn logs(&self) -> &rpm2_logs::LogRegistry {
         &self.logs
+    }
+
+    /// What is left of the stopped workers' process trees gets SIGKILL
+    /// once `grace` has passed (the daemon is about to exit).
+    pub async fn kill_leftovers(&self, grace: std::time::Duration) {
+        let instance = std::sync::Arc::clone(&self.instance);
+        let _ = tokio::task::spawn_blocking(move || {
+            crate::worker::tree::kill_leftovers(&instance, grace);
+        })
+        .await;
     }
 }
 

@@ -391,6 +391,11 @@ pub async fn stop_all(sup: &SupervisorHandle) -> Vec<ProcessInfo> {
         .await
         .unwrap_or_default();
     let _ = each_concurrently(sup, &ids, |pm_id, reply| Call::Stop { pm_id, reply }).await;
+    // Descendants that ignore SIGINT would outlive the daemon's timers.
+    sup.kill_leftovers(std::time::Duration::from_millis(
+        rpm2_proto::defaults::KILL_TIMEOUT_MS,
+    ))
+    .await;
     sup.call(|reply| Call::Info { ids: None, reply })
         .await
         .unwrap_or_default()

@@ -15,6 +15,7 @@ use tokio::sync::{broadcast, mpsc};
 use super::Msg;
 use crate::link::SharedLink;
 use crate::worker::spawn::{spawn, ChildPid};
+use crate::worker::tree;
 use crate::Gen;
 
 /// Everything needed to start one run.
@@ -29,6 +30,17 @@ pub struct SpawnRequest<'a> {
     pub combined_log: Option<&'a Path>,
     /// Who its log lines are about on the bus.
     pub process: EventProcess,
+    /// Marks every process of the run (`worker::tree`).
+    pub marker: &'a str,
+}
+
+/// Who a signal is for.
+#[derive(Debug, Clone, Copy)]
+pub struct Target<'a> {
+    pub pid: u32,
+    /// pm2's `treekill`: the process group, and every process marked with
+    /// this run's marker with their descendants.
+    pub tree: Option<&'a str>,
 }
 
 /// A run's process, started.
@@ -41,8 +53,9 @@ pub struct Started {
 /// messages come back to the actor as `Msg`s tagged with its number.
 pub trait Os: Send {
     fn spawn(&mut self, req: SpawnRequest<'_>) -> io::Result<Started>;
-    /// `group`: the whole process group (pm2's `treekill`).
-    fn signal(&mut self, pid: u32, group: bool, signal: Signal) -> nix::Result<()>;
+    fn signal(&mut self, target: Target<'_>, signal: Signal) -> nix::Result<()>;
+    /// SIGKILL, after `after`, whatever is left of a stopped run's tree.
+    fn sweep(&mut self, marker: &str, after: std::time::Duration);
     fn write_pid_file(&mut self, path: &Path, pid: u32);
     fn remove_pid_file(&mut self, path: &Path);
 }
@@ -57,7 +70,7 @@ pub struct RealOs {
 impl Os for RealOs {
     fn spawn(&mut self, req: SpawnRequest<'_>) -> io::Result<Started> {
         let gen = req.run;
-        let spawned = spawn(req.spec, req.env, req.cluster_id)?;
+        let spawned = spawn(req.spec, req.env, req.cluster_id, req.marker)?;
         let pid = spawned.pid;
         if let Some((stdout, stderr)) = spawned.output {
             self.start_pumps(&req, stdout, stderr);
@@ -87,8 +100,32 @@ impl Os for RealOs {
         Ok(Started { pid, link })
     }
 
-    fn signal(&mut self, pid: u32, group: bool, signal: Signal) -> nix::Result<()> {
-        ChildPid::new(pid, group).signal(signal)
+    fn signal(&mut self, target: Target<'_>, signal: Signal) -> nix::Result<()> {
+        let Some(marker) = target.tree else {
+            return ChildPid::Process(target.pid).signal(signal);
+        };
+        // Found before the group is signalled, while parents still live.
+        let others = tree::descendants(Some(target.pid), marker);
+        let res = ChildPid::Group(target.pid).signal(signal);
+        for pid in others {
+            let _ = ChildPid::Process(pid).signal(signal);
+        }
+        res
+    }
+
+    fn sweep(&mut self, marker: &str, after: std::time::Duration) {
+        let marker = marker.to_owned();
+        tokio::spawn(async move {
+            tokio::time::sleep(after).await;
+            // The /proc walk blocks: keep it off the runtime's workers.
+            let _ = tokio::task::spawn_blocking(move || {
+                for pid in tree::descendants(None, &marker) {
+                    tracing::warn!("pid {pid} outlived its stopped worker: SIGKILL");
+                    let _ = ChildPid::Process(pid).signal(Signal::SIGKILL);
+                }
+            })
+            .await;
+        });
     }
 
     fn write_pid_file(&mut self, path: &Path, pid: u32) {

@@ -13,7 +13,7 @@ use serde_json::json;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use super::actor::Actor;
-use super::os::{Os, SpawnRequest, Started};
+use super::os::{Os, SpawnRequest, Started, Target};
 use super::run::RunPhase;
 use super::worker::WorkerState;
 use super::{Call, Msg};
@@ -60,7 +60,8 @@ impl Os for FakeOs {
         Ok(Started { pid, link })
     }
 
-    fn signal(&mut self, pid: u32, _group: bool, signal: Signal) -> nix::Result<()> {
+    fn signal(&mut self, target: Target<'_>, signal: Signal) -> nix::Result<()> {
+        let pid = target.pid;
         self.0
             .lock()
             .unwrap()
@@ -68,6 +69,8 @@ impl Os for FakeOs {
             .push(OsCall::Signal { pid, signal });
         Ok(())
     }
+
+    fn sweep(&mut self, _: &str, _: Duration) {}
 
     fn write_pid_file(&mut self, _: &std::path::Path, pid: u32) {
         self.0.lock().unwrap().calls.push(OsCall::WritePid { pid });

@@ -27,10 +27,13 @@ pub struct Spawned {
 /// Start one process of `spec` with the final environment `env`.
 /// `cluster_id` is `NODE_UNIQUE_ID` (cluster workers only; never set
 /// without the channel, or `listen()` silently never completes).
+/// `marker` is set as `RPM2_RUN_ID`, inherited by everything it starts
+/// (see `tree.rs`).
 pub fn spawn(
     spec: &AppSpec,
     env: &BTreeMap<String, String>,
     cluster_id: Option<u32>,
+    marker: &str,
 ) -> io::Result<Spawned> {
     let (program, args) = command_line(spec);
     let mut cmd = Command::new(&program);
@@ -45,6 +48,10 @@ pub fn spawn(
         .process_group(0)
         .kill_on_drop(false);
 
+    // Only trees the daemon may end are marked (pm2's `treekill`).
+    if spec.treekill {
+        cmd.env(super::tree::RUN_MARKER_ENV, marker);
+    }
     let channel_ends = if spec.node {
         let (parent, child) = rpm2_node_ipc::channel_pair()?;
         for (k, v) in rpm2_node_ipc::child_env(CHANNEL_FD) {
