@@ -14,9 +14,12 @@
 //!   formatted modes only ever write whole lines, keeping the file readable.
 //! * `logrotate` renames files; `reopen_all` (pm2's `reloadLogs`, SIGUSR2)
 //!   makes every writer open its path again.
+//! * Files are opened with `O_NOFOLLOW` and created 0640 (`safe_open`): a
+//!   symbolic link planted at a log path is refused, never followed.
 
 mod fd_pump;
 mod pump;
+pub mod safe_open;
 mod tail;
 mod writer;
 

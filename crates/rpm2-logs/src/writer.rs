@@ -13,7 +13,9 @@
 //! lines from one restart never overtake the previous run's last lines.
 
 use std::collections::HashMap;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
+
+use crate::safe_open::open_append;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, Weak};
@@ -181,12 +183,7 @@ impl LogRegistry {
         if let Some(done) = done.as_mut() {
             while done.changed().await.is_ok() {}
         }
-        blocking(move || match OpenOptions::new().write(true).open(&key) {
-            Ok(f) => f.set_len(0),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(e),
-        })
-        .await
+        blocking(move || crate::safe_open::truncate(&key)).await
     }
 
     /// Resolves when everything queued so far (by any writer) is written.
@@ -314,16 +311,6 @@ async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(f)
         .await
         .unwrap_or_else(|e| Err(io::Error::other(e)))
-}
-
-/// Creates parent directories and opens `path` for appending.
-fn open_append(path: &Path) -> io::Result<File> {
-    if let Some(parent) = path.parent() {
-        if !parent.as_os_str().is_empty() {
-            std::fs::create_dir_all(parent)?;
-        }
-    }
-    OpenOptions::new().create(true).append(true).open(path)
 }
 
 /// The registry key: the parent directory resolved (so `./logs/a.log`,

@@ -127,3 +127,51 @@ async fn clones_share_order() {
     reg.sync().await;
     assert_eq!(read(&path), "1\n2\n3\n");
 }
+
+#[tokio::test]
+async fn a_symlink_at_a_log_path_is_refused_and_its_target_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("victim.txt");
+    std::fs::write(&target, "precious\n").unwrap();
+    let link = dir.path().join("logs/app-out.log");
+    std::fs::create_dir_all(link.parent().unwrap()).unwrap();
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let reg = LogRegistry::new();
+    let Err(err) = reg.writer(&link) else {
+        panic!("a symlink must be refused");
+    };
+    let text = err.to_string();
+    assert!(
+        text.contains("symbolic link") && text.contains("app-out.log"),
+        "{text}"
+    );
+    assert!(
+        reg.truncate(&link).await.is_err(),
+        "flush must refuse it too"
+    );
+    assert_eq!(read(&target), "precious\n");
+}
+
+#[tokio::test]
+async fn new_log_files_are_created_0640() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.log");
+    let reg = LogRegistry::new();
+    let w = reg.writer(&path).unwrap();
+    w.write(b"x\n".to_vec());
+    reg.sync().await;
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode & !0o640, 0, "mode {mode:o} is wider than 0640");
+}
+
+#[test]
+fn pid_files_do_not_follow_symlinks() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("victim");
+    std::fs::write(&target, "keep").unwrap();
+    let link = dir.path().join("app-0.pid");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    assert!(rpm2_logs::safe_open::write_file(&link, b"123").is_err());
+    assert_eq!(read(&target), "keep");
+}

@@ -365,15 +365,7 @@ fn read_dump(path: &std::path::Path) -> Result<Vec<DumpEntry>, RpcError> {
 }
 
 fn truncate_file(path: &std::path::Path) -> Result<(), RpcError> {
-    match std::fs::OpenOptions::new()
-        .write(true)
-        .truncate(true)
-        .open(path)
-    {
-        Ok(_) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(io_error(e)),
-    }
+    rpm2_logs::safe_open::truncate(path).map_err(io_error)
 }
 
 fn io_error(e: std::io::Error) -> RpcError {

@@ -129,8 +129,8 @@ impl Os for RealOs {
     }
 
     fn write_pid_file(&mut self, path: &Path, pid: u32) {
-        if let Err(e) = std::fs::write(path, pid.to_string()) {
-            tracing::warn!("cannot write pid file {}: {e}", path.display());
+        if let Err(e) = rpm2_logs::safe_open::write_file(path, pid.to_string().as_bytes()) {
+            tracing::warn!("cannot write pid file: {e}");
         }
     }
 
@@ -143,7 +143,7 @@ impl RealOs {
     fn log_writer(&self, path: &Path) -> Option<rpm2_logs::FileWriter> {
         self.logs
             .writer(path)
-            .map_err(|e| tracing::warn!("cannot open log file {}: {e}", path.display()))
+            .map_err(|e| tracing::warn!("cannot open log file: {e}"))
             .ok()
     }
 
