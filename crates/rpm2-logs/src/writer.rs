@@ -122,6 +122,7 @@ impl LogRegistry {
             path: key.clone(),
             file: Arc::new(file),
             failing: false,
+            checked_at: std::time::Instant::now(),
             _done: done_tx,
         };
         tokio::spawn(task.run(rx, prev));
@@ -226,12 +227,17 @@ impl LogRegistry {
 }
 
 /// The writer task for one path.
+/// How often a writer checks that its file still has a name.
+const DELETED_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_millis(500);
+
 struct WriterTask {
     path: PathBuf,
     /// Shared with the blocking-pool closure doing the write.
     file: Arc<File>,
     /// Set after a failed write so a full disk logs once, not per batch.
     failing: bool,
+    /// When the file was last checked for having been deleted.
+    checked_at: std::time::Instant,
     /// Dropped when the task ends: tells the registry the file is closed.
     _done: watch::Sender<()>,
 }
@@ -284,6 +290,25 @@ impl WriterTask {
     }
 
     async fn write(&mut self, buf: Vec<u8>) {
+        // A deleted file (or `logs/` folder) would swallow every line: look
+        // now and then, and open the path again (recreating the folder).
+        if self.checked_at.elapsed() >= DELETED_CHECK_INTERVAL {
+            self.checked_at = std::time::Instant::now();
+            let deleted = self.file.metadata().is_ok_and(|m| {
+                use std::os::unix::fs::MetadataExt;
+                m.nlink() == 0
+            });
+            if deleted {
+                match self.reopen().await {
+                    Ok(()) => {
+                        tracing::warn!(path = %self.path.display(), "log file was deleted: created it again")
+                    }
+                    Err(e) => {
+                        tracing::warn!(path = %self.path.display(), error = %e, "log file was deleted and cannot be created again")
+                    }
+                }
+            }
+        }
         let file = Arc::clone(&self.file);
         match blocking(move || (&*file).write_all(&buf)).await {
             Ok(()) => self.failing = false,

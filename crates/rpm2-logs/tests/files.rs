@@ -175,3 +175,28 @@ fn pid_files_do_not_follow_symlinks() {
     assert!(rpm2_logs::safe_open::write_file(&link, b"123").is_err());
     assert_eq!(read(&target), "keep");
 }
+
+#[tokio::test]
+async fn a_deleted_log_folder_is_created_again_at_a_later_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    let path = logs.join("app-out.log");
+    let reg = LogRegistry::new();
+    let w = reg.writer(&path).unwrap();
+    w.write(b"before\n".to_vec());
+    reg.sync().await;
+    std::fs::remove_dir_all(&logs).unwrap();
+    // Lines keep coming; within a check interval the file is back.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut n = 0;
+    while !path.exists() {
+        assert!(std::time::Instant::now() < deadline, "not recreated");
+        n += 1;
+        w.write(format!("line {n}\n").into_bytes());
+        reg.sync().await;
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    w.write(b"after\n".to_vec());
+    reg.sync().await;
+    assert!(read(&path).ends_with("after\n"));
+}
