@@ -95,7 +95,11 @@ impl Client {
     }
 
     /// The app's workers after scaling.
-    pub fn scale(&mut self, name: String, count: ScaleCount) -> Result<Vec<ProcessInfo>, ClientError> {
+    pub fn scale(
+        &mut self,
+        name: String,
+        count: ScaleCount,
+    ) -> Result<Vec<ProcessInfo>, ClientError> {
         self.processes(&Request::Scale { name, count })
     }
 

@@ -35,9 +35,7 @@ impl Client {
         };
         match client.call(&hello)? {
             Response::Hello { pid, .. } => client.daemon_pid = pid,
-            other => {
-                return Err(ClientError::Unexpected(format!("{other:?}")))
-            }
+            other => return Err(ClientError::Unexpected(format!("{other:?}"))),
         }
         Ok(client)
     }

@@ -16,10 +16,11 @@ pub mod scale;
 pub mod signal;
 pub mod spec;
 pub mod target;
+mod text;
 
 pub use info::{Monit, Pm2Env, ProcessInfo, WorkerStatus};
 pub use rpc::{ErrorCode, Event, EventProcess, Request, Response, RpcError, PROTOCOL_VERSION};
-pub use spec::{defaults, AppSpec, ExecMode, LogTarget, WatchSpec};
 pub use scale::ScaleCount;
 pub use signal::SignalName;
+pub use spec::{defaults, AppSpec, ExecMode, LogTarget, WatchSpec};
 pub use target::Target;

@@ -329,7 +329,8 @@ mod tests {
         let json = serde_json::json!({"op": "scale", "name": "a", "count": "-2"});
         let req: Request = serde_json::from_value(json.clone()).unwrap();
         assert_eq!(serde_json::to_value(&req).unwrap(), json);
-        let json = serde_json::json!({"op": "send_signal", "signal": "usr2", "targets": ["0", "web"]});
+        let json =
+            serde_json::json!({"op": "send_signal", "signal": "usr2", "targets": ["0", "web"]});
         let req: Request = serde_json::from_value(json).unwrap();
         assert_eq!(
             req,

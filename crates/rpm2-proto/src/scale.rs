@@ -3,8 +3,6 @@
 use std::fmt;
 use std::str::FromStr;
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
 /// A worker count: absolute, or relative to the current one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ScaleCount {
@@ -74,19 +72,7 @@ impl fmt::Display for ScaleCount {
     }
 }
 
-// On the wire as the string the user typed ("+2"), as before.
-impl Serialize for ScaleCount {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-impl<'de> Deserialize<'de> for ScaleCount {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(d)?;
-        text.parse().map_err(serde::de::Error::custom)
-    }
-}
+crate::text::serde_as_text!(ScaleCount);
 
 #[cfg(test)]
 mod tests {
@@ -103,7 +89,17 @@ mod tests {
     #[test]
     fn rejects_other_counts() {
         assert_eq!("0".parse::<ScaleCount>(), Err(BadScaleCount::Zero));
-        for text in ["lots", "", "+", "-", "+-1", "--1", "1.5", " 2", "4294967296"] {
+        for text in [
+            "lots",
+            "",
+            "+",
+            "-",
+            "+-1",
+            "--1",
+            "1.5",
+            " 2",
+            "4294967296",
+        ] {
             assert!(
                 matches!(text.parse::<ScaleCount>(), Err(BadScaleCount::Syntax(_))),
                 "{text}"

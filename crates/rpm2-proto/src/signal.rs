@@ -5,8 +5,6 @@
 use std::fmt;
 use std::str::FromStr;
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
 /// One POSIX signal, by its canonical name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct SignalName {
@@ -95,18 +93,7 @@ impl fmt::Display for SignalName {
     }
 }
 
-impl Serialize for SignalName {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.name)
-    }
-}
-
-impl<'de> Deserialize<'de> for SignalName {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(d)?;
-        text.parse().map_err(serde::de::Error::custom)
-    }
-}
+crate::text::serde_as_text!(SignalName);
 
 #[cfg(test)]
 mod tests {

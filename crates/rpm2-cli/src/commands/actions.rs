@@ -45,9 +45,10 @@ pub fn restart_or_reload(ctx: &Ctx, a: ActionArgs, reload: bool) -> CmdResult {
         if rpm2_config::is_config_file(t) {
             start_or(ctx, t, a.only.as_deref(), a.env.clone(), reload)?;
         } else {
-            targets.push(t.parse::<Target>().map_err(|e| {
-                CliError::new(ErrorCode::BadRequest, e.to_string())
-            })?);
+            targets.push(
+                t.parse::<Target>()
+                    .map_err(|e| CliError::new(ErrorCode::BadRequest, e.to_string()))?,
+            );
         }
     }
     if targets.is_empty() {
@@ -74,7 +75,8 @@ pub fn start_or(
     env: Option<String>,
     reload: bool,
 ) -> CmdResult {
-    let opts = rpm2_config::load_options(only.map(str::to_owned), env, serde_json::Map::new(), None)?;
+    let opts =
+        rpm2_config::load_options(only.map(str::to_owned), env, serde_json::Map::new(), None)?;
     let plan = StartPlan::new([StartTarget::Text(file.to_owned())], &opts)?;
     for w in &plan.warnings {
         ctx.style.warn(w);
@@ -84,7 +86,9 @@ pub fn start_or(
     } else {
         "startOrRestart"
     };
-    simple(ctx, action, |c| plan.start_or(c, reload).map(|(procs, _)| procs))
+    simple(ctx, action, |c| {
+        plan.start_or(c, reload).map(|(procs, _)| procs)
+    })
 }
 
 pub fn save(ctx: &Ctx, force: bool) -> CmdResult {

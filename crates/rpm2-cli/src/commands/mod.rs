@@ -112,4 +112,3 @@ pub type CmdResult = Result<ExitCode, CliError>;
 pub fn list_all(ctx: &Ctx) -> Result<Vec<ProcessInfo>, CliError> {
     Ok(ctx.client()?.list()?)
 }
-

@@ -25,8 +25,8 @@ pub fn list(ctx: &Ctx) -> CmdResult {
 
 pub fn jlist(ctx: &Ctx) -> CmdResult {
     let procs = list_all(ctx)?;
-    let text = serde_json::to_string(&procs)
-        .map_err(|e| CliError::new(ErrorCode::Io, e.to_string()))?;
+    let text =
+        serde_json::to_string(&procs).map_err(|e| CliError::new(ErrorCode::Io, e.to_string()))?;
     out(&format!("{text}\n"));
     Ok(ExitCode::SUCCESS)
 }
