@@ -14,6 +14,8 @@ declare namespace rpm2 {
     | 'SPAWN_FAILED'
     | 'RELOAD_FAILED'
     | 'NOTHING_TO_DO'
+    | 'NO_DUMP'
+    | 'SIGNAL_FAILED'
     | 'SHUTTING_DOWN'
     | 'DAEMON_UNAVAILABLE'
     | 'IO_ERROR'

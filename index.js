@@ -25,20 +25,38 @@ function loadNative() {
   return native;
 }
 
+/** `err.code` strings by rpm2-proto `ErrorCode` variant (`DaemonUnavailable`…). */
+let errorCodes = null;
+function codes() {
+  if (!errorCodes) errorCodes = loadNative().errorCodes();
+  return errorCodes;
+}
+
+// The request ops this file sends, spelled as rpm2-proto's `Request::OPS`;
+// js-tests/api-names.test.js fails when the two drift.
+const OP = Object.freeze({
+  ping: 'ping',
+  list: 'list',
+  describe: 'describe',
+  stop: 'stop',
+  delete: 'delete',
+  restart: 'restart',
+  reload: 'reload',
+  reset: 'reset',
+  scale: 'scale',
+  sendSignal: 'send_signal',
+  sendData: 'send_data',
+  save: 'save',
+  resurrect: 'resurrect',
+  flush: 'flush',
+  reloadLogs: 'reload_logs',
+  kill: 'kill',
+});
+
 function rpm2Error(code, message) {
   const err = new Error(message);
   err.code = code;
   return err;
-}
-
-/** Run `fn` (async) and hand its result to `cb`, or return the promise. */
-function finish(promise, cb) {
-  if (typeof cb !== 'function') return promise;
-  promise.then(
-    (res) => cb(null, res),
-    (err) => cb(err),
-  );
-  return undefined;
 }
 
 /** `(a, b, cb)` with optional middle arguments: split off the callback. */
@@ -48,6 +66,29 @@ function splitArgs(args) {
   while (list.length && list[list.length - 1] === undefined) list.pop();
   if (list.length && typeof list[list.length - 1] === 'function') cb = list.pop();
   return { list, cb };
+}
+
+/**
+ * A public method from its body: the body gets the arguments without the
+ * callback and runs at once (so `disconnect()` has closed when it returns);
+ * its result or throw goes to the callback, or to the returned promise.
+ */
+function publicMethod(body) {
+  return function method(...args) {
+    const { list, cb } = splitArgs(args);
+    let promise;
+    try {
+      promise = Promise.resolve(body.apply(this, list));
+    } catch (err) {
+      promise = Promise.reject(err);
+    }
+    if (typeof cb !== 'function') return promise;
+    promise.then(
+      (res) => cb(null, res),
+      (err) => cb(err),
+    );
+    return undefined;
+  };
 }
 
 /** pm2's action result: the process plus top-level status fields. */
@@ -66,9 +107,7 @@ function toTargets(target) {
 }
 
 function isConfigFile(t) {
-  return ['.json', '.yml', '.yaml', '.config.js', '.config.cjs', '.config.mjs'].some((p) =>
-    t.includes(p),
-  );
+  return loadNative().isConfigFile(t);
 }
 
 function shellEnv() {
@@ -81,6 +120,7 @@ function shellEnv() {
 // spelling: `exec_mode`, `execMode`, `instances`, `name`…).
 const CONTROL_KEYS = new Set(['only', 'env', 'cwd', 'updateEnv', 'update_env', 'parallel', 'force']);
 
+/** API options → the addon's typed `LoadOpts` (`#[napi(object)]`; absent fields are `undefined`, not `null`). */
 function loadOpts(opts = {}, { forStart = true } = {}) {
   const overrides = {};
   if (forStart) {
@@ -88,13 +128,13 @@ function loadOpts(opts = {}, { forStart = true } = {}) {
       if (!CONTROL_KEYS.has(k) && v !== undefined && typeof v !== 'function') overrides[k] = v;
     }
   }
-  let envName = null;
+  let envName;
   if (typeof opts.env === 'string') envName = opts.env;
   else if (forStart && opts.env && typeof opts.env === 'object') overrides.env = opts.env;
   let only = [];
   if (typeof opts.only === 'string') only = opts.only.split(',');
   else if (Array.isArray(opts.only)) only = opts.only.map(String);
-  const updateEnv = opts.updateEnv || opts.update_env ? shellEnv() : null;
+  const updateEnv = opts.updateEnv || opts.update_env ? shellEnv() : undefined;
   return {
     cwd: opts.cwd ? path.resolve(opts.cwd) : process.cwd(),
     only,
@@ -169,13 +209,8 @@ class API {
     return resp && resp.processes ? resp.processes : [];
   }
 
-  // ---------------------------------------------------------------- daemon
-
-  /** `connect([noDaemon], cb)`: reach the daemon, starting it if needed. */
-  connect(...args) {
-    const { list, cb } = splitArgs(args);
-    const noDaemon = list[0] === true || this._opts.daemon_mode === false;
-    return finish(this._connect(noDaemon), cb);
+  async _actionResults(req) {
+    return (await this._processes(req)).map(actionResult);
   }
 
   async _connect(noDaemon) {
@@ -203,7 +238,7 @@ class API {
   /** noDaemon: the daemon as our child, dying with us (not keeping us alive). */
   async _spawnForeground(conn) {
     const exe = this._exe();
-    if (!exe) throw rpm2Error('DAEMON_UNAVAILABLE', 'rpm2: no native executable to start a daemon');
+    if (!exe) throw rpm2Error(codes().DaemonUnavailable, 'rpm2: no native executable to start a daemon');
     const home = this._homeDir();
     fs.mkdirSync(home, { recursive: true, mode: 0o700 });
     const log = fs.openSync(path.join(home, 'rpm2.log'), 'a');
@@ -228,31 +263,9 @@ class API {
     }
   }
 
-  /** `disconnect([cb])`: close every connection and bus; the process may then exit. */
-  disconnect(cb) {
-    for (const bus of this._buses) bus.close();
-    this._buses.clear();
-    if (this._conn) this._conn.close();
-    this._conn = null;
-    return finish(Promise.resolve(), cb);
-  }
-
-  close(cb) {
-    return this.disconnect(cb);
-  }
-
-  /** `killDaemon(cb)`: stop every app, then the daemon. */
-  killDaemon(cb) {
-    return finish(this._kill(), cb);
-  }
-
-  kill(cb) {
-    return this.killDaemon(cb);
-  }
-
   async _kill() {
     const child = this._child;
-    await this._request({ op: 'kill' });
+    await this._request({ op: OP.kill });
     for (const bus of this._buses) bus.close();
     this._buses.clear();
     if (this._conn) this._conn.close();
@@ -260,22 +273,6 @@ class API {
       await new Promise((resolve) => child.once('exit', resolve));
     }
     return { success: true };
-  }
-
-  ping(cb) {
-    return finish(
-      this._request({ op: 'ping' }).then(() => ({ msg: 'pong' })),
-      cb,
-    );
-  }
-
-  // ---------------------------------------------------------------- apps
-
-  /** `start(script | configPath | appObject | appArray, [opts], cb)`. */
-  start(...args) {
-    const { list, cb } = splitArgs(args);
-    const [target, opts = {}] = list;
-    return finish(this._start(target, opts), cb);
   }
 
   async _start(target, opts) {
@@ -300,75 +297,25 @@ class API {
   }
 
   async _simple(op, target, opts) {
-    const targets = await this._names(target, opts);
-    return (await this._processes({ op, targets })).map(actionResult);
+    return this._actionResults({ op, targets: await this._names(target, opts) });
   }
 
   async _restart(op, target, opts) {
     if (typeof target === 'string' && isConfigFile(target)) {
       // As `rpm2 restart|reload <file>`: the file's spec applies.
       const out = await this._unwrap(
-        this._connection().startOr(target, loadOpts(opts, { forStart: false }), op === 'reload'),
+        this._connection().startOr(target, loadOpts(opts, { forStart: false }), op === OP.reload),
       );
       return out.processes.map(actionResult);
     }
     const targets = await this._names(target, opts);
     if (!targets.length) return [];
     const req = { op, targets, update_env: opts.updateEnv || opts.update_env ? shellEnv() : null };
-    if (op === 'reload' && opts.parallel) req.parallel = Number(opts.parallel);
-    return (await this._processes(req)).map(actionResult);
+    if (op === OP.reload && opts.parallel) req.parallel = Number(opts.parallel);
+    return this._actionResults(req);
   }
 
-  stop(...args) {
-    const { list, cb } = splitArgs(args);
-    return finish(this._simple('stop', list[0], list[1] || {}), cb);
-  }
-
-  delete(...args) {
-    const { list, cb } = splitArgs(args);
-    return finish(this._simple('delete', list[0], list[1] || {}), cb);
-  }
-
-  restart(...args) {
-    const { list, cb } = splitArgs(args);
-    return finish(this._restart('restart', list[0], list[1] || {}), cb);
-  }
-
-  reload(...args) {
-    const { list, cb } = splitArgs(args);
-    return finish(this._restart('reload', list[0], list[1] || {}), cb);
-  }
-
-  /** `reset(target, cb)`: zero the restart counters. */
-  reset(target, cb) {
-    return finish(this._simple('reset', target, {}), cb);
-  }
-
-  /** `scale(name, n | '+n' | '-n', cb)`. */
-  scale(name, count, cb) {
-    return finish(
-      this._processes({ op: 'scale', name: String(name), count: String(count) }).then((ps) =>
-        ps.map(actionResult),
-      ),
-      cb,
-    );
-  }
-
-  /** `list(cb)`: every worker, as `rpm2 jlist` prints it. */
-  list(cb) {
-    return finish(this._processes({ op: 'list' }), cb);
-  }
-
-  /** `describe(name | id, cb)`: the workers matching. */
-  describe(target, cb) {
-    return finish(this._processes({ op: 'describe', targets: toTargets(target) }), cb);
-  }
-
-  // ---------------------------------------------------------------- messages
-
-  /** `sendDataToProcessId(id, packet, cb)` or `(packet, cb)`. */
-  sendDataToProcessId(...args) {
-    const { list, cb } = splitArgs(args);
+  async _sendData(list) {
     let id;
     let packet;
     if (list.length === 1 && list[0] && typeof list[0] === 'object') {
@@ -378,34 +325,13 @@ class API {
       [id, packet] = list;
       if (packet && typeof packet === 'object') packet.id = id;
     }
-    const run = async () => {
-      if (!packet || typeof packet !== 'object' || id === undefined || id === null || packet.data === undefined || !packet.topic) {
-        throw rpm2Error('BAD_REQUEST', 'ID, DATA or TOPIC field is missing');
-      }
-      const pmId = Number(id);
-      if (!Number.isInteger(pmId) || pmId < 0) throw rpm2Error('BAD_REQUEST', `invalid process id: ${id}`);
-      await this._request({ op: 'send_data', pm_id: pmId, packet });
-      return { success: true, data: packet };
-    };
-    return finish(run(), cb);
-  }
-
-  sendSignalToProcessName(signal, name, cb) {
-    return finish(
-      this._processes({ op: 'send_signal', signal: String(signal), targets: toTargets(name) }).then(
-        (ps) => ps.map(actionResult),
-      ),
-      cb,
-    );
-  }
-
-  sendSignalToProcessId(signal, id, cb) {
-    return this.sendSignalToProcessName(signal, id, cb);
-  }
-
-  /** `launchBus(cb)`: an EventEmitter of the daemon's events (pm2's bus). */
-  launchBus(cb) {
-    return finish(this._launchBus(), cb);
+    if (!packet || typeof packet !== 'object' || id === undefined || id === null || packet.data === undefined || !packet.topic) {
+      throw rpm2Error(codes().BadRequest, 'ID, DATA or TOPIC field is missing');
+    }
+    const pmId = Number(id);
+    if (!Number.isInteger(pmId) || pmId < 0) throw rpm2Error(codes().BadRequest, `invalid process id: ${id}`);
+    await this._request({ op: OP.sendData, pm_id: pmId, packet });
+    return { success: true, data: packet };
   }
 
   _launchBus() {
@@ -475,45 +401,109 @@ class API {
       this._buses.add(bus);
     });
   }
+}
+
+// The public API, one row per method: its body gets the arguments without
+// the callback (`publicMethod` adds the callback/promise split).
+const METHODS = {
+  // ---------------------------------------------------------------- daemon
+  /** `connect([noDaemon], cb)`: reach the daemon, starting it if needed. */
+  connect(noDaemon) {
+    return this._connect(noDaemon === true || this._opts.daemon_mode === false);
+  },
+  /** `disconnect([cb])`: close every connection and bus; the process may then exit. */
+  disconnect() {
+    for (const bus of this._buses) bus.close();
+    this._buses.clear();
+    if (this._conn) this._conn.close();
+    this._conn = null;
+  },
+  /** `killDaemon(cb)`: stop every app, then the daemon. */
+  killDaemon() {
+    return this._kill();
+  },
+  ping() {
+    return this._request({ op: OP.ping }).then(() => ({ msg: 'pong' }));
+  },
+
+  // ---------------------------------------------------------------- apps
+  /** `start(script | configPath | appObject | appArray, [opts], cb)`. */
+  start(target, opts = {}) {
+    return this._start(target, opts);
+  },
+  stop(target, opts) {
+    return this._simple(OP.stop, target, opts || {});
+  },
+  delete(target, opts) {
+    return this._simple(OP.delete, target, opts || {});
+  },
+  restart(target, opts) {
+    return this._restart(OP.restart, target, opts || {});
+  },
+  reload(target, opts) {
+    return this._restart(OP.reload, target, opts || {});
+  },
+  /** `reset(target, cb)`: zero the restart counters. */
+  reset(target) {
+    return this._simple(OP.reset, target, {});
+  },
+  /** `scale(name, n | '+n' | '-n', cb)`. */
+  scale(name, count) {
+    return this._actionResults({ op: OP.scale, name: String(name), count: String(count) });
+  },
+  /** `list(cb)`: every worker, as `rpm2 jlist` prints it. */
+  list() {
+    return this._processes({ op: OP.list });
+  },
+  /** `describe(name | id, cb)`: the workers matching. */
+  describe(target) {
+    return this._processes({ op: OP.describe, targets: toTargets(target) });
+  },
+
+  // ---------------------------------------------------------------- messages
+  /** `sendDataToProcessId(id, packet, cb)` or `(packet, cb)`. */
+  sendDataToProcessId(...list) {
+    return this._sendData(list);
+  },
+  sendSignalToProcessName(signal, name) {
+    return this._actionResults({ op: OP.sendSignal, signal: String(signal), targets: toTargets(name) });
+  },
+  /** `launchBus(cb)`: an EventEmitter of the daemon's events (pm2's bus). */
+  launchBus() {
+    return this._launchBus();
+  },
 
   // ---------------------------------------------------------------- files
-
   /** `dump([force], cb)`: save the process list for `resurrect`. */
-  dump(...args) {
-    const { list, cb } = splitArgs(args);
-    return finish(
-      this._request({ op: 'save', force: list[0] === true }).then(() => ({ success: true })),
-      cb,
-    );
-  }
-
+  dump(force) {
+    return this._request({ op: OP.save, force: force === true }).then(() => ({ success: true }));
+  },
   /** `resurrect(cb)`: start what the dump holds and is not running. */
-  resurrect(cb) {
-    return finish(
-      this._processes({ op: 'resurrect' }).then((ps) => ps.map(actionResult)),
-      cb,
-    );
-  }
-
+  resurrect() {
+    return this._actionResults({ op: OP.resurrect });
+  },
   /** `flush([name | id], cb)`: truncate log files (all when no target). */
-  flush(...args) {
-    const { list, cb } = splitArgs(args);
-    const target = list[0];
+  flush(target) {
     const targets = target === undefined || target === null || target === 'all' ? [] : toTargets(target);
-    return finish(
-      this._request({ op: 'flush', targets }).then(() => ({ success: true })),
-      cb,
-    );
-  }
-
+    return this._request({ op: OP.flush, targets }).then(() => ({ success: true }));
+  },
   /** `reloadLogs(cb)`: reopen every log file (after rotation). */
-  reloadLogs(cb) {
-    return finish(
-      this._request({ op: 'reload_logs' }).then(() => ({ success: true })),
-      cb,
-    );
-  }
-}
+  reloadLogs() {
+    return this._request({ op: OP.reloadLogs }).then(() => ({ success: true }));
+  },
+};
+
+// pm2's other names for the same methods.
+const ALIASES = {
+  close: 'disconnect',
+  kill: 'killDaemon',
+  sendSignalToProcessId: 'sendSignalToProcessName',
+};
+
+for (const [name, body] of Object.entries(METHODS)) API.prototype[name] = publicMethod(body);
+for (const [alias, name] of Object.entries(ALIASES)) API.prototype[alias] = API.prototype[name];
+// For js-tests/api-names.test.js: the ops this file sends.
+Object.defineProperty(API, 'REQUEST_OPS', { value: Object.values(OP) });
 
 const rpm2 = new API();
 rpm2.custom = API;

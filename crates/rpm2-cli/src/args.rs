@@ -1,6 +1,7 @@
 //! Command-line arguments: pm2's commands, aliases and flags (clap derive).
 
 use clap::{Args, Parser, Subcommand};
+use rpm2_proto::{ScaleCount, SignalName, Target};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -51,7 +52,7 @@ pub enum Command {
         name: String,
         /// N, +N or -N
         #[arg(allow_hyphen_values = true)]
-        count: String,
+        count: ScaleCount,
     },
     /// The process table
     #[command(visible_aliases = ["ls", "l", "ps", "status"])]
@@ -62,12 +63,12 @@ pub enum Command {
     Prettylist,
     /// Everything about one app
     #[command(visible_aliases = ["desc", "info", "show"])]
-    Describe { target: String },
+    Describe { target: Target },
     /// Print log lines of apps, then follow them
     #[command(alias = "log")]
     Logs(LogsArgs),
     /// Empty the log files of apps (all, and the daemon log, without target)
-    Flush { targets: Vec<String> },
+    Flush { targets: Vec<Target> },
     /// Reopen every log file (after logrotate moved them)
     #[command(name = "reloadLogs")]
     ReloadLogs,
@@ -82,21 +83,21 @@ pub enum Command {
     Resurrect,
     /// Send a signal to apps
     #[command(name = "sendSignal")]
-    SendSignal { signal: String, target: String },
+    SendSignal { signal: SignalName, target: Target },
     /// Print the environment of a worker
     Env { id: u32 },
     /// Print pids (of one app, or all)
-    Pid { target: Option<String> },
+    Pid { target: Option<Target> },
     /// Print the ids of an app
     Id { name: String },
     /// Reset restart counters
-    Reset { target: String },
+    Reset { target: Target },
     /// Check that the daemon answers (starts it if needed)
     Ping,
     /// Stop every app, then the daemon
     Kill,
     /// Run the daemon (started by the CLI itself)
-    #[command(name = "__daemon", hide = true)]
+    #[command(name = rpm2_client::DAEMON_SUBCOMMAND, hide = true)]
     Daemon,
 }
 
@@ -116,7 +117,7 @@ pub struct FileArgs {
 pub struct TargetArgs {
     /// Names, ids, namespaces, or `all`
     #[arg(required = true)]
-    pub targets: Vec<String>,
+    pub targets: Vec<Target>,
 }
 
 #[derive(Debug, Args)]
@@ -245,7 +246,7 @@ pub struct StartArgs {
 #[expect(clippy::struct_excessive_bools, reason = "one per pm2 flag")]
 pub struct LogsArgs {
     /// Name, id, namespace or `all`
-    pub target: Option<String>,
+    pub target: Option<Target>,
     /// Lines of each file to print first
     #[arg(long, default_value_t = 15)]
     pub lines: usize,

@@ -2,6 +2,7 @@
 
 mod args;
 mod commands;
+mod error;
 mod output;
 mod print;
 

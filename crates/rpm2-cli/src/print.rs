@@ -1,16 +1,12 @@
-//! Messages and exit codes: the CLI's voice (pm2's prefixes, our name).
+//! Messages: the CLI's voice (pm2's prefixes, our name).
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 use rpm2_proto::ProcessInfo;
 
+use crate::error::CliError;
 use crate::output;
-
-/// Exit codes scripts can rely on (pm2 uses 0 and 1).
-pub mod exit {
-    pub const ERROR: u8 = 1;
-}
 
 /// How much to print.
 #[derive(Debug, Clone, Copy)]
@@ -46,10 +42,10 @@ impl Style {
     }
 }
 
-/// Print an error and give the failure exit code.
-pub fn error(msg: &str) -> ExitCode {
-    eprintln!("[RPM2][ERROR] {msg}");
-    ExitCode::from(exit::ERROR)
+/// Print an error and give its exit status.
+pub fn error(e: &CliError) -> ExitCode {
+    eprintln!("[RPM2][ERROR] {e}");
+    ExitCode::from(e.exit_status())
 }
 
 /// Write to stdout; a closed pipe (`rpm2 jlist | head`) is not an error.

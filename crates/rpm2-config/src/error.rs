@@ -4,6 +4,8 @@
 //! user has to find it in an ecosystem file that may hold many apps; `code()`
 //! gives the CLI and the JS API a stable string to branch on.
 
+use rpm2_proto::ErrorCode;
+
 /// A config could not be turned into app specs; nothing must be started.
 ///
 /// `origin` is the config file as the user wrote it, or the script given on
@@ -68,16 +70,16 @@ impl ConfigError {
     /// A stable, machine-readable code for the CLI's exit paths and the JS
     /// API's `err.code`.
     #[must_use]
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            Self::NotFound { .. } => "CONFIG_NOT_FOUND",
-            Self::Read { .. } => "CONFIG_READ",
-            Self::Parse { .. } => "CONFIG_PARSE",
-            Self::NodeNotFound { .. } => "NODE_NOT_FOUND",
-            Self::ScriptNotFound { .. } => "SCRIPT_NOT_FOUND",
-            Self::InvalidOption { .. } => "INVALID_OPTION",
-            Self::InterpreterNotFound { .. } => "INTERPRETER_NOT_FOUND",
-            Self::AppNotInConfig { .. } => "APP_NOT_IN_CONFIG",
+            Self::NotFound { .. } => ErrorCode::ConfigNotFound,
+            Self::Read { .. } => ErrorCode::ConfigRead,
+            Self::Parse { .. } => ErrorCode::ConfigParse,
+            Self::NodeNotFound { .. } => ErrorCode::NodeNotFound,
+            Self::ScriptNotFound { .. } => ErrorCode::ScriptNotFound,
+            Self::InvalidOption { .. } => ErrorCode::InvalidOption,
+            Self::InterpreterNotFound { .. } => ErrorCode::InterpreterNotFound,
+            Self::AppNotInConfig { .. } => ErrorCode::AppNotInConfig,
         }
     }
 }

@@ -24,10 +24,12 @@ mod load;
 mod normalize;
 mod paths;
 mod resolve;
+mod shell;
 mod units;
 
 pub use dayjs::dayjs_to_strftime;
 pub use error::ConfigError;
+pub use shell::{load_options, shell_env};
 
 /// What the CLI (or the JS API) knows besides the config itself.
 #[derive(Debug, Clone, Default)]

@@ -1,5 +1,6 @@
 //! rpm2's daemon: the supervisor that owns the process table, the Node
-//! cluster primary, the RPC server and client, and the home layout.
+//! cluster primary and the RPC server. The home layout and the client are
+//! in `rpm2-client`.
 //! Shared wire types live in `rpm2-proto`; config loading in `rpm2-config`;
 //! log files in `rpm2-logs`; Node's IPC channel in `rpm2-node-ipc`.
 

@@ -13,8 +13,7 @@ use std::sync::{Arc, Mutex};
 
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::Status;
-use rpm2_core::rpc::client::Client;
-use rpm2_core::Home;
+use rpm2_client::{Client, Home};
 use serde_json::json;
 
 /// The JS callback: one JSON string per packet.

@@ -2,24 +2,25 @@
 //!
 //! Nothing here supervises anything: the daemon is its own process (the
 //! `rpm2 __daemon` executable), and this addon only talks to it over
-//! `$RPM2_HOME/rpc.sock` with the blocking client of `rpm2-core`.
+//! `$RPM2_HOME/rpc.sock` with `rpm2-client` (it does not link the daemon).
 //!
 //! - Every call runs as an [`AsyncTask`] on libuv's thread pool, so Node's
 //!   event loop never waits on the socket.
 //! - Results cross the boundary as data, never as thrown errors: a JSON
 //!   string of `{ ok: value }` or `{ error: { code, message } }` (rolldown's
 //!   `BindingResult` pattern; JSON because the values are pm2's loose
-//!   process objects, which `index.d.ts` types by hand). `index.js` turns errors into `Error`
-//!   objects with a stable `err.code`.
+//!   process objects, which `index.d.ts` types by hand). `index.js` turns
+//!   errors into `Error` objects with a stable `err.code` (`ErrorCode`).
+//! - Requests arrive as `rpm2-proto` `Request` JSON and are parsed into the
+//!   typed request here, so a bad target, signal or scale count is refused
+//!   before anything is sent.
 //! - The bus ([`Connection::subscribe`]) is a dedicated thread reading
 //!   events and handing them to JS through a `ThreadsafeFunction`; closing
 //!   it shuts the socket down, the thread ends and drops the function, so
 //!   nothing keeps the process alive afterwards.
-//!
-//! Request and response types are `rpm2-proto`'s, unchanged: `request`
-//! takes a `Request` as JSON and answers with the `Response` as JSON.
 
 mod bus;
+mod pool;
 mod start;
 
 use std::path::PathBuf;
@@ -30,122 +31,31 @@ use bus::BusCallback;
 use napi::bindgen_prelude::AsyncTask;
 use napi::{Env, Status, Task};
 use napi_derive::napi;
-use rpm2_core::rpc::client::{connect_or_spawn, Client, ClientError};
-use rpm2_core::Home;
-use rpm2_proto::{ErrorCode, Request, Response};
+use pool::Shared;
+use rpm2_client::{ClientError, Home};
+use rpm2_proto::{ErrorCode, Request};
 use serde_json::{json, Value};
 
+pub use start::LoadOpts;
+
 /// What a job hands back to JS: `{ ok }` or `{ error: { code, message } }`.
-pub(crate) type Outcome = Result<Value, Failure>;
+pub(crate) type Outcome = Result<Value, ClientError>;
 
-/// An error as JS sees it.
-#[derive(Debug)]
-pub(crate) struct Failure {
-    pub code: String,
-    pub message: String,
+/// A refusal with `BAD_REQUEST`.
+pub(crate) fn bad_request(message: impl Into<String>) -> ClientError {
+    ClientError::rejected(ErrorCode::BadRequest, message)
 }
 
-impl Failure {
-    pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            code: code.into(),
-            message: message.into(),
-        }
-    }
-}
-
-impl From<ClientError> for Failure {
-    fn from(e: ClientError) -> Self {
-        Self::new(e.code().as_str(), e.to_string())
-    }
-}
-
-impl From<rpm2_config::ConfigError> for Failure {
-    fn from(e: rpm2_config::ConfigError) -> Self {
-        Self::new(e.code(), e.to_string())
-    }
+/// Any serialisable answer as a JSON value.
+pub(crate) fn to_value(v: impl serde::Serialize) -> Outcome {
+    serde_json::to_value(v).map_err(|e| ClientError::Unexpected(e.to_string()))
 }
 
 fn to_js(outcome: Outcome) -> Value {
     match outcome {
         Ok(v) => json!({ "ok": v }),
-        Err(f) => json!({ "error": { "code": f.code, "message": f.message } }),
+        Err(e) => json!({ "error": { "code": e.code().as_str(), "message": e.to_string() } }),
     }
-}
-
-/// The state shared by a connection's jobs: where the daemon is, and idle
-/// connections to it (a small pool, so concurrent calls do not queue behind
-/// a long reload).
-pub(crate) struct Shared {
-    home: Home,
-    exe: Option<PathBuf>,
-    idle: Mutex<Vec<Client>>,
-}
-
-impl Shared {
-    fn take_idle(&self) -> Option<Client> {
-        self.idle.lock().ok()?.pop()
-    }
-
-    fn put_idle(&self, client: Client) {
-        if let Ok(mut idle) = self.idle.lock() {
-            if idle.len() < 4 {
-                idle.push(client);
-            }
-        }
-    }
-
-    fn clear(&self) {
-        if let Ok(mut idle) = self.idle.lock() {
-            idle.clear();
-        }
-    }
-
-    /// A fresh connection; with `spawn`, start the daemon if none answers.
-    fn open(&self, spawn: bool) -> Result<(Client, bool), ClientError> {
-        match (&self.exe, spawn) {
-            (Some(exe), true) => connect_or_spawn(&self.home, exe),
-            _ => Client::connect(&self.home).map(|c| (c, false)),
-        }
-    }
-
-    /// One request, on an idle connection if there is one. A pooled
-    /// connection whose daemon went away is replaced once.
-    pub(crate) fn call(&self, req: &Request) -> Result<Response, ClientError> {
-        let reused = self.take_idle();
-        let was_reused = reused.is_some();
-        let mut client = match reused {
-            Some(c) => c,
-            None => self.open(true)?.0,
-        };
-        let result = match client.call(req) {
-            Err(ClientError::Io(_)) if was_reused => {
-                client = self.open(true)?.0;
-                client.call(req)
-            }
-            other => other,
-        };
-        match (&result, req) {
-            (_, Request::Kill) => self.clear(),
-            (Ok(_) | Err(ClientError::Rpc(_)), _) => self.put_idle(client),
-            _ => {}
-        }
-        result
-    }
-
-    fn processes(&self, req: &Request) -> Result<Vec<rpm2_proto::ProcessInfo>, Failure> {
-        match self.call(req)? {
-            Response::Processes { processes } => Ok(processes),
-            other => Err(unexpected(&other)),
-        }
-    }
-}
-
-pub(crate) fn unexpected(resp: &Response) -> Failure {
-    Failure::new(
-        ErrorCode::BadRequest.as_str(),
-        format!("unexpected answer from the daemon: {resp:?}"),
-    )
 }
 
 type Work = Box<dyn FnOnce(&Shared) -> Outcome + Send>;
@@ -173,6 +83,33 @@ impl Task for Job {
     }
 }
 
+/// Every request `op` the daemon knows (`rpm2-proto`'s `Request::OPS`);
+/// `index.js`'s own list is checked against it by a test.
+#[napi]
+#[must_use]
+pub fn request_ops() -> Vec<String> {
+    Request::OPS.iter().map(|&op| op.to_owned()).collect()
+}
+
+/// Every `err.code` string (`rpm2-proto`'s `ErrorCode`), by variant name:
+/// `{ DaemonUnavailable: 'DAEMON_UNAVAILABLE', … }`.
+#[napi(ts_return_type = "Record<string, string>")]
+#[must_use]
+pub fn error_codes() -> Value {
+    let map: serde_json::Map<String, Value> = ErrorCode::ALL
+        .iter()
+        .map(|c| (format!("{c:?}"), json!(c.as_str())))
+        .collect();
+    Value::Object(map)
+}
+
+/// pm2's rule for "this start target is a config file" (`rpm2-config`).
+#[napi]
+#[must_use]
+pub fn is_config_file(target: String) -> bool {
+    rpm2_config::is_config_file(&target)
+}
+
 /// A client of the daemon of one `RPM2_HOME`.
 #[napi]
 pub struct Connection {
@@ -188,11 +125,7 @@ impl Connection {
     #[must_use]
     pub fn new(home: String, exe: Option<String>) -> Self {
         Self {
-            shared: Arc::new(Shared {
-                home: Home::new(home),
-                exe: exe.map(PathBuf::from),
-                idle: Mutex::new(Vec::new()),
-            }),
+            shared: Arc::new(Shared::new(Home::new(home), exe.map(PathBuf::from))),
             buses: Mutex::new(Vec::new()),
         }
     }
@@ -214,7 +147,7 @@ impl Connection {
             let (client, spawned) = loop {
                 match shared.open(spawn) {
                     Ok(pair) => break pair,
-                    Err(e) if Instant::now() >= deadline => return Err(e.into()),
+                    Err(e) if Instant::now() >= deadline => return Err(e),
                     Err(_) => std::thread::sleep(Duration::from_millis(10)),
                 }
             };
@@ -223,29 +156,28 @@ impl Connection {
             Ok(json!({
                 "daemonPid": pid,
                 "newDaemon": spawned,
-                "home": shared.home.root().display().to_string(),
-                "rpcSocketFile": shared.home.rpc_socket().display().to_string(),
+                "home": shared.home().root().display().to_string(),
+                "rpcSocketFile": shared.home().rpc_socket().display().to_string(),
             }))
         })
     }
 
     /// Send one `rpm2-proto` `Request` (as JSON: `{ op: "list" }`, …);
-    /// resolves to the `Response` as JSON.
+    /// resolves to the `Response` as JSON. The request is parsed into its
+    /// typed form first: bad targets, signals and counts never leave.
     #[napi(ts_return_type = "Promise<string>")]
     pub fn request(&self, request: Value) -> AsyncTask<Job> {
         self.job(move |shared| {
-            let req: Request = serde_json::from_value(request).map_err(|e| {
-                Failure::new(ErrorCode::BadRequest.as_str(), format!("bad request: {e}"))
-            })?;
+            let req: Request = serde_json::from_value(request)
+                .map_err(|e| bad_request(format!("bad request: {e}")))?;
             if matches!(req, Request::Hello { .. } | Request::Subscribe) {
-                return Err(Failure::new(
-                    ErrorCode::BadRequest.as_str(),
-                    "hello and subscribe are not plain requests",
-                ));
+                return Err(bad_request("hello and subscribe are not plain requests"));
             }
-            let resp = shared.call(&req)?;
-            serde_json::to_value(resp)
-                .map_err(|e| Failure::new(ErrorCode::BadRequest.as_str(), e.to_string()))
+            let resp = shared.with_client(|c| c.call(&req));
+            if matches!(req, Request::Kill) {
+                shared.clear();
+            }
+            to_value(resp?)
         })
     }
 
@@ -253,27 +185,23 @@ impl Connection {
     /// validates everything the way `rpm2 start` does, then starts it.
     /// Resolves to `{ processes, warnings }`.
     #[napi(ts_return_type = "Promise<string>")]
-    pub fn start(&self, target: Value, opts: Value) -> AsyncTask<Job> {
-        self.job(move |shared| start::start(shared, &target, &opts))
+    pub fn start(&self, target: Value, opts: LoadOpts) -> AsyncTask<Job> {
+        self.job(move |shared| start::start(shared, target, opts))
     }
 
     /// Load apps (from a config file, a script or app objects) without
     /// starting them; resolves to the `AppSpec`s. Used to turn a config
     /// path given to stop/restart/reload/delete into app names.
     #[napi(ts_return_type = "Promise<string>")]
-    pub fn load(&self, target: Value, opts: Value) -> AsyncTask<Job> {
-        self.job(move |_| {
-            let loaded = start::load(&target, &opts)?;
-            serde_json::to_value(loaded.apps)
-                .map_err(|e| Failure::new(ErrorCode::BadRequest.as_str(), e.to_string()))
-        })
+    pub fn load(&self, target: Value, opts: LoadOpts) -> AsyncTask<Job> {
+        self.job(move |_| to_value(start::plan(target, &opts)?.into_loaded()?.apps))
     }
 
     /// `restart`/`reload` of a config file: its apps start, restart or
     /// reload with the file's spec, as the CLI does.
     #[napi(ts_return_type = "Promise<string>")]
-    pub fn start_or(&self, target: Value, opts: Value, reload: bool) -> AsyncTask<Job> {
-        self.job(move |shared| start::start_or(shared, &target, &opts, reload))
+    pub fn start_or(&self, target: Value, opts: LoadOpts, reload: bool) -> AsyncTask<Job> {
+        self.job(move |shared| start::start_or(shared, target, opts, reload))
     }
 
     /// Subscribe to the daemon's events. `callback` receives JSON strings:
@@ -285,7 +213,7 @@ impl Connection {
         &self,
         #[napi(ts_arg_type = "(packet: string) => void")] callback: BusCallback,
     ) -> u32 {
-        let handle = bus::spawn(self.shared.home.clone(), callback);
+        let handle = bus::spawn(self.shared.home().clone(), callback);
         let id = handle.id;
         if let Ok(mut buses) = self.buses.lock() {
             buses.push(handle);
@@ -319,16 +247,4 @@ impl Connection {
             }
         }
     }
-}
-
-/// The `Request` list's processes helper, for the modules above.
-pub(crate) fn processes(shared: &Shared, req: &Request) -> Result<Vec<Value>, Failure> {
-    shared
-        .processes(req)?
-        .into_iter()
-        .map(|p| {
-            serde_json::to_value(p)
-                .map_err(|e| Failure::new(ErrorCode::BadRequest.as_str(), e.to_string()))
-        })
-        .collect()
 }

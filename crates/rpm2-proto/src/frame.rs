@@ -87,7 +87,7 @@ mod tests {
     fn round_trips_split_and_joined_frames() {
         let a = encode(&Request::Ping).unwrap();
         let b = encode(&Request::Stop {
-            targets: vec!["app".into()],
+            targets: vec![crate::Target::Name("app".into())],
         })
         .unwrap();
         let mut all = a.clone();
@@ -106,7 +106,7 @@ mod tests {
             vec![
                 Request::Ping,
                 Request::Stop {
-                    targets: vec!["app".into()]
+                    targets: vec![crate::Target::Name("app".into())]
                 }
             ]
         );

@@ -9,11 +9,17 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::code::ErrorCode;
 use crate::info::ProcessInfo;
+use crate::scale::ScaleCount;
+use crate::signal::SignalName;
 use crate::spec::AppSpec;
+use crate::target::Target;
 
-/// Bumped on any incompatible change to these types.
-pub const PROTOCOL_VERSION: u32 = 1;
+/// Bumped on any incompatible change to these types. 2: error codes
+/// `NO_DUMP`, `SIGNAL_FAILED` and the config codes, which a version 1
+/// client cannot decode.
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// A request from a client.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -38,16 +44,16 @@ pub enum Request {
         apps: Vec<AppSpec>,
     },
     Stop {
-        targets: Vec<String>,
+        targets: Vec<Target>,
     },
     Restart {
-        targets: Vec<String>,
+        targets: Vec<Target>,
         /// `--update-env`: environment merged over the stored one.
         #[serde(default)]
         update_env: Option<BTreeMap<String, String>>,
     },
     Reload {
-        targets: Vec<String>,
+        targets: Vec<Target>,
         #[serde(default)]
         update_env: Option<BTreeMap<String, String>>,
         /// Workers replaced at once (`--parallel`); 1 by default.
@@ -55,21 +61,21 @@ pub enum Request {
         parallel: Option<u32>,
     },
     Delete {
-        targets: Vec<String>,
+        targets: Vec<Target>,
     },
     /// `scale <app> <n|+n|-n>`: `count` as typed.
     Scale {
         name: String,
-        count: String,
+        count: ScaleCount,
     },
     List,
     /// Workers matching the targets; an unknown target is an error.
     Describe {
-        targets: Vec<String>,
+        targets: Vec<Target>,
     },
     SendSignal {
-        signal: String,
-        targets: Vec<String>,
+        signal: SignalName,
+        targets: Vec<Target>,
     },
     /// `sendDataToProcessId`: the packet reaches the worker's
     /// `process.on('message')`.
@@ -78,12 +84,12 @@ pub enum Request {
         packet: serde_json::Value,
     },
     Reset {
-        targets: Vec<String>,
+        targets: Vec<Target>,
     },
     /// Truncate the log files of the targets (all apps and the daemon log
     /// when empty).
     Flush {
-        targets: Vec<String>,
+        targets: Vec<Target>,
     },
     ReloadLogs,
     /// Write the dump file.
@@ -98,6 +104,60 @@ pub enum Request {
     Subscribe,
     /// Stop every app gracefully, then the daemon exits.
     Kill,
+}
+
+impl Request {
+    /// Every request's `op` string, as serde spells it: the list JS clients
+    /// are checked against (`index.js` builds its methods from these names).
+    pub const OPS: &'static [&'static str] = &[
+        "hello",
+        "ping",
+        "start",
+        "start_or_reload",
+        "stop",
+        "restart",
+        "reload",
+        "delete",
+        "scale",
+        "list",
+        "describe",
+        "send_signal",
+        "send_data",
+        "reset",
+        "flush",
+        "reload_logs",
+        "save",
+        "resurrect",
+        "subscribe",
+        "kill",
+    ];
+
+    /// This request's `op`; the match keeps [`Request::OPS`] complete.
+    #[must_use]
+    pub fn op(&self) -> &'static str {
+        match self {
+            Self::Hello { .. } => "hello",
+            Self::Ping => "ping",
+            Self::Start { .. } => "start",
+            Self::StartOrReload { .. } => "start_or_reload",
+            Self::Stop { .. } => "stop",
+            Self::Restart { .. } => "restart",
+            Self::Reload { .. } => "reload",
+            Self::Delete { .. } => "delete",
+            Self::Scale { .. } => "scale",
+            Self::List => "list",
+            Self::Describe { .. } => "describe",
+            Self::SendSignal { .. } => "send_signal",
+            Self::SendData { .. } => "send_data",
+            Self::Reset { .. } => "reset",
+            Self::Flush { .. } => "flush",
+            Self::ReloadLogs => "reload_logs",
+            Self::Save { .. } => "save",
+            Self::Resurrect => "resurrect",
+            Self::Subscribe => "subscribe",
+            Self::Kill => "kill",
+        }
+    }
 }
 
 /// A response from the daemon.
@@ -146,50 +206,6 @@ impl RpcError {
     }
 }
 
-/// Stable error codes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum ErrorCode {
-    /// No app or worker matches a target.
-    ProcessNotFound,
-    /// The request is malformed or makes no sense (bad signal, bad scale).
-    BadRequest,
-    /// Client and daemon speak different protocol versions.
-    ProtocolMismatch,
-    /// Spawning a worker failed.
-    SpawnFailed,
-    /// A reload could not complete (successor crashed or not ready).
-    ReloadFailed,
-    /// `save` on an empty list, or `resurrect` with no dump.
-    NothingToDo,
-    /// The daemon is shutting down.
-    ShuttingDown,
-    /// No daemon answers and none could be started.
-    DaemonUnavailable,
-    /// Reading or writing a file failed.
-    Io,
-    /// A config file or option is invalid.
-    InvalidConfig,
-}
-
-impl ErrorCode {
-    #[must_use]
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::ProcessNotFound => "PROCESS_NOT_FOUND",
-            Self::BadRequest => "BAD_REQUEST",
-            Self::ProtocolMismatch => "PROTOCOL_MISMATCH",
-            Self::SpawnFailed => "SPAWN_FAILED",
-            Self::ReloadFailed => "RELOAD_FAILED",
-            Self::NothingToDo => "NOTHING_TO_DO",
-            Self::ShuttingDown => "SHUTTING_DOWN",
-            Self::DaemonUnavailable => "DAEMON_UNAVAILABLE",
-            Self::Io => "IO_ERROR",
-            Self::InvalidConfig => "INVALID_CONFIG",
-        }
-    }
-}
-
 /// The worker an event is about, as pm2's bus packets name it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EventProcess {
@@ -234,4 +250,96 @@ pub enum Event {
         data: Option<serde_json::Value>,
         raw: Option<serde_json::Value>,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One request of each kind.
+    fn samples() -> Vec<Request> {
+        let targets = vec![Target::All];
+        vec![
+            Request::Hello {
+                protocol: PROTOCOL_VERSION,
+                client: "t".into(),
+            },
+            Request::Ping,
+            Request::Start {
+                apps: Vec::new(),
+                only_new: false,
+            },
+            Request::StartOrReload { apps: Vec::new() },
+            Request::Stop {
+                targets: targets.clone(),
+            },
+            Request::Restart {
+                targets: targets.clone(),
+                update_env: None,
+            },
+            Request::Reload {
+                targets: targets.clone(),
+                update_env: None,
+                parallel: None,
+            },
+            Request::Delete {
+                targets: targets.clone(),
+            },
+            Request::Scale {
+                name: "a".into(),
+                count: ScaleCount::Up(1),
+            },
+            Request::List,
+            Request::Describe {
+                targets: targets.clone(),
+            },
+            Request::SendSignal {
+                signal: SignalName::SIGINT,
+                targets: targets.clone(),
+            },
+            Request::SendData {
+                pm_id: 0,
+                packet: serde_json::Value::Null,
+            },
+            Request::Reset {
+                targets: targets.clone(),
+            },
+            Request::Flush { targets },
+            Request::ReloadLogs,
+            Request::Save { force: false },
+            Request::Resurrect,
+            Request::Subscribe,
+            Request::Kill,
+        ]
+    }
+
+    #[test]
+    fn ops_list_matches_serde() {
+        let samples = samples();
+        let ops: Vec<&str> = samples.iter().map(Request::op).collect();
+        assert_eq!(ops, Request::OPS);
+        for req in &samples {
+            let json = serde_json::to_value(req).unwrap();
+            assert_eq!(json["op"], req.op());
+        }
+    }
+
+    #[test]
+    fn typed_fields_keep_their_wire_shape() {
+        let json = serde_json::json!({"op": "scale", "name": "a", "count": "-2"});
+        let req: Request = serde_json::from_value(json.clone()).unwrap();
+        assert_eq!(serde_json::to_value(&req).unwrap(), json);
+        let json =
+            serde_json::json!({"op": "send_signal", "signal": "usr2", "targets": ["0", "web"]});
+        let req: Request = serde_json::from_value(json).unwrap();
+        assert_eq!(
+            req,
+            Request::SendSignal {
+                signal: "SIGUSR2".parse().unwrap(),
+                targets: vec![Target::Id(0), Target::Name("web".into())],
+            }
+        );
+        let bad = serde_json::json!({"op": "scale", "name": "a", "count": "lots"});
+        assert!(serde_json::from_value::<Request>(bad).is_err());
+    }
 }

@@ -1,31 +1,36 @@
 //! Actions on running apps: stop, restart, reload, delete, scale, signals,
 //! and the daemon-level ones (save, resurrect, ping, kill).
 
-use std::collections::BTreeMap;
 use std::process::ExitCode;
 
-use rpm2_core::rpc::client::Client;
-use rpm2_proto::{Request, Response};
+use rpm2_client::{Client, ClientError, StartPlan, StartTarget};
+use rpm2_proto::{ErrorCode, ProcessInfo, Target};
 
-use super::{fail, list_all, CmdResult, Ctx};
+use super::{CliError, CmdResult, Ctx};
 use crate::args::ActionArgs;
 
-/// Send one request that answers with processes, then print the table.
-pub fn simple(ctx: &Ctx, action: &str, req: Request) -> CmdResult {
-    let resp = ctx.call(&req).map_err(|e| fail(&e))?;
-    if let Response::Processes { processes } = &resp {
-        for p in processes {
-            ctx.style
-                .info(&format!("[{}]({}) ✓ {action}", p.name, p.pm_id));
-        }
+/// One call that answers with processes, then the table.
+pub fn simple(
+    ctx: &Ctx,
+    action: &str,
+    call: impl FnOnce(&mut Client) -> Result<Vec<ProcessInfo>, ClientError>,
+) -> CmdResult {
+    let mut client = ctx.client()?;
+    for p in &call(&mut client)? {
+        ctx.style
+            .info(&format!("[{}]({}) ✓ {action}", p.name, p.pm_id));
     }
-    ctx.style.table(&list_all(ctx)?);
+    ctx.style.table(&client.list()?);
     Ok(ExitCode::SUCCESS)
 }
 
-/// A request answered with `Ok`, then a message.
-pub fn done(ctx: &Ctx, req: Request, msg: &str) -> CmdResult {
-    ctx.call(&req).map_err(|e| fail(&e))?;
+/// A call answered with `Ok`, then a message.
+pub fn done(
+    ctx: &Ctx,
+    call: impl FnOnce(&mut Client) -> Result<(), ClientError>,
+    msg: &str,
+) -> CmdResult {
+    call(&mut ctx.client()?)?;
     ctx.style.info(msg);
     Ok(ExitCode::SUCCESS)
 }
@@ -34,42 +39,31 @@ pub fn done(ctx: &Ctx, req: Request, msg: &str) -> CmdResult {
 /// ecosystem file. A file's apps get their new spec: started if unknown,
 /// restarted (or reloaded) if known — pm2's startOrRestart/startOrReload.
 pub fn restart_or_reload(ctx: &Ctx, a: ActionArgs, reload: bool) -> CmdResult {
-    let update_env = a.update_env.then(shell_env);
+    let update_env = a.update_env.then(rpm2_config::shell_env);
     let mut targets = Vec::new();
     for t in &a.targets {
         if rpm2_config::is_config_file(t) {
             start_or(ctx, t, a.only.as_deref(), a.env.clone(), reload)?;
         } else {
-            targets.push(t.clone());
+            targets.push(
+                t.parse::<Target>()
+                    .map_err(|e| CliError::new(ErrorCode::BadRequest, e.to_string()))?,
+            );
         }
     }
     if targets.is_empty() {
-        ctx.style.table(&list_all(ctx)?);
+        ctx.style.table(&super::list_all(ctx)?);
         return Ok(ExitCode::SUCCESS);
     }
-    let (req, action) = if reload {
-        (
-            Request::Reload {
-                targets,
-                update_env,
-                parallel: a.parallel,
-            },
-            "reload",
-        )
-    } else {
-        (
-            Request::Restart {
-                targets,
-                update_env,
-            },
-            "restart",
-        )
-    };
     if !a.update_env {
         ctx.style
             .info("Use --update-env to update environment variables");
     }
-    simple(ctx, action, req)
+    if reload {
+        simple(ctx, "reload", |c| c.reload(targets, update_env, a.parallel))
+    } else {
+        simple(ctx, "restart", |c| c.restart(targets, update_env))
+    }
 }
 
 /// Load an ecosystem file and start its unknown apps; known ones are
@@ -81,43 +75,31 @@ pub fn start_or(
     env: Option<String>,
     reload: bool,
 ) -> CmdResult {
-    let opts = super::start::load_options(only, env, serde_json::Map::new())?;
-    let loaded =
-        rpm2_config::load_file(std::path::Path::new(file), &opts).map_err(|e| e.to_string())?;
-    for w in &loaded.warnings {
+    let opts =
+        rpm2_config::load_options(only.map(str::to_owned), env, serde_json::Map::new(), None)?;
+    let plan = StartPlan::new([StartTarget::Text(file.to_owned())], &opts)?;
+    for w in &plan.warnings {
         ctx.style.warn(w);
     }
-    let req = if reload {
-        Request::StartOrReload { apps: loaded.apps }
-    } else {
-        Request::Start {
-            apps: loaded.apps,
-            only_new: false,
-        }
-    };
     let action = if reload {
         "startOrReload"
     } else {
         "startOrRestart"
     };
-    simple(ctx, action, req)
-}
-
-/// This shell's environment (for `--update-env`).
-pub fn shell_env() -> BTreeMap<String, String> {
-    std::env::vars().collect()
+    simple(ctx, action, |c| {
+        plan.start_or(c, reload).map(|(procs, _)| procs)
+    })
 }
 
 pub fn save(ctx: &Ctx, force: bool) -> CmdResult {
-    match ctx.call(&Request::Save { force }).map_err(|e| fail(&e))? {
-        Response::Saved { path, apps } => {
-            ctx.style
-                .info(&format!("Saving current process list ({apps} apps)..."));
-            ctx.style.info(&format!("Successfully saved in {path}"));
-            Ok(ExitCode::SUCCESS)
-        }
-        other => Err(format!("unexpected answer: {other:?}")),
-    }
+    let saved = ctx.client()?.save(force)?;
+    ctx.style.info(&format!(
+        "Saving current process list ({} apps)...",
+        saved.apps
+    ));
+    ctx.style
+        .info(&format!("Successfully saved in {}", saved.path));
+    Ok(ExitCode::SUCCESS)
 }
 
 pub fn resurrect(ctx: &Ctx) -> CmdResult {
@@ -125,17 +107,12 @@ pub fn resurrect(ctx: &Ctx) -> CmdResult {
         "Resurrecting from {}",
         ctx.home.dump_file().display()
     ));
-    match ctx.call(&Request::Resurrect).map_err(|e| fail(&e))? {
-        Response::Processes { processes } => {
-            ctx.style.table(&processes);
-            Ok(ExitCode::SUCCESS)
-        }
-        other => Err(format!("unexpected answer: {other:?}")),
-    }
+    ctx.style.table(&ctx.client()?.resurrect()?);
+    Ok(ExitCode::SUCCESS)
 }
 
 pub fn ping(ctx: &Ctx) -> CmdResult {
-    ctx.call(&Request::Ping).map_err(|e| fail(&e))?;
+    ctx.client()?.ping()?;
     if !ctx.style.silent {
         println!("{{ msg: 'pong' }}");
     }
@@ -149,7 +126,7 @@ pub fn kill(ctx: &Ctx) -> CmdResult {
         return Ok(ExitCode::SUCCESS);
     };
     let pid = client.daemon_pid;
-    client.call(&Request::Kill).map_err(|e| fail(&e))?;
+    client.kill()?;
     ctx.style.info("[v] All Applications Stopped");
     // Wait for the daemon to be gone, so the next command starts afresh.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);

@@ -4,9 +4,9 @@
 use std::collections::BTreeSet;
 use std::process::ExitCode;
 
-use rpm2_proto::{Event, ProcessInfo};
+use rpm2_proto::{ErrorCode, Event, ProcessInfo, Target};
 
-use super::{fail, list_all, CmdResult, Ctx};
+use super::{list_all, CliError, CmdResult, Ctx};
 use crate::args::LogsArgs;
 use crate::print::out;
 
@@ -21,23 +21,22 @@ pub fn logs(ctx: &Ctx, a: &LogsArgs) -> CmdResult {
     } else {
         a
     };
-    let target = a.target.clone().unwrap_or_else(|| "all".to_owned());
+    let target = a.target.clone().unwrap_or(Target::All);
     // Subscribe first so nothing written while we tail is missed.
     let events = if a.nostream {
         None
     } else {
-        Some(
-            ctx.client()
-                .and_then(rpm2_core::rpc::client::Client::subscribe)
-                .map_err(|e| fail(&e))?,
-        )
+        Some(ctx.client()?.subscribe()?)
     };
     let procs: Vec<ProcessInfo> = list_all(ctx)?
         .into_iter()
-        .filter(|p| matches(p.pm_id, &p.name, &p.pm2_env.namespace, &target))
+        .filter(|p| target.matches(p.pm_id, &p.name, &p.pm2_env.namespace))
         .collect();
-    if procs.is_empty() && target != "all" {
-        return Err(format!("no process matches {target}"));
+    if procs.is_empty() && target != Target::All {
+        return Err(CliError::new(
+            ErrorCode::ProcessNotFound,
+            format!("no process matches {target}"),
+        ));
     }
     let (want_out, want_err) = match (a.out, a.err) {
         (true, false) => (true, false),
@@ -47,7 +46,7 @@ pub fn logs(ctx: &Ctx, a: &LogsArgs) -> CmdResult {
 
     if a.lines > 0 {
         let mut seen = BTreeSet::new();
-        if target == "all" && !a.raw && want_out && want_err {
+        if target == Target::All && !a.raw && want_out && want_err {
             tail_file(ctx.home.daemon_log().as_path(), a, "RPM2", "rpm2", false);
         }
         for p in &procs {
@@ -71,7 +70,7 @@ pub fn logs(ctx: &Ctx, a: &LogsArgs) -> CmdResult {
         out(&format!("\n{target} logs (Ctrl-C to stop):\n"));
     }
     loop {
-        let event = events.next_event().map_err(|e| fail(&e))?;
+        let event = events.next_event()?;
         let (process, data, is_err) = match event {
             Event::LogOut { process, data, .. } => (process, data, false),
             Event::LogErr { process, data, .. } => (process, data, true),
@@ -80,7 +79,7 @@ pub fn logs(ctx: &Ctx, a: &LogsArgs) -> CmdResult {
         if (is_err && !want_err) || (!is_err && !want_out) {
             continue;
         }
-        if !matches(process.pm_id, &process.name, &process.namespace, &target) {
+        if !target.matches(process.pm_id, &process.name, &process.namespace) {
             continue;
         }
         let mut text = String::new();
@@ -99,10 +98,6 @@ pub fn logs(ctx: &Ctx, a: &LogsArgs) -> CmdResult {
             out(&text);
         }
     }
-}
-
-fn matches(pm_id: u32, name: &str, namespace: &str, target: &str) -> bool {
-    target == "all" || target == name || target == namespace || target == pm_id.to_string()
 }
 
 fn tail_file(path: &std::path::Path, a: &LogsArgs, id: &str, name: &str, is_err: bool) {

@@ -9,11 +9,11 @@ mod start;
 use std::process::ExitCode;
 
 use clap::Parser;
-use rpm2_core::rpc::client::{connect_or_spawn, Client, ClientError};
-use rpm2_core::Home;
-use rpm2_proto::{Request, Response};
+use rpm2_client::{connect_or_spawn, Client, ClientError, Home};
+use rpm2_proto::ProcessInfo;
 
 use crate::args::{Cli, Command};
+use crate::error::{exit, CliError};
 use crate::print::{self, Style};
 
 /// What every command needs.
@@ -24,7 +24,7 @@ pub struct Ctx {
 
 impl Ctx {
     /// Connect to the daemon, starting it if none answers.
-    pub fn client(&self) -> Result<Client, ClientError> {
+    pub fn client(&self) -> Result<Client, CliError> {
         let exe = std::env::current_exe().map_err(|e| {
             ClientError::Unavailable(format!("cannot find the rpm2 executable: {e}"))
         })?;
@@ -39,11 +39,6 @@ impl Ctx {
         }
         Ok(client)
     }
-
-    /// Connect and make one call.
-    pub fn call(&self, req: &Request) -> Result<Response, ClientError> {
-        self.client()?.call(req)
-    }
 }
 
 pub fn run() -> ExitCode {
@@ -53,7 +48,7 @@ pub fn run() -> ExitCode {
             let _ = e.print();
             // Help and version are not failures; usage errors are (pm2: 1).
             return if e.use_stderr() {
-                ExitCode::from(print::exit::ERROR)
+                ExitCode::from(exit::ERROR)
             } else {
                 ExitCode::SUCCESS
             };
@@ -76,10 +71,8 @@ pub fn run() -> ExitCode {
     };
     let result = match cli.command {
         Command::Start(a) => start::start(&ctx, a),
-        Command::Stop(a) => actions::simple(&ctx, "stop", Request::Stop { targets: a.targets }),
-        Command::Delete(a) => {
-            actions::simple(&ctx, "delete", Request::Delete { targets: a.targets })
-        }
+        Command::Stop(a) => actions::simple(&ctx, "stop", |c| c.stop(a.targets)),
+        Command::Delete(a) => actions::simple(&ctx, "delete", |c| c.delete(a.targets)),
         Command::StartOrRestart(a) => {
             actions::start_or(&ctx, &a.file, a.only.as_deref(), a.env, false)
         }
@@ -88,36 +81,21 @@ pub fn run() -> ExitCode {
         }
         Command::Restart(a) => actions::restart_or_reload(&ctx, a, false),
         Command::Reload(a) => actions::restart_or_reload(&ctx, a, true),
-        Command::Scale { name, count } => {
-            actions::simple(&ctx, "scale", Request::Scale { name, count })
+        Command::Scale { name, count } => actions::simple(&ctx, "scale", |c| c.scale(name, count)),
+        Command::Reset { target } => actions::simple(&ctx, "reset", |c| c.reset(vec![target])),
+        Command::SendSignal { signal, target } => {
+            actions::simple(&ctx, "sendSignal", |c| c.send_signal(signal, vec![target]))
         }
-        Command::Reset { target } => actions::simple(
-            &ctx,
-            "reset",
-            Request::Reset {
-                targets: vec![target],
-            },
-        ),
-        Command::SendSignal { signal, target } => actions::simple(
-            &ctx,
-            "sendSignal",
-            Request::SendSignal {
-                signal,
-                targets: vec![target],
-            },
-        ),
         Command::List => show::list(&ctx),
         Command::Jlist => show::jlist(&ctx),
         Command::Prettylist => show::prettylist(&ctx),
-        Command::Describe { target } => show::describe(&ctx, &target),
+        Command::Describe { target } => show::describe(&ctx, target),
         Command::Env { id } => show::env(&ctx, id),
         Command::Pid { target } => show::pid(&ctx, target),
         Command::Id { name } => show::id(&ctx, &name),
         Command::Logs(a) => logs::logs(&ctx, &a),
-        Command::Flush { targets } => {
-            actions::done(&ctx, Request::Flush { targets }, "Logs flushed")
-        }
-        Command::ReloadLogs => actions::done(&ctx, Request::ReloadLogs, "All logs reloaded"),
+        Command::Flush { targets } => actions::done(&ctx, |c| c.flush(targets), "Logs flushed"),
+        Command::ReloadLogs => actions::done(&ctx, Client::reload_logs, "All logs reloaded"),
         Command::Save { force } => actions::save(&ctx, force),
         Command::Resurrect => actions::resurrect(&ctx),
         Command::Ping => actions::ping(&ctx),
@@ -127,18 +105,10 @@ pub fn run() -> ExitCode {
     result.unwrap_or_else(|e| print::error(&e))
 }
 
-/// Commands return `Ok(exit code)` or `Err(message)`.
-pub type CmdResult = Result<ExitCode, String>;
-
-/// Turn a client error into the CLI's message.
-pub fn fail(e: &ClientError) -> String {
-    e.to_string()
-}
+/// Commands return `Ok(exit code)` or the error to report.
+pub type CmdResult = Result<ExitCode, CliError>;
 
 /// The process list.
-pub fn list_all(ctx: &Ctx) -> Result<Vec<rpm2_proto::ProcessInfo>, String> {
-    match ctx.call(&Request::List).map_err(|e| fail(&e))? {
-        Response::Processes { processes } => Ok(processes),
-        other => Err(format!("unexpected answer: {other:?}")),
-    }
+pub fn list_all(ctx: &Ctx) -> Result<Vec<ProcessInfo>, CliError> {
+    Ok(ctx.client()?.list()?)
 }

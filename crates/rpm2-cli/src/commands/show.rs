@@ -2,9 +2,10 @@
 
 use std::process::ExitCode;
 
-use rpm2_proto::{ProcessInfo, Request, Response};
+use rpm2_proto::{ErrorCode, ProcessInfo, Target};
 
-use super::{fail, list_all, CmdResult, Ctx};
+use super::{list_all, CliError, CmdResult, Ctx};
+use crate::error::exit;
 use crate::output;
 use crate::print::out;
 
@@ -24,7 +25,8 @@ pub fn list(ctx: &Ctx) -> CmdResult {
 
 pub fn jlist(ctx: &Ctx) -> CmdResult {
     let procs = list_all(ctx)?;
-    let text = serde_json::to_string(&procs).map_err(|e| e.to_string())?;
+    let text =
+        serde_json::to_string(&procs).map_err(|e| CliError::new(ErrorCode::Io, e.to_string()))?;
     out(&format!("{text}\n"));
     Ok(ExitCode::SUCCESS)
 }
@@ -35,22 +37,20 @@ pub fn prettylist(ctx: &Ctx) -> CmdResult {
     Ok(ExitCode::SUCCESS)
 }
 
-fn matching(ctx: &Ctx, target: &str) -> Result<Vec<ProcessInfo>, String> {
-    match ctx.call(&Request::Describe {
-        targets: vec![target.to_owned()],
-    }) {
-        Ok(Response::Processes { processes }) => Ok(processes),
-        Ok(other) => Err(format!("unexpected answer: {other:?}")),
-        Err(e) if e.code() == rpm2_proto::ErrorCode::ProcessNotFound => Ok(Vec::new()),
-        Err(e) => Err(fail(&e)),
+/// The workers matching `target`; none when it is unknown.
+fn matching(ctx: &Ctx, target: Target) -> Result<Vec<ProcessInfo>, CliError> {
+    match ctx.client()?.describe(vec![target]) {
+        Ok(processes) => Ok(processes),
+        Err(e) if e.code() == ErrorCode::ProcessNotFound => Ok(Vec::new()),
+        Err(e) => Err(e.into()),
     }
 }
 
-pub fn describe(ctx: &Ctx, target: &str) -> CmdResult {
-    let procs = matching(ctx, target)?;
+pub fn describe(ctx: &Ctx, target: Target) -> CmdResult {
+    let procs = matching(ctx, target.clone())?;
     if procs.is_empty() {
         ctx.style.warn(&format!("{target} doesn't exist"));
-        return Ok(ExitCode::from(crate::print::exit::ERROR));
+        return Ok(ExitCode::from(exit::ERROR));
     }
     let now = rpm2_core::supervisor::now_ms();
     for p in &procs {
@@ -60,9 +60,12 @@ pub fn describe(ctx: &Ctx, target: &str) -> CmdResult {
 }
 
 pub fn env(ctx: &Ctx, id: u32) -> CmdResult {
-    let procs = matching(ctx, &id.to_string())?;
+    let procs = matching(ctx, Target::Id(id))?;
     let Some(p) = procs.into_iter().find(|p| p.pm_id == id) else {
-        return Err(format!("process {id} doesn't exist"));
+        return Err(CliError::new(
+            ErrorCode::ProcessNotFound,
+            format!("process {id} doesn't exist"),
+        ));
     };
     let mut text = String::new();
     for (k, v) in &p.pm2_env.env {
@@ -72,9 +75,9 @@ pub fn env(ctx: &Ctx, id: u32) -> CmdResult {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn pid(ctx: &Ctx, target: Option<String>) -> CmdResult {
+pub fn pid(ctx: &Ctx, target: Option<Target>) -> CmdResult {
     let procs = match target {
-        Some(t) => matching(ctx, &t)?,
+        Some(t) => matching(ctx, t)?,
         None => list_all(ctx)?,
     };
     let text: String = procs.iter().map(|p| format!("{}\n", p.pid)).collect();

@@ -1,67 +1,34 @@
-//! `rpm2 start`: ecosystem files, scripts, or known apps. Everything is
-//! loaded and validated before the daemon is asked to start anything, so a
-//! bad config changes nothing.
+//! `rpm2 start`: ecosystem files, scripts, or known apps. The planning
+//! (`rpm2-client`'s `StartPlan`) is shared with the addon; this is the
+//! CLI's half: flags as option overrides, messages, boot failures.
 
-use std::path::Path;
 use std::process::ExitCode;
 
-use rpm2_config::LoadOptions;
-use rpm2_proto::{AppSpec, ProcessInfo, Request, Response};
+use rpm2_client::{StartPlan, StartTarget};
 use serde_json::{json, Map, Value};
 
-use super::{boot_failure, fail, list_all, CmdResult, Ctx};
+use super::{boot_failure, CmdResult, Ctx};
 use crate::args::StartArgs;
+use crate::error::exit;
 
 const DEFAULT_CONFIG: &str = "ecosystem.config.js";
 
 pub fn start(ctx: &Ctx, a: StartArgs) -> CmdResult {
-    let overrides = overrides(&a);
-    let opts = load_options(a.only.as_deref(), a.env.clone(), overrides)?;
+    let opts = rpm2_config::load_options(a.only.clone(), a.env.clone(), overrides(&a), None)?;
     let targets = if a.targets.is_empty() {
         vec![DEFAULT_CONFIG.to_owned()]
     } else {
         a.targets.clone()
     };
-
-    let mut apps: Vec<AppSpec> = Vec::new();
-    let mut restart_targets = Vec::new();
-    for target in &targets {
-        if rpm2_config::is_config_file(target) {
-            let loaded =
-                rpm2_config::load_file(Path::new(target), &opts).map_err(|e| e.to_string())?;
-            for w in &loaded.warnings {
-                ctx.style.warn(w);
-            }
-            apps.extend(loaded.apps);
-        } else if rpm2_config::looks_like_script(target, &opts.cwd) {
-            let loaded = rpm2_config::from_script(target, &opts).map_err(|e| e.to_string())?;
-            for w in &loaded.warnings {
-                ctx.style.warn(w);
-            }
-            apps.extend(loaded.apps);
-        } else {
-            // pm2: a name, id or namespace of a known app restarts it.
-            restart_targets.push(target.clone());
-        }
+    let plan = StartPlan::new(targets.into_iter().map(StartTarget::Text), &opts)?;
+    for w in &plan.warnings {
+        ctx.style.warn(w);
     }
-
-    if !restart_targets.is_empty() {
-        let known = list_all(ctx)?;
-        for t in &restart_targets {
-            let matches = known.iter().any(|p| {
-                &p.name == t || &p.pm2_env.namespace == t || p.pm_id.to_string() == *t || t == "all"
-            });
-            if !matches {
-                return Err(format!("Script not found: {}", opts.cwd.join(t).display()));
-            }
-        }
-    }
-
-    // Processes that never came up while `start` waited for them.
-    let mut failed: Vec<ProcessInfo> = Vec::new();
-    let marks = boot_failure::LogMarks::before(&ctx.home.logs_dir(), &apps);
-    if !apps.is_empty() {
-        for app in &apps {
+    let marks = boot_failure::LogMarks::before(&ctx.home.logs_dir(), &plan.apps);
+    let mut client = ctx.client()?;
+    let update_env = a.update_env.then(rpm2_config::shell_env);
+    let done = plan.run(&mut client, update_env, |apps| {
+        for app in apps {
             ctx.style.info(&format!(
                 "Starting {} in {} ({} instance{})",
                 app.script.display(),
@@ -70,62 +37,18 @@ pub fn start(ctx: &Ctx, a: StartArgs) -> CmdResult {
                 if app.instances == 1 { "" } else { "s" }
             ));
         }
-        match ctx
-            .call(&Request::Start {
-                apps,
-                only_new: false,
-            })
-            .map_err(|e| fail(&e))?
-        {
-            Response::Processes { processes } => {
-                for p in &processes {
-                    if !boot_failure::came_up(p) {
-                        failed.push(p.clone());
-                    } else {
-                        ctx.style.info(&format!("[{}]({}) ✓", p.name, p.pm_id));
-                    }
-                }
-            }
-            other => return Err(format!("unexpected answer: {other:?}")),
-        }
+    })?;
+    // Processes that never came up while `start` waited for them.
+    let (up, failed): (Vec<_>, Vec<_>) = done.started.into_iter().partition(boot_failure::came_up);
+    for p in &up {
+        ctx.style.info(&format!("[{}]({}) ✓", p.name, p.pm_id));
     }
-    if !restart_targets.is_empty() {
-        let update_env = a.update_env.then(super::actions::shell_env);
-        ctx.call(&Request::Restart {
-            targets: restart_targets,
-            update_env,
-        })
-        .map_err(|e| fail(&e))?;
-    }
-    ctx.style.table(&list_all(ctx)?);
+    ctx.style.table(&client.list()?);
     if failed.is_empty() {
         return Ok(ExitCode::SUCCESS);
     }
     boot_failure::report(&failed, &marks);
-    Ok(ExitCode::from(crate::print::exit::ERROR))
-}
-
-pub fn load_options(
-    only: Option<&str>,
-    env_name: Option<String>,
-    overrides: Map<String, Value>,
-) -> Result<LoadOptions, String> {
-    Ok(LoadOptions {
-        only: only
-            .map(|o| {
-                o.split(',')
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_owned)
-                    .collect()
-            })
-            .unwrap_or_default(),
-        env_name,
-        shell_env: std::env::vars().collect(),
-        cwd: std::env::current_dir()
-            .map_err(|e| format!("cannot read the current directory: {e}"))?,
-        overrides,
-    })
+    Ok(ExitCode::from(exit::ERROR))
 }
 
 /// CLI flags as pm2 option names, applied over each app.

@@ -1,4 +1,3 @@
-//! RPC between clients and the daemon (types in `rpm2-proto`).
+//! The RPC server (types in `rpm2-proto`; the client is `rpm2-client`).
 
-pub mod client;
 pub mod server;

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use rpm2_proto::{AppSpec, ErrorCode, ProcessInfo, Request, Response, RpcError};
+use rpm2_proto::{AppSpec, ErrorCode, ProcessInfo, Request, Response, RpcError, Target};
 
 use super::{Call, SupervisorHandle};
 use crate::paths::Home;
@@ -61,7 +61,7 @@ async fn run(sup: &SupervisorHandle, home: &Home, req: Request) -> Result<Respon
             let plan = sup
                 .call(|reply| Call::Scale {
                     name: name.clone(),
-                    count,
+                    count: count.to_string(),
                     reply,
                 })
                 .await?;
@@ -88,10 +88,9 @@ async fn run(sup: &SupervisorHandle, home: &Home, req: Request) -> Result<Respon
         Request::SendSignal { signal, targets } => {
             let ids = resolve(sup, targets).await?;
             for pm_id in &ids {
-                let signal = signal.clone();
                 sup.call(|reply| Call::Signal {
                     pm_id: *pm_id,
-                    signal,
+                    signal: signal.to_string(),
                     reply,
                 })
                 .await?;
@@ -141,10 +140,11 @@ async fn run(sup: &SupervisorHandle, home: &Home, req: Request) -> Result<Respon
     }
 }
 
-async fn resolve(sup: &SupervisorHandle, targets: Vec<String>) -> Result<Vec<u32>, RpcError> {
+async fn resolve(sup: &SupervisorHandle, targets: Vec<Target>) -> Result<Vec<u32>, RpcError> {
     if targets.is_empty() {
         return Err(RpcError::new(ErrorCode::BadRequest, "no target given"));
     }
+    let targets = targets.iter().map(ToString::to_string).collect();
     sup.call(|reply| Call::Resolve { targets, reply }).await
 }
 
@@ -352,7 +352,7 @@ async fn resurrect(sup: &SupervisorHandle, home: &Home) -> Result<Response, RpcE
 fn read_dump(path: &std::path::Path) -> Result<Vec<DumpEntry>, RpcError> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         RpcError::new(
-            ErrorCode::NothingToDo,
+            ErrorCode::NoDump,
             format!("no dump to resurrect at {}: {e}", path.display()),
         )
     })?;

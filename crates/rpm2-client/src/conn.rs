@@ -1,39 +1,15 @@
-//! A blocking RPC client, used by the CLI (no runtime to start: `rpm2 list`
-//! stays a few syscalls) and by the addon from its worker threads.
+//! A blocking connection to the daemon, used by the CLI (no runtime to
+//! start: `rpm2 list` stays a few syscalls) and by the addon from its
+//! worker threads. Typed calls are in `api.rs`; this is the framing.
 
 use std::io::{self, Read, Write};
 use std::os::unix::net::UnixStream;
-use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rpm2_proto::frame::{encode, FrameDecoder};
-use rpm2_proto::{ErrorCode, Event, Request, Response, RpcError, PROTOCOL_VERSION};
+use rpm2_proto::{Event, Request, Response, PROTOCOL_VERSION};
 
-use crate::paths::Home;
-
-/// The hidden subcommand that runs the daemon (re-executing our binary).
-pub const DAEMON_SUBCOMMAND: &str = "__daemon";
-
-#[derive(Debug, thiserror::Error)]
-pub enum ClientError {
-    #[error("{0}")]
-    Rpc(#[from] RpcError),
-    #[error("daemon unavailable: {0}")]
-    Unavailable(String),
-    #[error("connection to the daemon lost: {0}")]
-    Io(#[from] io::Error),
-}
-
-impl ClientError {
-    /// The stable code (`err.code` in JS).
-    #[must_use]
-    pub fn code(&self) -> ErrorCode {
-        match self {
-            Self::Rpc(e) => e.code,
-            Self::Unavailable(_) | Self::Io(_) => ErrorCode::DaemonUnavailable,
-        }
-    }
-}
+use crate::{ClientError, Home};
 
 pub struct Client {
     stream: UnixStream,
@@ -59,11 +35,7 @@ impl Client {
         };
         match client.call(&hello)? {
             Response::Hello { pid, .. } => client.daemon_pid = pid,
-            other => {
-                return Err(ClientError::Unavailable(format!(
-                    "unexpected hello answer: {other:?}"
-                )))
-            }
+            other => return Err(ClientError::Unexpected(format!("{other:?}"))),
         }
         Ok(client)
     }
@@ -138,61 +110,4 @@ impl Events {
     pub fn try_clone_stream(&self) -> io::Result<UnixStream> {
         self.client.try_clone_stream()
     }
-}
-
-/// Connect, starting the daemon (`exe __daemon`) if none answers. Returns
-/// whether a daemon was started.
-pub fn connect_or_spawn(home: &Home, exe: &Path) -> Result<(Client, bool), ClientError> {
-    if let Ok(c) = Client::connect(home) {
-        return Ok((c, false));
-    }
-    home.ensure().map_err(|e| {
-        ClientError::Unavailable(format!("cannot create {}: {e}", home.root().display()))
-    })?;
-    spawn_daemon(home, exe)?;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut last = String::new();
-    while Instant::now() < deadline {
-        match Client::connect(home) {
-            Ok(c) => return Ok((c, true)),
-            Err(e) => last = e.to_string(),
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    Err(ClientError::Unavailable(format!(
-        "started a daemon but it does not answer ({last}); see {}",
-        home.daemon_log().display()
-    )))
-}
-
-/// Start `exe __daemon` detached, its output appended to the daemon log.
-/// The daemon forks once more and the first child exits at once, which we
-/// reap here, so no zombie is left behind in long-lived callers.
-fn spawn_daemon(home: &Home, exe: &Path) -> Result<(), ClientError> {
-    use std::os::unix::process::CommandExt;
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(home.daemon_log())
-        .map_err(|e| {
-            ClientError::Unavailable(format!("cannot open {}: {e}", home.daemon_log().display()))
-        })?;
-    let log2 = log.try_clone()?;
-    let mut child = std::process::Command::new(exe)
-        .arg(DAEMON_SUBCOMMAND)
-        .env("RPM2_HOME", home.root())
-        .stdin(std::process::Stdio::null())
-        .stdout(log)
-        .stderr(log2)
-        .process_group(0)
-        .spawn()
-        .map_err(|e| ClientError::Unavailable(format!("cannot start {}: {e}", exe.display())))?;
-    let status = child.wait()?;
-    if !status.success() {
-        return Err(ClientError::Unavailable(format!(
-            "daemon failed to start ({status}); see {}",
-            home.daemon_log().display()
-        )));
-    }
-    Ok(())
 }

@@ -1,0 +1,156 @@
+//! Typed calls: one method per request, each returning what that request
+//! answers (`Vec<ProcessInfo>`, `Saved`, `()`), so no caller matches a
+//! `Response`.
+
+use std::collections::BTreeMap;
+
+use rpm2_proto::{AppSpec, ProcessInfo, Request, Response, ScaleCount, SignalName, Target};
+
+use crate::{Client, ClientError};
+
+/// Where `save` wrote the dump, and how many apps it holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Saved {
+    pub path: String,
+    pub apps: usize,
+}
+
+/// `--update-env`: an environment merged over the apps' stored one.
+pub type UpdateEnv = Option<BTreeMap<String, String>>;
+
+impl Client {
+    fn processes(&mut self, req: &Request) -> Result<Vec<ProcessInfo>, ClientError> {
+        match self.call(req)? {
+            Response::Processes { processes } => Ok(processes),
+            other => Err(unexpected(req, &other)),
+        }
+    }
+
+    fn done(&mut self, req: &Request) -> Result<(), ClientError> {
+        match self.call(req)? {
+            Response::Ok | Response::Pong => Ok(()),
+            other => Err(unexpected(req, &other)),
+        }
+    }
+
+    pub fn ping(&mut self) -> Result<(), ClientError> {
+        self.done(&Request::Ping)
+    }
+
+    /// Every worker, in pm2's `jlist` shape.
+    pub fn list(&mut self) -> Result<Vec<ProcessInfo>, ClientError> {
+        self.processes(&Request::List)
+    }
+
+    /// The workers matching `targets`; an unknown target is an error.
+    pub fn describe(&mut self, targets: Vec<Target>) -> Result<Vec<ProcessInfo>, ClientError> {
+        self.processes(&Request::Describe { targets })
+    }
+
+    /// Start apps; known ones restart with their new spec.
+    pub fn start(&mut self, apps: Vec<AppSpec>) -> Result<Vec<ProcessInfo>, ClientError> {
+        self.processes(&Request::Start {
+            apps,
+            only_new: false,
+        })
+    }
+
+    /// pm2's `startOrReload`: known apps reload with their new spec.
+    pub fn start_or_reload(&mut self, apps: Vec<AppSpec>) -> Result<Vec<ProcessInfo>, ClientError> {
+        self.processes(&Request::StartOrReload { apps })
+    }
+
+    pub fn stop(&mut self, targets: Vec<Target>) -> Result<Vec<ProcessInfo>, ClientError> {
+        self.processes(&Request::Stop { targets })
+    }
+
+    pub fn restart(
+        &mut self,
+        targets: Vec<Target>,
+        update_env: UpdateEnv,
+    ) -> Result<Vec<ProcessInfo>, ClientError> {
+        self.processes(&Request::Restart {
+            targets,
+            update_env,
+        })
+    }
+
+    /// Rolling reload, `parallel` workers at a time (daemon default 1).
+    pub fn reload(
+        &mut self,
+        targets: Vec<Target>,
+        update_env: UpdateEnv,
+        parallel: Option<u32>,
+    ) -> Result<Vec<ProcessInfo>, ClientError> {
+        self.processes(&Request::Reload {
+            targets,
+            update_env,
+            parallel,
+        })
+    }
+
+    /// The deleted workers, as they were before.
+    pub fn delete(&mut self, targets: Vec<Target>) -> Result<Vec<ProcessInfo>, ClientError> {
+        self.processes(&Request::Delete { targets })
+    }
+
+    /// The app's workers after scaling.
+    pub fn scale(
+        &mut self,
+        name: String,
+        count: ScaleCount,
+    ) -> Result<Vec<ProcessInfo>, ClientError> {
+        self.processes(&Request::Scale { name, count })
+    }
+
+    pub fn send_signal(
+        &mut self,
+        signal: SignalName,
+        targets: Vec<Target>,
+    ) -> Result<Vec<ProcessInfo>, ClientError> {
+        self.processes(&Request::SendSignal { signal, targets })
+    }
+
+    /// A packet for the worker's `process.on('message')`.
+    pub fn send_data(&mut self, pm_id: u32, packet: serde_json::Value) -> Result<(), ClientError> {
+        self.done(&Request::SendData { pm_id, packet })
+    }
+
+    /// Zero the restart counters.
+    pub fn reset(&mut self, targets: Vec<Target>) -> Result<Vec<ProcessInfo>, ClientError> {
+        self.processes(&Request::Reset { targets })
+    }
+
+    /// Truncate the targets' log files (everything, daemon log included,
+    /// when `targets` is empty).
+    pub fn flush(&mut self, targets: Vec<Target>) -> Result<(), ClientError> {
+        self.done(&Request::Flush { targets })
+    }
+
+    pub fn reload_logs(&mut self) -> Result<(), ClientError> {
+        self.done(&Request::ReloadLogs)
+    }
+
+    pub fn save(&mut self, force: bool) -> Result<Saved, ClientError> {
+        let req = Request::Save { force };
+        match self.call(&req)? {
+            Response::Saved { path, apps } => Ok(Saved { path, apps }),
+            other => Err(unexpected(&req, &other)),
+        }
+    }
+
+    /// Every worker after starting what the dump holds.
+    pub fn resurrect(&mut self) -> Result<Vec<ProcessInfo>, ClientError> {
+        self.processes(&Request::Resurrect)
+    }
+
+    /// Stop every app, then the daemon; answers with the stopped workers
+    /// just before the daemon exits.
+    pub fn kill(&mut self) -> Result<Vec<ProcessInfo>, ClientError> {
+        self.processes(&Request::Kill)
+    }
+}
+
+fn unexpected(req: &Request, resp: &Response) -> ClientError {
+    ClientError::Unexpected(format!("{resp:?} to {}", req.op()))
+}

@@ -1,0 +1,26 @@
+//! rpm2's client side, shared by the CLI and the addon (which must not
+//! link the daemon):
+//!
+//! - [`home`]: the `RPM2_HOME` layout (the daemon uses it too).
+//! - [`conn`]: the blocking connection: hello, framing, event streams.
+//! - [`api`]: typed calls, one per request (`list()`, `stop(targets)`, …).
+//! - [`spawn`]: connect, starting the daemon (`rpm2 __daemon`) if needed.
+//! - [`plan`] (feature `plan`): start planning from config files, scripts,
+//!   app objects and names of known apps.
+//! - [`error`]: `ClientError`, each variant with its `ErrorCode`.
+
+pub mod api;
+pub mod conn;
+pub mod error;
+pub mod home;
+#[cfg(feature = "plan")]
+pub mod plan;
+pub mod spawn;
+
+pub use api::{Saved, UpdateEnv};
+pub use conn::{Client, Events};
+pub use error::ClientError;
+pub use home::Home;
+#[cfg(feature = "plan")]
+pub use plan::{StartPlan, StartTarget, Started};
+pub use spawn::{connect_or_spawn, DAEMON_SUBCOMMAND};

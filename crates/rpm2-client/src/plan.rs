@@ -1,0 +1,189 @@
+//! Start planning, written once for `rpm2 start` and the addon's `start`:
+//! each target is a config file, a script, app objects (JS only) or a word
+//! naming known apps (pm2 restarts those). Everything is loaded and
+//! validated before the daemon is asked for anything, so a bad config
+//! starts nothing.
+
+use std::path::{Path, PathBuf};
+
+use rpm2_config::{LoadOptions, Loaded};
+use rpm2_proto::{AppSpec, ErrorCode, ProcessInfo, Target};
+use serde_json::Value;
+
+use crate::api::UpdateEnv;
+use crate::{Client, ClientError};
+
+/// One thing to start, as the caller gave it.
+#[derive(Debug, Clone)]
+pub enum StartTarget {
+    /// A config path, a script, or a name/id/namespace of known apps.
+    Text(String),
+    /// App objects (the JS API); `origin` names them in messages.
+    Apps {
+        raw: Vec<Value>,
+        origin: &'static str,
+    },
+}
+
+/// What the targets turned into.
+#[derive(Debug, Clone)]
+pub struct StartPlan {
+    /// Apps to start (known ones restart with this spec).
+    pub apps: Vec<AppSpec>,
+    /// Non-fatal remarks from loading.
+    pub warnings: Vec<String>,
+    /// Words that are neither config nor script, as typed.
+    restart: Vec<String>,
+    /// Where a word would have been a script (for "Script not found").
+    cwd: PathBuf,
+}
+
+/// What `run` did.
+#[derive(Debug, Clone, Default)]
+pub struct Started {
+    pub started: Vec<ProcessInfo>,
+    pub restarted: Vec<ProcessInfo>,
+}
+
+impl StartPlan {
+    /// Load every target.
+    pub fn new(
+        targets: impl IntoIterator<Item = StartTarget>,
+        opts: &LoadOptions,
+    ) -> Result<Self, ClientError> {
+        let mut plan = Self {
+            apps: Vec::new(),
+            warnings: Vec::new(),
+            restart: Vec::new(),
+            cwd: opts.cwd.clone(),
+        };
+        for target in targets {
+            let loaded = match target {
+                StartTarget::Text(t) if rpm2_config::is_config_file(&t) => {
+                    rpm2_config::load_file(Path::new(&t), opts)?
+                }
+                StartTarget::Text(t) if rpm2_config::looks_like_script(&t, &opts.cwd) => {
+                    rpm2_config::from_script(&t, opts)?
+                }
+                StartTarget::Text(t) => {
+                    plan.restart.push(t);
+                    continue;
+                }
+                StartTarget::Apps { raw, origin } => {
+                    rpm2_config::from_raw_apps(raw, &opts.cwd, origin, opts)?
+                }
+            };
+            plan.apps.extend(loaded.apps);
+            plan.warnings.extend(loaded.warnings);
+        }
+        Ok(plan)
+    }
+
+    /// The apps alone, for callers that start nothing by name (a config
+    /// given to restart/reload, the addon's `load`).
+    pub fn into_loaded(self) -> Result<Loaded, ClientError> {
+        if let Some(word) = self.restart.first() {
+            return Err(self.script_not_found(word));
+        }
+        Ok(Loaded {
+            apps: self.apps,
+            warnings: self.warnings,
+        })
+    }
+
+    fn script_not_found(&self, word: &str) -> ClientError {
+        ClientError::rejected(
+            ErrorCode::ScriptNotFound,
+            format!("Script not found: {}", self.cwd.join(word).display()),
+        )
+    }
+
+    /// The words as targets, each naming at least one of `known`.
+    fn restart_targets(&self, known: &[ProcessInfo]) -> Result<Vec<Target>, ClientError> {
+        self.restart
+            .iter()
+            .map(|word| {
+                let target: Target = word.parse().map_err(|_| self.script_not_found(word))?;
+                let found = known
+                    .iter()
+                    .any(|p| target.matches(p.pm_id, &p.name, &p.pm2_env.namespace));
+                if found {
+                    Ok(target)
+                } else {
+                    Err(self.script_not_found(word))
+                }
+            })
+            .collect()
+    }
+
+    /// Check the words against the known apps, then (after `on_starting`
+    /// saw the apps) start the apps and restart the named ones.
+    pub fn run(
+        self,
+        client: &mut Client,
+        update_env: UpdateEnv,
+        on_starting: impl FnOnce(&[AppSpec]),
+    ) -> Result<Started, ClientError> {
+        let restart = if self.restart.is_empty() {
+            Vec::new()
+        } else {
+            self.restart_targets(&client.list()?)?
+        };
+        let mut done = Started::default();
+        if !self.apps.is_empty() {
+            on_starting(&self.apps);
+            done.started = client.start(self.apps)?;
+        }
+        if !restart.is_empty() {
+            done.restarted = client.restart(restart, update_env)?;
+        }
+        Ok(done)
+    }
+
+    /// `restart`/`reload` of a config file (pm2's startOrRestart and
+    /// startOrReload): unknown apps start, known ones restart (or reload)
+    /// with the file's spec.
+    pub fn start_or(
+        self,
+        client: &mut Client,
+        reload: bool,
+    ) -> Result<(Vec<ProcessInfo>, Vec<String>), ClientError> {
+        let loaded = self.into_loaded()?;
+        let procs = if reload {
+            client.start_or_reload(loaded.apps)?
+        } else {
+            client.start(loaded.apps)?
+        };
+        Ok((procs, loaded.warnings))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(cwd: &Path) -> LoadOptions {
+        rpm2_config::load_options(Vec::new(), None, serde_json::Map::new(), Some(cwd.into()))
+            .unwrap()
+    }
+
+    #[test]
+    fn words_are_restart_targets_and_missing_scripts() {
+        let dir = tempfile::tempdir().unwrap();
+        let plan = StartPlan::new([StartTarget::Text("web".into())], &opts(dir.path())).unwrap();
+        assert!(plan.apps.is_empty());
+        let err = plan.clone().into_loaded().unwrap_err();
+        assert_eq!(err.code(), ErrorCode::ScriptNotFound);
+        assert!(err.to_string().contains("web"), "{err}");
+        let err = plan.restart_targets(&[]).unwrap_err();
+        assert_eq!(err.code(), ErrorCode::ScriptNotFound);
+    }
+
+    #[test]
+    fn a_bad_config_is_a_config_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = StartTarget::Text("missing.config.json".into());
+        let err = StartPlan::new([target], &opts(dir.path())).unwrap_err();
+        assert_eq!(err.code(), ErrorCode::ConfigNotFound);
+    }
+}

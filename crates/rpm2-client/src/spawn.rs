@@ -1,0 +1,67 @@
+//! Reaching a daemon, starting one when none answers: `rpm2 __daemon`
+//! re-executed, detached, its output appended to the daemon log.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::{Client, ClientError, Home};
+
+/// The hidden subcommand that runs the daemon (re-executing our binary).
+pub const DAEMON_SUBCOMMAND: &str = "__daemon";
+
+/// Connect, starting the daemon (`exe __daemon`) if none answers. Returns
+/// whether a daemon was started.
+pub fn connect_or_spawn(home: &Home, exe: &Path) -> Result<(Client, bool), ClientError> {
+    if let Ok(c) = Client::connect(home) {
+        return Ok((c, false));
+    }
+    home.ensure().map_err(|e| {
+        ClientError::Unavailable(format!("cannot create {}: {e}", home.root().display()))
+    })?;
+    spawn_daemon(home, exe)?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut last = String::new();
+    while Instant::now() < deadline {
+        match Client::connect(home) {
+            Ok(c) => return Ok((c, true)),
+            Err(e) => last = e.to_string(),
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    Err(ClientError::Unavailable(format!(
+        "started a daemon but it does not answer ({last}); see {}",
+        home.daemon_log().display()
+    )))
+}
+
+/// Start `exe __daemon` detached, its output appended to the daemon log.
+/// The daemon forks once more and the first child exits at once, which we
+/// reap here, so no zombie is left behind in long-lived callers.
+fn spawn_daemon(home: &Home, exe: &Path) -> Result<(), ClientError> {
+    use std::os::unix::process::CommandExt;
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(home.daemon_log())
+        .map_err(|e| {
+            ClientError::Unavailable(format!("cannot open {}: {e}", home.daemon_log().display()))
+        })?;
+    let log2 = log.try_clone()?;
+    let mut child = std::process::Command::new(exe)
+        .arg(DAEMON_SUBCOMMAND)
+        .env("RPM2_HOME", home.root())
+        .stdin(std::process::Stdio::null())
+        .stdout(log)
+        .stderr(log2)
+        .process_group(0)
+        .spawn()
+        .map_err(|e| ClientError::Unavailable(format!("cannot start {}: {e}", exe.display())))?;
+    let status = child.wait()?;
+    if !status.success() {
+        return Err(ClientError::Unavailable(format!(
+            "daemon failed to start ({status}); see {}",
+            home.daemon_log().display()
+        )));
+    }
+    Ok(())
+}
