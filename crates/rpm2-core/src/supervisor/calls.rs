@@ -3,14 +3,14 @@
 
 use std::collections::BTreeMap;
 
-use rpm2_proto::{AppSpec, ErrorCode, RpcError, WorkerStatus};
+use nix::sys::signal::Signal;
+use rpm2_proto::{AppSpec, ErrorCode, RpcError, ScaleCount, SignalName, WorkerStatus};
 
 use super::actor::Actor;
 use super::state::{App, Waiters, Worker};
 use super::worker::{Life, WorkerEvent};
 use super::{not_found, now_ms, Call, Registered, ScalePlan};
 use crate::worker::policy::RestartCounters;
-use crate::worker::spawn::parse_signal;
 
 impl Actor {
     pub(crate) fn on_call(&mut self, call: Call) {
@@ -64,7 +64,7 @@ impl Actor {
                 let _ = reply.send(Ok(()));
             }
             Call::Scale { name, count, reply } => {
-                let _ = reply.send(self.scale(&name, &count));
+                let _ = reply.send(self.scale(&name, count));
             }
             Call::Info { ids, reply } => {
                 let _ = reply.send(Ok(self.infos(ids.as_deref())));
@@ -74,7 +74,7 @@ impl Actor {
                 signal,
                 reply,
             } => {
-                let _ = reply.send(self.signal(pm_id, &signal));
+                let _ = reply.send(self.signal(pm_id, signal));
             }
             Call::SendData {
                 pm_id,
@@ -239,7 +239,7 @@ impl Actor {
         }
     }
 
-    fn scale(&mut self, name: &str, count: &str) -> Result<ScalePlan, RpcError> {
+    fn scale(&mut self, name: &str, count: ScaleCount) -> Result<ScalePlan, RpcError> {
         let ids = self.table.workers_of(name);
         if ids.is_empty() {
             return Err(RpcError::new(
@@ -248,19 +248,7 @@ impl Actor {
             ));
         }
         let current = i64::try_from(ids.len()).unwrap_or(i64::MAX);
-        let bad = || {
-            RpcError::new(
-                ErrorCode::BadRequest,
-                format!("invalid scale count {count:?}: expected N, +N or -N"),
-            )
-        };
-        let target = if let Some(n) = count.strip_prefix('+') {
-            current + n.parse::<i64>().map_err(|_| bad())?
-        } else if let Some(n) = count.strip_prefix('-') {
-            current - n.parse::<i64>().map_err(|_| bad())?
-        } else {
-            count.parse::<i64>().map_err(|_| bad())?
-        };
+        let target = count.target(u32::try_from(ids.len()).unwrap_or(u32::MAX));
         if target < 1 {
             return Err(RpcError::new(
                 ErrorCode::BadRequest,
@@ -292,15 +280,18 @@ impl Actor {
         Ok(plan)
     }
 
-    fn signal(&mut self, pm_id: u32, signal: &str) -> Result<(), RpcError> {
-        let sig = parse_signal(signal).ok_or_else(|| {
-            RpcError::new(ErrorCode::BadRequest, format!("unknown signal {signal}"))
+    fn signal(&mut self, pm_id: u32, signal: SignalName) -> Result<(), RpcError> {
+        let sig = Signal::try_from(signal.number()).map_err(|_| {
+            RpcError::new(
+                ErrorCode::BadRequest,
+                format!("signal {} does not exist on this system", signal.as_str()),
+            )
         })?;
         let pid = self.serving_run(pm_id).ok_or_else(|| not_found(pm_id))?.pid;
         let target = super::os::Target { pid, tree: None };
         self.os.signal(target, sig).map_err(|e| {
             RpcError::new(
-                ErrorCode::BadRequest,
+                ErrorCode::SignalFailed,
                 format!("kill({pid}, {sig}) failed: {e}"),
             )
         })

@@ -21,7 +21,9 @@ pub mod worker;
 use std::collections::BTreeMap;
 
 use rpm2_node_ipc::Incoming;
-use rpm2_proto::{AppSpec, ErrorCode, Event, ProcessInfo, RpcError};
+use rpm2_proto::{
+    AppSpec, ErrorCode, Event, ProcessInfo, RpcError, ScaleCount, SignalName, Target,
+};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 pub use actor::spawn_supervisor;
@@ -70,7 +72,7 @@ pub enum Call {
         reply: Reply<Registered>,
     },
     Resolve {
-        targets: Vec<String>,
+        targets: Vec<Target>,
         reply: Reply<Vec<u32>>,
     },
     /// Start a worker that is not running; answers once it is online, or
@@ -106,7 +108,7 @@ pub enum Call {
     /// Workers to add (started by the caller) or remove to reach a count.
     Scale {
         name: String,
-        count: String,
+        count: ScaleCount,
         reply: Reply<ScalePlan>,
     },
     Info {
@@ -115,7 +117,7 @@ pub enum Call {
     },
     Signal {
         pm_id: u32,
-        signal: String,
+        signal: SignalName,
         reply: Reply<()>,
     },
     SendData {

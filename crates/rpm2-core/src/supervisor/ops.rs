@@ -61,7 +61,7 @@ async fn run(sup: &SupervisorHandle, home: &Home, req: Request) -> Result<Respon
             let plan = sup
                 .call(|reply| Call::Scale {
                     name: name.clone(),
-                    count: count.to_string(),
+                    count,
                     reply,
                 })
                 .await?;
@@ -74,7 +74,7 @@ async fn run(sup: &SupervisorHandle, home: &Home, req: Request) -> Result<Respon
             delete(sup, &plan.remove).await?;
             let ids = sup
                 .call(|reply| Call::Resolve {
-                    targets: vec![name],
+                    targets: vec![Target::Name(name)],
                     reply,
                 })
                 .await?;
@@ -90,7 +90,7 @@ async fn run(sup: &SupervisorHandle, home: &Home, req: Request) -> Result<Respon
             for pm_id in &ids {
                 sup.call(|reply| Call::Signal {
                     pm_id: *pm_id,
-                    signal: signal.to_string(),
+                    signal,
                     reply,
                 })
                 .await?;
@@ -144,7 +144,6 @@ async fn resolve(sup: &SupervisorHandle, targets: Vec<Target>) -> Result<Vec<u32
     if targets.is_empty() {
         return Err(RpcError::new(ErrorCode::BadRequest, "no target given"));
     }
-    let targets = targets.iter().map(ToString::to_string).collect();
     sup.call(|reply| Call::Resolve { targets, reply }).await
 }
 
@@ -182,7 +181,7 @@ async fn start(
     if apps.is_empty() {
         return Err(RpcError::new(ErrorCode::BadRequest, "no app to start"));
     }
-    let names: Vec<String> = apps.iter().map(|a| a.name.clone()).collect();
+    let names: Vec<Target> = apps.iter().map(|a| Target::Name(a.name.clone())).collect();
     let reg = sup
         .call(|reply| Call::Register {
             apps,
@@ -377,7 +376,7 @@ pub async fn stop_all(sup: &SupervisorHandle) -> Vec<ProcessInfo> {
     let _ = sup.call(|reply| Call::ShutDown { reply }).await;
     let ids = sup
         .call(|reply| Call::Resolve {
-            targets: vec!["all".into()],
+            targets: vec![Target::All],
             reply,
         })
         .await

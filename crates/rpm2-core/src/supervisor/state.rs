@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 
-use rpm2_proto::{AppSpec, RpcError};
+use rpm2_proto::{AppSpec, RpcError, Target};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
@@ -129,50 +129,39 @@ impl Table {
 
     /// Resolve pm2 targets: `all`, a name, a namespace, an id (a name that
     /// looks like a number wins over the id, as in pm2). Unknown → `Err`.
-    pub fn resolve(&self, targets: &[String]) -> Result<Vec<u32>, String> {
+    pub fn resolve(&self, targets: &[Target]) -> Result<Vec<u32>, Target> {
         let mut ids = BTreeSet::new();
-        for t in targets {
-            let before = ids.len();
-            if t == "all" {
-                ids.extend(self.workers.keys().copied());
-                continue;
-            }
-            let by_name: Vec<u32> = self.workers_of(t);
-            if by_name.is_empty() {
-                let by_ns: Vec<u32> = self
-                    .workers
-                    .values()
-                    .filter(|w| {
-                        self.apps
-                            .get(&w.app)
-                            .is_some_and(|a| &a.spec.namespace == t)
-                    })
-                    .map(|w| w.pm_id)
-                    .collect();
-                if by_ns.is_empty() {
-                    if let Ok(id) = t.parse::<u32>() {
-                        if self.workers.contains_key(&id) {
-                            ids.insert(id);
-                        }
-                    }
-                } else {
-                    ids.extend(by_ns);
+        for target in targets {
+            let name = match target {
+                Target::All => {
+                    ids.extend(self.workers.keys().copied());
+                    continue;
                 }
-            } else {
-                ids.extend(by_name);
-            }
-            if ids.len() == before && !self.target_matches_known(t) {
-                return Err(t.clone());
-            }
+                Target::Id(id) => id.to_string(),
+                Target::Name(name) => name.clone(),
+            };
+            let by_name = self.workers_of(&name);
+            let by_namespace: Vec<u32> = self
+                .workers
+                .values()
+                .filter(|w| {
+                    self.apps
+                        .get(&w.app)
+                        .is_some_and(|a| a.spec.namespace == name)
+                })
+                .map(|w| w.pm_id)
+                .collect();
+            let by_id = match target {
+                Target::Id(id) if self.workers.contains_key(id) => vec![*id],
+                _ => Vec::new(),
+            };
+            let found = [by_name, by_namespace, by_id]
+                .into_iter()
+                .find(|ids| !ids.is_empty())
+                .ok_or_else(|| target.clone())?;
+            ids.extend(found);
         }
         Ok(ids.into_iter().collect())
-    }
-
-    fn target_matches_known(&self, t: &str) -> bool {
-        t == "all"
-            || self.apps.contains_key(t)
-            || t.parse::<u32>()
-                .is_ok_and(|id| self.workers.contains_key(&id))
     }
 
     pub fn alloc_cluster_id(&mut self) -> u32 {

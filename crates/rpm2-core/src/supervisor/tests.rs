@@ -455,7 +455,7 @@ async fn scale_up_and_down_during_a_reload() {
     // Scale up by one while the reload runs.
     let mut plan = h.call(|reply| Call::Scale {
         name: "web".into(),
-        count: "+1".into(),
+        count: rpm2_proto::ScaleCount::Up(1),
         reply,
     });
     let added = plan.try_recv().unwrap().unwrap().add;
@@ -472,7 +472,7 @@ async fn scale_up_and_down_during_a_reload() {
     // Scale down to one: the reloading worker is removed (stop, then remove).
     let mut plan = h.call(|reply| Call::Scale {
         name: "web".into(),
-        count: "1".into(),
+        count: rpm2_proto::ScaleCount::To(1),
         reply,
     });
     let remove = plan.try_recv().unwrap().unwrap().remove;

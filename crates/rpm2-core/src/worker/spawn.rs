@@ -160,32 +160,3 @@ impl ChildPid {
         }
     }
 }
-
-/// Parse `SIGINT`, `INT`, `sigint` or `2`.
-pub fn parse_signal(text: &str) -> Option<nix::sys::signal::Signal> {
-    use std::str::FromStr;
-    if let Ok(n) = text.parse::<i32>() {
-        return nix::sys::signal::Signal::try_from(n).ok();
-    }
-    let upper = text.to_ascii_uppercase();
-    let name = if upper.starts_with("SIG") {
-        upper
-    } else {
-        format!("SIG{upper}")
-    };
-    nix::sys::signal::Signal::from_str(&name).ok()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_signal_spellings() {
-        use nix::sys::signal::Signal;
-        assert_eq!(parse_signal("SIGUSR2"), Some(Signal::SIGUSR2));
-        assert_eq!(parse_signal("usr1"), Some(Signal::SIGUSR1));
-        assert_eq!(parse_signal("9"), Some(Signal::SIGKILL));
-        assert_eq!(parse_signal("NOPE"), None);
-    }
-}
