@@ -324,7 +324,11 @@ describe('cluster mode under load', () => {
     const port = await freePort();
     const poison = path.join(h.home, 'poison');
     assert.equal(
-      h.cli(['start', APP, '-i', '2', '--name', 'bad'], { env: { PORT: String(port), CRASH_IF_EXISTS: poison } }).code,
+      // A long listen_timeout: a successor slow to start under a busy machine
+      // must not count as ready before its crash is seen.
+      h.cli(['start', APP, '-i', '2', '--name', 'bad', '--listen-timeout', '60000'], {
+        env: { PORT: String(port), CRASH_IF_EXISTS: poison },
+      }).code,
       0,
     );
     await waitServing(port);
