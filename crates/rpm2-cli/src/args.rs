@@ -201,6 +201,12 @@ pub struct StartArgs {
     /// Wait for process.send('ready')
     #[arg(long = "wait-ready")]
     pub wait_ready: bool,
+    /// Run the app as this user (name or id; the daemon must run as root)
+    #[arg(long)]
+    pub uid: Option<String>,
+    /// Run the app with this group (name or id; the daemon must run as root)
+    #[arg(long)]
+    pub gid: Option<String>,
     /// Restart when memory exceeds this (100M, 1G)
     #[arg(long = "max-memory-restart")]
     pub max_memory_restart: Option<String>,

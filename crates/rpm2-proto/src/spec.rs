@@ -117,6 +117,12 @@ pub struct AppSpec {
     pub wait_ready: bool,
     pub listen_timeout_ms: u64,
     pub treekill: bool,
+    /// pm2's `uid`/`user` and `gid`: run as that user (a name or a number)
+    /// and its groups. Needs a daemon running as root.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gid: Option<String>,
     /// Route each client IP to the same cluster worker (rpm2's addition).
     pub sticky: bool,
     pub out_file: LogTarget,
@@ -173,6 +179,8 @@ impl AppSpec {
             wait_ready: false,
             listen_timeout_ms: defaults::LISTEN_TIMEOUT_MS,
             treekill: true,
+            uid: None,
+            gid: None,
             sticky: false,
             out_file: LogTarget::Default,
             error_file: LogTarget::Default,

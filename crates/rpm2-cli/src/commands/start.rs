@@ -115,6 +115,12 @@ fn overrides(a: &StartArgs) -> Map<String, Value> {
     if a.wait_ready {
         put("wait_ready", json!(true));
     }
+    if let Some(v) = &a.uid {
+        put("uid", json!(v));
+    }
+    if let Some(v) = &a.gid {
+        put("gid", json!(v));
+    }
     if let Some(v) = &a.max_memory_restart {
         put("max_memory_restart", json!(v));
     }

@@ -75,6 +75,19 @@ impl<'a> App<'a> {
         self.map.get(key).and_then(Value::as_bool)
     }
 
+    /// A user or group: a non-empty name or a non-negative id.
+    fn str_or_num(&self, key: &str) -> Result<Option<String>, ConfigError> {
+        match self.map.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) if !s.trim().is_empty() => Ok(Some(s.trim().to_owned())),
+            Some(Value::Number(n)) if n.as_u64().is_some() => Ok(Some(n.to_string())),
+            Some(other) => Err(self.err(
+                key,
+                format!("expected a name or a numeric id, got {}", show(other)),
+            )),
+        }
+    }
+
     /// A non-negative number of milliseconds (or of anything countable).
     fn ms(&self, key: &str) -> Result<Option<u64>, ConfigError> {
         match self.map.get(key) {

@@ -30,6 +30,8 @@ pub(super) fn restart_policy(app: &App<'_>, spec: &mut AppSpec) -> Result<(), Co
     spec.wait_ready = app.bool("wait_ready").unwrap_or(false);
     spec.listen_timeout_ms = app.ms("listen_timeout")?.unwrap_or(spec.listen_timeout_ms);
     spec.treekill = app.bool("treekill").unwrap_or(true);
+    spec.uid = app.str_or_num("uid")?;
+    spec.gid = app.str_or_num("gid")?;
     spec.sticky = app.bool("sticky").unwrap_or(false);
     Ok(())
 }

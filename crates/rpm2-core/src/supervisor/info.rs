@@ -128,7 +128,7 @@ impl Actor {
                 max_memory_restart: spec.max_memory_restart,
                 version: spec.version.clone(),
                 unique_id: w.unique_id.clone(),
-                username: username(),
+                username: spec.uid.clone().unwrap_or_else(username),
                 instance_var: spec.instance_var.clone(),
                 env: w.env.clone(),
                 options,

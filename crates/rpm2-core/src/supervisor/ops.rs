@@ -181,6 +181,12 @@ async fn start(
     if apps.is_empty() {
         return Err(RpcError::new(ErrorCode::BadRequest, "no app to start"));
     }
+    // Refused before anything changes: a user that does not exist, or a
+    // daemon that may not switch users.
+    for app in &apps {
+        crate::worker::identity::resolve(app.uid.as_deref(), app.gid.as_deref())
+            .map_err(|e| RpcError::new(ErrorCode::BadRequest, format!("app {}: {e}", app.name)))?;
+    }
     let names: Vec<Target> = apps.iter().map(|a| Target::Name(a.name.clone())).collect();
     let reg = sup
         .call(|reply| Call::Register {

@@ -1,5 +1,6 @@
 //! Worker processes: how they are spawned and signalled, and the restart policy.
 
+pub mod identity;
 pub mod policy;
 pub mod spawn;
 pub mod tree;

@@ -35,6 +35,8 @@ pub fn spawn(
     cluster_id: Option<u32>,
     marker: &str,
 ) -> io::Result<Spawned> {
+    let run_as = super::identity::resolve(spec.uid.as_deref(), spec.gid.as_deref())
+        .map_err(|e| io::Error::new(io::ErrorKind::PermissionDenied, e))?;
     let (program, args) = command_line(spec);
     let mut cmd = Command::new(&program);
     cmd.args(&args)
@@ -73,6 +75,15 @@ pub fn spawn(
         }
     }
 
+    if let Some(run_as) = run_as {
+        if let Some(home) = &run_as.home {
+            cmd.env("HOME", home);
+        }
+        // SAFETY: only async-signal-safe calls (setgroups, setgid, setuid).
+        unsafe {
+            cmd.pre_exec(move || super::identity::assume(&run_as));
+        }
+    }
     let mut child = cmd.spawn()?;
     let pid = child.id().unwrap_or(0);
     let output = child.stdout.take().zip(child.stderr.take());
