@@ -108,6 +108,70 @@ fn parent_of(pid: u32) -> Option<u32> {
     after_comm.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// A process that an earlier daemon of the same home started and that
+/// still runs (that daemon died without stopping it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Orphan {
+    pub pid: u32,
+    /// Its app name and worker id, from the variables rpm2 gave it.
+    pub app: String,
+    pub pm_id: Option<u32>,
+}
+
+/// The orphans of `home`: processes marked by a run of another daemon
+/// instance than `own_instance` whose environment names this home. Only
+/// the top of each orphaned tree is listed.
+#[must_use]
+pub fn orphans(home: &std::path::Path, own_instance: &str) -> Vec<Orphan> {
+    let home_var = format!("RPM2_HOME={}", home.display());
+    let own = format!("{RUN_MARKER_ENV}={own_instance}.");
+    let marker = format!("{RUN_MARKER_ENV}=");
+    let Ok(dir) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut found: HashMap<u32, Orphan> = HashMap::new();
+    for entry in dir.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(env) = fs::read(format!("/proc/{pid}/environ")) else {
+            continue;
+        };
+        let vars: Vec<&[u8]> = env.split(|b| *b == 0).collect();
+        let has = |text: &str| vars.iter().any(|v| *v == text.as_bytes());
+        let marked = vars
+            .iter()
+            .any(|v| v.starts_with(marker.as_bytes()) && !v.starts_with(own.as_bytes()));
+        if !marked || !has(&home_var) {
+            continue;
+        }
+        let value = |key: &str| {
+            vars.iter()
+                .find_map(|v| v.strip_prefix(format!("{key}=").as_bytes()))
+                .map(|v| String::from_utf8_lossy(v).into_owned())
+        };
+        found.insert(
+            pid,
+            Orphan {
+                pid,
+                app: value("name").unwrap_or_default(),
+                pm_id: value("pm_id").and_then(|v| v.parse().ok()),
+            },
+        );
+    }
+    let mut tops: Vec<Orphan> = found
+        .values()
+        .filter(|o| parent_of(o.pid).is_none_or(|ppid| !found.contains_key(&ppid)))
+        .cloned()
+        .collect();
+    tops.sort_by_key(|o| o.pid);
+    tops
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -137,6 +201,7 @@ mod tests {
             }
             std::thread::sleep(std::time::Duration::from_millis(20));
         };
+        let found_unmarked = found.iter().any(is_unmarked_sleeper);
         let session_shell_parent = found
             .iter()
             .filter(|pid| cmdline(pid).starts_with(b"sh\x00-c\x00sleep"))
@@ -150,9 +215,43 @@ mod tests {
         }
         let _ = root.kill();
         let _ = root.wait();
-        assert!(found.iter().any(is_unmarked_sleeper), "found {found:?}");
+        assert!(found_unmarked, "found {found:?}");
         assert_ne!(session_shell_parent, Some(root_pid), "it left the tree");
         assert!(!found.contains(&root_pid));
+    }
+
+    #[test]
+    fn orphans_of_a_home_are_found_by_their_markers() {
+        let home = std::env::temp_dir().join(format!("rpm2-orphan-test-{}", std::process::id()));
+        let mut child = Command::new("sleep")
+            .arg("30")
+            .env(RUN_MARKER_ENV, "dead-daemon.7")
+            .env("RPM2_HOME", &home)
+            .env("name", "api")
+            .env("pm_id", "3")
+            .spawn()
+            .unwrap();
+        // Until it has exec'd, the child shows the test's environment.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let found = loop {
+            let found = orphans(&home, "live-daemon");
+            if !found.is_empty() || std::time::Instant::now() > deadline {
+                break found;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        };
+        let mine = orphans(&home, "dead-daemon");
+        let _ = child.kill();
+        let _ = child.wait();
+        assert_eq!(
+            found,
+            vec![Orphan {
+                pid: child.id(),
+                app: "api".into(),
+                pm_id: Some(3)
+            }]
+        );
+        assert!(mine.is_empty(), "a daemon's own runs are not orphans");
     }
 
     #[test]
