@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use rpm2_proto::spec::Sticky;
 use rpm2_proto::{AppSpec, WatchSpec};
 use serde_json::Value;
 
@@ -30,7 +31,19 @@ pub(super) fn restart_policy(app: &App<'_>, spec: &mut AppSpec) -> Result<(), Co
     spec.wait_ready = app.bool("wait_ready").unwrap_or(false);
     spec.listen_timeout_ms = app.ms("listen_timeout")?.unwrap_or(spec.listen_timeout_ms);
     spec.treekill = app.bool("treekill").unwrap_or(true);
-    spec.sticky = app.bool("sticky").unwrap_or(false);
+    spec.sticky = match app.map.get("sticky") {
+        None => Sticky::Off,
+        Some(v) => Sticky::from_json(v).ok_or_else(|| {
+            app.err(
+                "sticky",
+                format!(
+                    "expected true, false, 'ip' or 'forwarded', got {}",
+                    show(v)
+                ),
+            )
+        })?,
+    };
+    spec.drain = app.bool("drain").unwrap_or(true);
     Ok(())
 }
 

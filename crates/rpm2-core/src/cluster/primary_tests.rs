@@ -35,10 +35,17 @@ impl Setup {
     }
 
     fn conn_from(&mut self, last_octet: u8) {
+        self.conn_via(last_octet, None);
+    }
+
+    /// A connection from peer `10.0.0.<last_octet>` (a proxy) whose first
+    /// request says the client is `forwarded`.
+    fn conn_via(&mut self, last_octet: u8, forwarded: Option<&str>) {
         let fd: OwnedFd = std::fs::File::open("/dev/null").unwrap().into();
         self.primary.route(Conn {
             fd: Arc::new(fd),
             peer: Some(IpAddr::V4(Ipv4Addr::new(10, 0, 0, last_octet))),
+            forwarded: forwarded.map(Into::into),
             app: Arc::from("app"),
             key: Arc::from(KEY),
             refusals: 0,
@@ -139,7 +146,7 @@ fn a_refused_connection_is_routed_again() {
 fn sticky_keeps_a_client_on_its_worker_and_moves_only_a_dead_workers_clients() {
     let mut s = setup(
         Policy {
-            sticky: true,
+            sticky: Sticky::Ip,
             shared_streams: false,
         },
         &[0, 1, 2],
@@ -186,7 +193,7 @@ fn sticky_keeps_a_client_on_its_worker_and_moves_only_a_dead_workers_clients() {
 fn sticky_queues_on_a_busy_worker_and_requeues_when_it_drains() {
     let mut s = setup(
         Policy {
-            sticky: true,
+            sticky: Sticky::Ip,
             shared_streams: false,
         },
         &[0, 1],
@@ -233,12 +240,57 @@ fn policy_follows_env_and_sticky() {
     spec.env
         .insert(SCHED_POLICY_ENV.to_owned(), "none".to_owned());
     assert!(Policy::of(&spec).shared_streams);
-    spec.sticky = true;
+    spec.sticky = Sticky::Ip;
     assert_eq!(
         Policy::of(&spec),
         Policy {
-            sticky: true,
+            sticky: Sticky::Ip,
             shared_streams: false
         }
     );
+}
+
+#[test]
+fn sticky_forwarded_hashes_the_client_behind_one_proxy() {
+    let mut s = setup(
+        Policy {
+            sticky: Sticky::Forwarded,
+            shared_streams: false,
+        },
+        &[0, 1, 2],
+    );
+    s.run(10, 0);
+    s.run(11, 1);
+    s.run(12, 2);
+    let gens = [10, 11, 12];
+    let mut home = Vec::new();
+    for client in 0..30u8 {
+        let addr = format!("192.0.2.{client}");
+        let before: Vec<usize> = gens.iter().map(|g| s.handed(*g)).collect();
+        // Every connection comes from the proxy, 10.0.0.1.
+        s.conn_via(1, Some(&addr));
+        s.conn_via(1, Some(&addr));
+        let after: Vec<usize> = gens.iter().map(|g| s.handed(*g)).collect();
+        let got: Vec<usize> = (0..3).filter(|&i| after[i] > before[i]).collect();
+        assert_eq!(got.len(), 1, "client {client} stayed on one run");
+        home.push(gens[got[0]]);
+        for g in gens {
+            s.answer_all(g, true);
+        }
+    }
+    assert!(
+        gens.iter().all(|g| home.contains(g)),
+        "clients spread over the workers: {home:?}"
+    );
+    // A forwarded address hashes as the same address connecting directly.
+    let direct = sticky_hash(Some(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 0))));
+    let via = client_hash(&Conn {
+        fd: Arc::new(std::fs::File::open("/dev/null").unwrap().into()),
+        peer: None,
+        forwarded: Some("10.0.0.0".into()),
+        app: Arc::from("app"),
+        key: Arc::from(KEY),
+        refusals: 0,
+    });
+    assert_eq!(direct, via);
 }

@@ -27,6 +27,8 @@ pub(crate) struct Actor {
     pub(crate) shutting_down: bool,
     pub(crate) primary: Primary,
     pub(crate) os: Box<dyn Os>,
+    /// The drain preload in the home, if it could be written there.
+    pub(crate) preload_file: Option<std::path::PathBuf>,
 }
 
 /// Start the actor on the current runtime and return its handle.
@@ -74,7 +76,16 @@ impl Actor {
         primary: Primary,
         os: Box<dyn Os>,
     ) -> Self {
+        let preload_file = super::drain::install(home.root())
+            .map_err(|e| {
+                tracing::warn!(
+                    "cannot write the drain preload into {}: {e}; workers drain without it",
+                    home.root().display()
+                );
+            })
+            .ok();
         Self {
+            preload_file,
             table: Table::default(),
             home,
             tx,

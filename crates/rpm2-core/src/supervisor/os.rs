@@ -29,6 +29,8 @@ pub struct SpawnRequest<'a> {
     pub combined_log: Option<&'a Path>,
     /// Who its log lines are about on the bus.
     pub process: EventProcess,
+    /// The drain preload to `--require` (Node workers only).
+    pub preload: Option<&'a Path>,
 }
 
 /// A run's process, started.
@@ -57,7 +59,7 @@ pub struct RealOs {
 impl Os for RealOs {
     fn spawn(&mut self, req: SpawnRequest<'_>) -> io::Result<Started> {
         let gen = req.run;
-        let spawned = spawn(req.spec, req.env, req.cluster_id)?;
+        let spawned = spawn(req.spec, req.env, req.cluster_id, req.preload)?;
         let pid = spawned.pid;
         if let Some((stdout, stderr)) = spawned.output {
             self.start_pumps(&req, stdout, stderr);
