@@ -36,10 +36,7 @@ pub(super) fn restart_policy(app: &App<'_>, spec: &mut AppSpec) -> Result<(), Co
         Some(v) => Sticky::from_json(v).ok_or_else(|| {
             app.err(
                 "sticky",
-                format!(
-                    "expected true, false, 'ip' or 'forwarded', got {}",
-                    show(v)
-                ),
+                format!("expected true, false, 'ip' or 'forwarded', got {}", show(v)),
             )
         })?,
     };

@@ -44,7 +44,10 @@ pub fn client_of(head: &[u8], full: bool) -> Head {
     }
     let mut real_ip = None;
     // Past the request line.
-    let mut rest = &head[head.iter().position(|&b| b == b'\n').map_or(head.len(), |i| i + 1)..];
+    let mut rest = &head[head
+        .iter()
+        .position(|&b| b == b'\n')
+        .map_or(head.len(), |i| i + 1)..];
     while let Some(end) = rest.iter().position(|&b| b == b'\n') {
         let line = rest[..end].strip_suffix(b"\r").unwrap_or(&rest[..end]);
         rest = &rest[end + 1..];
@@ -85,7 +88,13 @@ fn normalise(value: &[u8]) -> Option<Box<str>> {
             let inner = text.strip_prefix('[')?.split(']').next()?;
             inner.parse().ok()
         })
-        .or_else(|| text.rsplit_once(':')?.0.parse::<std::net::Ipv4Addr>().ok().map(IpAddr::V4));
+        .or_else(|| {
+            text.rsplit_once(':')?
+                .0
+                .parse::<std::net::Ipv4Addr>()
+                .ok()
+                .map(IpAddr::V4)
+        });
     Some(ip.map_or_else(|| text.into(), |ip| ip.to_string().into()))
 }
 
@@ -137,8 +146,12 @@ pub async fn peek_client(fd: &Arc<OwnedFd>) -> Option<Box<str>> {
         Ok(client) => client,
         // Out of time: decide with what has come.
         Err(_) => {
-            let n = recv(fd.as_raw_fd(), &mut buf, MsgFlags::MSG_PEEK | MsgFlags::MSG_DONTWAIT)
-                .unwrap_or(0);
+            let n = recv(
+                fd.as_raw_fd(),
+                &mut buf,
+                MsgFlags::MSG_PEEK | MsgFlags::MSG_DONTWAIT,
+            )
+            .unwrap_or(0);
             match client_of(&buf[..n], true) {
                 Head::Client(c) => Some(c),
                 _ => None,
@@ -167,7 +180,10 @@ mod tests {
         assert_eq!(client_of(head, false), Head::NeedMore);
         let head = b"GET / HTTP/1.1\r\nX-Real-IP: 10.1.2.3\r\n\r\n";
         assert_eq!(client_of(head, false), client("10.1.2.3"));
-        assert_eq!(client_of(b"GET / HTTP/1.1\r\nX-Real-IP: 10.1.2.3\r\nHo", true), client("10.1.2.3"));
+        assert_eq!(
+            client_of(b"GET / HTTP/1.1\r\nX-Real-IP: 10.1.2.3\r\nHo", true),
+            client("10.1.2.3")
+        );
     }
 
     #[test]
@@ -185,11 +201,17 @@ mod tests {
 
     #[test]
     fn no_header_tls_or_silence_fall_back_to_the_peer() {
-        assert_eq!(client_of(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", false), Head::Nothing);
+        assert_eq!(
+            client_of(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", false),
+            Head::Nothing
+        );
         assert_eq!(client_of(&[0x16, 3, 1, 0, 0xc8], false), Head::Nothing);
         assert_eq!(client_of(b"", false), Head::NeedMore);
         assert_eq!(client_of(b"", true), Head::Nothing);
-        assert_eq!(client_of(b"GET / HTTP/1.1\r\nHost: a\r\n", true), Head::Nothing);
+        assert_eq!(
+            client_of(b"GET / HTTP/1.1\r\nHost: a\r\n", true),
+            Head::Nothing
+        );
     }
 
     #[tokio::test]

@@ -125,10 +125,7 @@ mod tests {
             PreloadMessage::parse(&json!({"cmd": "NODE_RPM2_DRAINED"})),
             Some(PreloadMessage::Drained)
         );
-        assert_eq!(
-            PreloadMessage::parse(&json!({"cmd": "NODE_CLUSTER"})),
-            None
-        );
+        assert_eq!(PreloadMessage::parse(&json!({"cmd": "NODE_CLUSTER"})), None);
         assert_eq!(PreloadMessage::parse(&json!("ready")), None);
     }
 

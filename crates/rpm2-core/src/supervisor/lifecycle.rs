@@ -9,8 +9,8 @@ use rpm2_proto::{Event, ExecMode};
 use tokio::time::Instant;
 
 use super::actor::Actor;
-use super::os::SpawnRequest;
 use super::drain::{self, Preload, PreloadMessage};
+use super::os::SpawnRequest;
 use super::run::{DrainBy, RunEffect, RunEvent, RunPhase, RunRules, RunTimer};
 use super::state::{Gen, Run};
 use super::worker::{Exit, RunRole, WorkerEvent};
@@ -318,7 +318,10 @@ impl Actor {
     }
 
     fn on_preload_message(&mut self, gen: Gen, pm_id: u32, msg: PreloadMessage) {
-        let name = self.spec_of(pm_id).map(|s| s.name.clone()).unwrap_or_default();
+        let name = self
+            .spec_of(pm_id)
+            .map(|s| s.name.clone())
+            .unwrap_or_default();
         let Some(run) = self.table.runs.get_mut(&gen) else {
             return;
         };

@@ -774,7 +774,10 @@ async fn fork_stop_with_the_preload_interrupts_once_drained() {
     let mut stopped = h.stop(id);
     h.settle().await;
     assert_eq!(drain_messages(&h, run).len(), 1);
-    assert!(h.signals_to(pid).is_empty(), "in-flight requests finish first");
+    assert!(
+        h.signals_to(pid).is_empty(),
+        "in-flight requests finish first"
+    );
     h.says(run, json!({"cmd": "NODE_RPM2_DRAINED"})).await;
     assert_eq!(h.signals_to(pid), vec![Signal::SIGINT]);
     assert!(!sent_disconnect(&h, run));
@@ -784,7 +787,10 @@ async fn fork_stop_with_the_preload_interrupts_once_drained() {
 
 #[tokio::test(start_paused = true)]
 async fn without_a_hello_or_with_a_failed_preload_the_old_drain_is_used() {
-    for hello in [None, Some(json!({"cmd": "NODE_RPM2_HELLO", "error": "boom"}))] {
+    for hello in [
+        None,
+        Some(json!({"cmd": "NODE_RPM2_HELLO", "error": "boom"})),
+    ] {
         let mut h = Harness::new();
         let (id, run) = ready_cluster_worker(&mut h, node_app(cluster_app("web", 1))).await;
         if let Some(msg) = hello {
@@ -808,7 +814,10 @@ async fn without_a_hello_or_with_a_failed_preload_the_old_drain_is_used() {
 async fn in_flight_requests_show_in_the_worker_info_and_drain_false_opts_out() {
     let mut h = Harness::new();
     let (id, run) = ready_cluster_worker(&mut h, node_app(cluster_app("web", 1))).await;
-    assert_eq!(h.actor.infos(Some(&[id]))[0].pm2_env.inflight_requests, None);
+    assert_eq!(
+        h.actor.infos(Some(&[id]))[0].pm2_env.inflight_requests,
+        None
+    );
     h.says(run, json!({"cmd": "NODE_RPM2_STATS", "inflight": 3}))
         .await;
     let info = &h.actor.infos(Some(&[id]))[0];
