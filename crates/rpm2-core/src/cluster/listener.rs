@@ -148,6 +148,7 @@ pub fn open_listener(
             unix_path,
         });
     }
+    let accept = |l: OwnedFd| spawn_accept(l, app.into(), key.into(), Arc::clone(peek), tx);
     match q.address_type {
         AddressType::Udp4 | AddressType::Udp6 => {
             let sock = sockets::bind_udp(
@@ -168,13 +169,7 @@ pub fn open_listener(
         AddressType::Unix => {
             let path = unix_path.unwrap_or_default();
             let l = sockets::bind_unix(&path, backlog)?;
-            let task = spawn_accept(
-                OwnedFd::from(l),
-                app.into(),
-                key.into(),
-                Arc::clone(peek),
-                tx,
-            )?;
+            let task = accept(OwnedFd::from(l))?;
             Ok(Listener {
                 kind: ListenerKind::RoundRobin {
                     sockname: None,
@@ -187,13 +182,7 @@ pub fn open_listener(
         AddressType::Tcp4 | AddressType::Tcp6 => {
             let l = sockets::bind_tcp(q.address.as_deref(), port, q.flags, backlog)?;
             let sockname = SockName::from_addr(l.local_addr()?);
-            let task = spawn_accept(
-                OwnedFd::from(l),
-                app.into(),
-                key.into(),
-                Arc::clone(peek),
-                tx,
-            )?;
+            let task = accept(OwnedFd::from(l))?;
             Ok(Listener {
                 kind: ListenerKind::RoundRobin {
                     sockname: Some(sockname),

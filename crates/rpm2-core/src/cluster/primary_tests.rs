@@ -142,38 +142,51 @@ fn a_refused_connection_is_routed_again() {
     assert_eq!(s.handed(11), 1, "refused by 10, handed to 11");
 }
 
-#[test]
-fn sticky_keeps_a_client_on_its_worker_and_moves_only_a_dead_workers_clients() {
+/// Runs 10, 11 and 12 of workers 0, 1 and 2 of a sticky app.
+const STICKY_RUNS: [Gen; 3] = [10, 11, 12];
+
+fn sticky_setup(sticky: Sticky) -> Setup {
     let mut s = setup(
         Policy {
-            sticky: Sticky::Ip,
+            sticky,
             shared_streams: false,
         },
         &[0, 1, 2],
     );
-    s.run(10, 0);
-    s.run(11, 1);
-    s.run(12, 2);
-    let gens = [10, 11, 12];
-    // Where each of 30 clients lands, twice: always the same run.
+    for (pm_id, gen) in (0..).zip(STICKY_RUNS) {
+        s.run(gen, pm_id);
+    }
+    s
+}
+
+/// Where each of 30 clients lands, connecting twice (`connect(s, client)`):
+/// always one run, and every run gets some clients.
+fn sticky_homes(s: &mut Setup, connect: impl Fn(&mut Setup, u8)) -> Vec<Gen> {
     let mut home = Vec::new();
     for client in 0..30u8 {
-        let before: Vec<usize> = gens.iter().map(|g| s.handed(*g)).collect();
-        s.conn_from(client);
-        s.conn_from(client);
-        let after: Vec<usize> = gens.iter().map(|g| s.handed(*g)).collect();
+        let before: Vec<usize> = STICKY_RUNS.iter().map(|g| s.handed(*g)).collect();
+        connect(s, client);
+        connect(s, client);
+        let after: Vec<usize> = STICKY_RUNS.iter().map(|g| s.handed(*g)).collect();
         let got: Vec<usize> = (0..3).filter(|&i| after[i] > before[i]).collect();
         assert_eq!(got.len(), 1, "client {client} stayed on one run");
         assert_eq!(after[got[0]] - before[got[0]], 2);
-        home.push(gens[got[0]]);
-        for g in gens {
+        home.push(STICKY_RUNS[got[0]]);
+        for g in STICKY_RUNS {
             s.answer_all(g, true);
         }
     }
     assert!(
-        gens.iter().all(|g| home.contains(g)),
+        STICKY_RUNS.iter().all(|g| home.contains(g)),
         "clients spread: {home:?}"
     );
+    home
+}
+
+#[test]
+fn sticky_keeps_a_client_on_its_worker_and_moves_only_a_dead_workers_clients() {
+    let mut s = sticky_setup(Sticky::Ip);
+    let home = sticky_homes(&mut s, Setup::conn_from);
     // Run 11 dies: its clients move, the others stay.
     s.primary.detach(11);
     for client in 0..30u8 {
@@ -252,36 +265,11 @@ fn policy_follows_env_and_sticky() {
 
 #[test]
 fn sticky_forwarded_hashes_the_client_behind_one_proxy() {
-    let mut s = setup(
-        Policy {
-            sticky: Sticky::Forwarded,
-            shared_streams: false,
-        },
-        &[0, 1, 2],
-    );
-    s.run(10, 0);
-    s.run(11, 1);
-    s.run(12, 2);
-    let gens = [10, 11, 12];
-    let mut home = Vec::new();
-    for client in 0..30u8 {
-        let addr = format!("192.0.2.{client}");
-        let before: Vec<usize> = gens.iter().map(|g| s.handed(*g)).collect();
-        // Every connection comes from the proxy, 10.0.0.1.
-        s.conn_via(1, Some(&addr));
-        s.conn_via(1, Some(&addr));
-        let after: Vec<usize> = gens.iter().map(|g| s.handed(*g)).collect();
-        let got: Vec<usize> = (0..3).filter(|&i| after[i] > before[i]).collect();
-        assert_eq!(got.len(), 1, "client {client} stayed on one run");
-        home.push(gens[got[0]]);
-        for g in gens {
-            s.answer_all(g, true);
-        }
-    }
-    assert!(
-        gens.iter().all(|g| home.contains(g)),
-        "clients spread over the workers: {home:?}"
-    );
+    let mut s = sticky_setup(Sticky::Forwarded);
+    // Every connection comes from the proxy, 10.0.0.1.
+    sticky_homes(&mut s, |s, client| {
+        s.conn_via(1, Some(&format!("192.0.2.{client}")));
+    });
     // A forwarded address hashes as the same address connecting directly.
     let direct = sticky_hash(Some(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 0))));
     let via = client_hash(&Conn {
