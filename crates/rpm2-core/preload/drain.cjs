@@ -48,7 +48,6 @@ function install(send) {
   const STATS_EVERY_MS = 500;
   const kActive = Symbol('rpm2.activeRequests');
   const kClosing = Symbol('rpm2.closing');
-  const kCounted = Symbol('rpm2.counted');
 
   /** Open HTTP connections of the servers we saw listen. */
   const connections = new Set();
@@ -99,11 +98,17 @@ function install(send) {
     lingerTimer.unref();
   };
 
+  // Per connection: its requests in flight (more than one when pipelined).
+  // A connection that closes takes its unfinished requests with it.
   const track = (socket) => {
     if (connections.has(socket)) return;
     connections.add(socket);
+    if (socket[kActive] === undefined) socket[kActive] = 0;
     socket.once('close', () => {
       connections.delete(socket);
+      inflight -= socket[kActive];
+      socket[kActive] = 0;
+      report();
       checkDrained();
     });
   };
@@ -126,8 +131,9 @@ function install(send) {
   }
 
   const done = (socket) => {
+    if (!(socket[kActive] > 0)) return;
     inflight--;
-    socket[kActive] = (socket[kActive] || 1) - 1;
+    socket[kActive]--;
     report();
     if (closing(socket.server)) {
       // Headers sent before the drain kept the connection alive: end it
@@ -137,20 +143,19 @@ function install(send) {
     checkDrained();
   };
 
+  // No listener or closure per request: two events Node publishes anyway
+  // once someone subscribes.
   dc.channel('http.server.request.start').subscribe(({ response, socket, server }) => {
+    if (!connections.has(socket)) {
+      if (server) watchServer(server);
+      track(socket);
+    }
     inflight++;
-    socket[kActive] = (socket[kActive] || 0) + 1;
-    if (server) watchServer(server);
-    track(socket);
-    if (closing(server)) response.shouldKeepAlive = false;
-    // 'close' comes after 'finish', and also for a response cut short.
-    response.once('close', () => {
-      if (response[kCounted]) return;
-      response[kCounted] = true;
-      done(socket);
-    });
+    socket[kActive]++;
+    if (draining || server[kClosing]) response.shouldKeepAlive = false;
     report();
   });
+  dc.channel('http.server.response.finish').subscribe(({ socket }) => done(socket));
 
   // Stop accepting without destroying idle keep-alive connections: each
   // ends after its next response (`Connection: close`) or at the linger.
