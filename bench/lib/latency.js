@@ -6,7 +6,8 @@
 //   backlog and SYN retransmits (see bench/README.md). Ref: nproc plain
 //   `node app.js` on one SO_REUSEPORT port.
 // - `preload`: rpm2 alone, the same app with its drain preload on and off
-//   (`drain: false`), alternating in each round, keep-alive at full speed:
+//   (`drain: false`), one after the other in each round (which goes first
+//   alternates), keep-alive at full speed:
 //   what the preload costs per request.
 const { withProduct } = require('./products');
 const { sleep, freePort } = require('./util');
@@ -46,11 +47,15 @@ async function latency(kind, cfg) {
   });
 }
 
+/** Which of on/off goes first flips every round, so drift on a busy machine does not favour one. */
+let preloadRound = 0;
+
 async function preload(kind, cfg) {
   if (kind !== 'rpm2') return null;
   const out = {};
+  const order = preloadRound++ % 2 === 0 ? [true, false] : [false, true];
   for (const [tag, mode, instances] of [['fork', 'fork', 1], ['cluster', 'cluster', 0]]) {
-    for (const drain of [true, false]) {
+    for (const drain of order) {
       await withProduct(kind, async (p) => {
         const port = await startSeed(p, { mode, instances, drain });
         await sleep(500);
