@@ -60,6 +60,12 @@ declare namespace rpm2 {
     merge_logs: boolean;
     autorestart: boolean;
     kill_timeout: number;
+    /** rpm2: `false`, `'ip'` or `'forwarded'`. */
+    sticky?: false | 'ip' | 'forwarded';
+    /** rpm2: the drain preload is injected. */
+    drain?: boolean;
+    /** rpm2: HTTP requests in flight, as the drain preload last reported. */
+    inflight_requests?: number;
     env: Record<string, string>;
     [key: string]: unknown;
   }
@@ -117,8 +123,13 @@ declare namespace rpm2 {
     log_file?: string;
     log_date_format?: string;
     time?: boolean;
-    /** rpm2: route cluster connections by client IP. */
-    sticky?: boolean;
+    /**
+     * rpm2: route cluster connections by client: `true`/`'ip'` by the peer
+     * address, `'forwarded'` by X-Forwarded-For (else X-Real-IP) behind a proxy.
+     */
+    sticky?: boolean | 'ip' | 'forwarded';
+    /** rpm2: `false` to run Node workers without the drain preload. */
+    drain?: boolean;
     [option: string]: unknown;
   }
 

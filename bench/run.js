@@ -2,6 +2,7 @@
 'use strict';
 // rpm2 vs pm2 benchmark on the seed app (see bench/README.md).
 //   npm run bench -- [--quick] [--rounds N] [--only rss,cli,...] [--out results.json]
+//   sections: rss cli cold throughput latency preload reload crash logs
 // Products run in alternation (rpm2, pm2, then the plain-node reference) in
 // every round; each run has its own temp home and free ports, and every
 // daemon we start is killed in `finally`, on SIGINT/SIGTERM and at exit.
@@ -16,7 +17,8 @@ const sections = require('./lib/sections');
 const { throughput } = require('./lib/throughput');
 const { summarize, table } = require('./lib/report');
 
-const ALL = { rss: sections.rss, cli: sections.cli, cold: sections.cold, throughput, reload: sections.reload, crash: sections.crash, logs: sections.logs };
+const { latency, preload } = require('./lib/latency');
+const ALL = { rss: sections.rss, cli: sections.cli, cold: sections.cold, throughput, latency, preload, reload: sections.reload, crash: sections.crash, logs: sections.logs };
 
 function parseArgs(argv) {
   const a = { quick: false, out: null, only: Object.keys(ALL), rounds: null };
@@ -54,7 +56,7 @@ async function main() {
     reuseportMethod: reuseMethod(), config: cfg, sections: args.only,
   };
   console.error(`[bench] node ${env.node}, ${ncpu} cpus, autocannon pinned to core ${env.loadGeneratorCores}, loadavg ${env.loadavgAtStart.map((x) => x.toFixed(2)).join(' ')}`);
-  if (args.only.includes('throughput') || args.only.includes('reload')) {
+  if (['throughput', 'latency', 'reload'].some((s) => args.only.includes(s))) {
     env.closeModeCheck = await verifyCloseMode();
     console.error(`[bench] connection: close check: ${JSON.stringify(env.closeModeCheck)}`);
   }

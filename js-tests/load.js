@@ -8,20 +8,24 @@
 // fails with ECONNRESET on a *reused* socket — the server closed the idle
 // connection while the request was on its way — is sent again once, as
 // browsers do for idempotent requests. Retries are counted, not hidden.
+// With `retry: false` it never retries: a plain `http.Agent({ keepAlive:
+// true })`, as many HTTP client libraries and proxies use it; with
+// `keepAliveClients` several such clients run at once (so every worker
+// holds keep-alive connections when it is drained).
 const http = require('node:http');
 
-function runLoad(port, { durationMs = 30_000 } = {}) {
+function runLoad(port, { durationMs = 30_000, retry = true, keepAliveClients = 1, path = '/' } = {}) {
   const stats = {
     newconn: { ok: 0, failed: 0, errors: {} },
     keepalive: { ok: 0, failed: 0, errors: {}, retriedOnReusedSocket: 0 },
   };
   const deadline = Date.now() + durationMs;
   let stopped = false;
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const agents = Array.from({ length: keepAliveClients }, () => new http.Agent({ keepAlive: true, maxSockets: 1 }));
 
   function once(useAgent, s, retry) {
     return new Promise((resolve) => {
-      const req = http.get({ host: '127.0.0.1', port, path: '/', agent: useAgent, timeout: 10_000 }, (res) => {
+      const req = http.get({ host: '127.0.0.1', port, path, agent: useAgent, timeout: 10_000 }, (res) => {
         res.resume();
         res.on('end', () => {
           if (res.statusCode === 200) s.ok++;
@@ -47,11 +51,12 @@ function runLoad(port, { durationMs = 30_000 } = {}) {
   }
 
   async function loop(useAgent, s) {
-    while (!stopped && Date.now() < deadline) await once(useAgent, s, useAgent !== false);
+    while (!stopped && Date.now() < deadline) await once(useAgent, s, retry && useAgent !== false);
   }
 
-  const done = Promise.all([loop(false, stats.newconn), loop(agent, stats.keepalive)]).then(() => {
-    agent.destroy();
+  const loops = [loop(false, stats.newconn), ...agents.map((agent) => loop(agent, stats.keepalive))];
+  const done = Promise.all(loops).then(() => {
+    for (const agent of agents) agent.destroy();
     return stats;
   });
   return {

@@ -19,12 +19,14 @@ const running = new Set();
 
 /**
  * Start autocannon against 127.0.0.1:port. Returns { done: Promise<summary>, stop() }.
- * mode: 'keepalive' | 'close'.
+ * mode: 'keepalive' | 'close'. `rate`: a fixed total of requests per second
+ * (autocannon's -R, overallRate) instead of as fast as possible.
  */
-function cannon({ port, mode = 'keepalive', connections = 50, duration = 10 }) {
+function cannon({ port, mode = 'keepalive', connections = 50, duration = 10, rate = null }) {
   const opts = {
     url: `http://127.0.0.1:${port}/`, connections, pipelining: 1, duration, timeout: 10,
     headers: mode === 'close' ? { connection: 'close' } : {},
+    ...(rate ? { overallRate: rate } : {}),
   };
   const argv = [process.execPath, CANNON, JSON.stringify(opts)];
   // Its own session: with the kernel's autogroup scheduling (on by default

@@ -231,9 +231,17 @@ pub struct StartArgs {
     /// Send 'shutdown' over IPC instead of SIGINT
     #[arg(long = "shutdown-with-message")]
     pub shutdown_with_message: bool,
-    /// Cluster mode: one client IP always reaches the same worker
-    #[arg(long)]
-    pub sticky: bool,
+    /// Cluster mode: one client always reaches the same worker, by its IP
+    /// (`ip`, the default) or by the address a proxy forwards (`forwarded`:
+    /// X-Forwarded-For, else X-Real-IP)
+    #[arg(
+        long,
+        value_name = "MODE",
+        num_args = 0..=1,
+        default_missing_value = "ip",
+        value_parser = ["ip", "forwarded", "true", "false"]
+    )]
+    pub sticky: Option<String>,
     /// Cron pattern for restarts
     #[arg(short = 'c', long = "cron")]
     pub cron: Option<String>,

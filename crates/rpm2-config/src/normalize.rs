@@ -26,7 +26,8 @@ pub(crate) enum Kind {
 }
 
 /// pm2 7's per-app options (schema.json plus keys handled in code:
-/// `autostart`, `stop_exit_codes`, `namespace`), and rpm2's `sticky`.
+/// `autostart`, `stop_exit_codes`, `namespace`), and rpm2's `sticky` and
+/// `drain`.
 const KNOWN: &[(&str, Kind)] = &[
     ("script", Kind::Str),
     ("name", Kind::Str),
@@ -72,7 +73,8 @@ const KNOWN: &[(&str, Kind)] = &[
     ("treekill", Kind::Bool),
     ("wait_ready", Kind::Bool),
     ("listen_timeout", Kind::Num),
-    ("sticky", Kind::Bool),
+    ("sticky", Kind::Special),
+    ("drain", Kind::Bool),
     ("source_map_support", Kind::Bool),
     ("disable_source_map_support", Kind::Bool),
     ("uid", Kind::StrOrNum),

@@ -100,7 +100,16 @@ pub struct Pm2Env {
     pub autorestart: bool,
     pub autostart: bool,
     pub wait_ready: bool,
-    pub sticky: bool,
+    /// `false`, `'ip'` or `'forwarded'`.
+    #[serde(default)]
+    pub sticky: crate::spec::Sticky,
+    /// The drain preload is injected (Node workers, unless `drain: false`).
+    #[serde(default)]
+    pub drain: bool,
+    /// HTTP requests in flight in the worker's processes, as their drain
+    /// preload last reported (at most every 500 ms); absent without it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inflight_requests: Option<u32>,
     pub kill_timeout: u64,
     pub listen_timeout: u64,
     pub min_uptime: u64,

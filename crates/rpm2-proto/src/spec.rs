@@ -47,6 +47,70 @@ impl ExecMode {
     }
 }
 
+/// How a cluster app picks the worker of a connection (`sticky`).
+///
+/// Written as `false`, `true` (the same as `'ip'`), `'ip'` or
+/// `'forwarded'`; read back the same way from dumps and `jlist`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Sticky {
+    /// Round robin (or the shared socket).
+    #[default]
+    Off,
+    /// A hash of the peer address.
+    Ip,
+    /// A hash of the client address a proxy put in the first request's
+    /// `X-Forwarded-For` (first address) or `X-Real-IP`, else the peer's.
+    Forwarded,
+}
+
+impl Sticky {
+    /// `None` for anything but `false`, `true`, `'ip'` and `'forwarded'`.
+    #[must_use]
+    pub fn from_json(v: &serde_json::Value) -> Option<Self> {
+        match v {
+            serde_json::Value::Bool(false) => Some(Self::Off),
+            serde_json::Value::Bool(true) => Some(Self::Ip),
+            serde_json::Value::String(s) => match s.as_str() {
+                "ip" => Some(Self::Ip),
+                "forwarded" => Some(Self::Forwarded),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    #[must_use]
+    pub fn to_json(self) -> serde_json::Value {
+        match self {
+            Self::Off => serde_json::Value::Bool(false),
+            Self::Ip => "ip".into(),
+            Self::Forwarded => "forwarded".into(),
+        }
+    }
+
+    #[must_use]
+    pub fn is_on(self) -> bool {
+        self != Self::Off
+    }
+}
+
+impl Serialize for Sticky {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.to_json().serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Sticky {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = serde_json::Value::deserialize(d)?;
+        Self::from_json(&v).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "sticky: expected true, false, 'ip' or 'forwarded', got {v}"
+            ))
+        })
+    }
+}
+
 /// Where one log stream of a worker goes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case", tag = "kind", content = "path")]
@@ -123,8 +187,13 @@ pub struct AppSpec {
     pub uid: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gid: Option<String>,
-    /// Route each client IP to the same cluster worker (rpm2's addition).
-    pub sticky: bool,
+    /// Route each client to the same cluster worker (rpm2's addition).
+    #[serde(default)]
+    pub sticky: Sticky,
+    /// Node workers get rpm2's drain preload (`--require`), so a stop or
+    /// reload ends keep-alive connections cleanly; `drain: false` opts out.
+    #[serde(default = "yes")]
+    pub drain: bool,
     pub out_file: LogTarget,
     pub error_file: LogTarget,
     /// Combined out+err file, if any.
@@ -146,6 +215,10 @@ pub struct AppSpec {
     /// and the scalar copies pm2 puts in the worker's environment.
     #[serde(default)]
     pub raw_options: serde_json::Map<String, serde_json::Value>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl AppSpec {
@@ -181,7 +254,8 @@ impl AppSpec {
             treekill: true,
             uid: None,
             gid: None,
-            sticky: false,
+            sticky: Sticky::Off,
+            drain: true,
             out_file: LogTarget::Default,
             error_file: LogTarget::Default,
             log_file: None,

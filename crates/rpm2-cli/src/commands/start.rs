@@ -145,8 +145,11 @@ fn overrides(a: &StartArgs) -> Map<String, Value> {
     if a.shutdown_with_message {
         put("shutdown_with_message", json!(true));
     }
-    if a.sticky {
-        put("sticky", json!(true));
+    match a.sticky.as_deref() {
+        None => {}
+        Some("true") => put("sticky", json!(true)),
+        Some("false") => put("sticky", json!(false)),
+        Some(mode) => put("sticky", json!(mode)),
     }
     if let Some(v) = &a.cron {
         put("cron_restart", json!(v));

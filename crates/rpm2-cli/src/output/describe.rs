@@ -74,6 +74,16 @@ pub fn render_describe(p: &ProcessInfo, now_ms: u64) -> String {
             "watch & reload",
             if env.watch { "✔" } else { "✘" }.to_owned(),
         ),
+    ]);
+    // rpm2's additions, after pm2's `watch & reload`.
+    rows.push(("drain", if env.drain { "✔" } else { "✘" }.to_owned()));
+    if env.sticky.is_on() {
+        rows.push(("sticky", value_text(&env.sticky.to_json())));
+    }
+    if let Some(n) = env.inflight_requests {
+        rows.push(("requests in flight", n.to_string()));
+    }
+    rows.extend([
         ("unstable restarts", env.unstable_restarts.to_string()),
         ("created at", iso_date(env.created_at)),
     ]);
@@ -153,6 +163,7 @@ mod tests {
             ("node.js version", "20.11.1"),
             ("node env", "production"),
             ("watch & reload", "✘"),
+            ("drain", "✔"),
             ("unstable restarts", "0"),
             ("created at", "2023-11-14T22:13:20.000Z"),
         ];
@@ -195,5 +206,17 @@ mod tests {
             get("interpreter args"),
             Some("--inspect --max-old-space-size=512")
         );
+        assert_eq!(get("sticky"), None);
+        assert_eq!(get("requests in flight"), None);
+    }
+
+    #[test]
+    fn sticky_mode_and_requests_in_flight_show_when_known() {
+        let p = proc_with(r#"{"sticky": "forwarded", "inflight_requests": 4, "drain": false}"#);
+        let got = rows(&render_describe(&p, 1_700_000_300_000));
+        let get = |k: &str| got.iter().find(|(l, _)| l == k).map(|(_, v)| v.as_str());
+        assert_eq!(get("sticky"), Some("forwarded"));
+        assert_eq!(get("requests in flight"), Some("4"));
+        assert_eq!(get("drain"), Some("✘"));
     }
 }

@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use rpm2_proto::spec::Sticky;
 use rpm2_proto::{AppSpec, WatchSpec};
 use serde_json::Value;
 
@@ -32,7 +33,16 @@ pub(super) fn restart_policy(app: &App<'_>, spec: &mut AppSpec) -> Result<(), Co
     spec.treekill = app.bool("treekill").unwrap_or(true);
     spec.uid = app.str_or_num("uid")?;
     spec.gid = app.str_or_num("gid")?;
-    spec.sticky = app.bool("sticky").unwrap_or(false);
+    spec.sticky = match app.map.get("sticky") {
+        None => Sticky::Off,
+        Some(v) => Sticky::from_json(v).ok_or_else(|| {
+            app.err(
+                "sticky",
+                format!("expected true, false, 'ip' or 'forwarded', got {}", show(v)),
+            )
+        })?,
+    };
+    spec.drain = app.bool("drain").unwrap_or(true);
     Ok(())
 }
 

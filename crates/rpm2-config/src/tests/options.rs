@@ -463,3 +463,41 @@ fn python_gets_unbuffered_output() {
     };
     assert_eq!(loaded.apps[0].env["PYTHONUNBUFFERED"], "1");
 }
+
+#[test]
+fn sticky_modes_and_drain() {
+    use rpm2_proto::spec::Sticky;
+    let dir = project();
+    let loaded = load(
+        dir.path(),
+        "sticky.json",
+        r#"{"apps":[{"name":"a","script":"app.js","sticky":true},
+                    {"name":"b","script":"app.js","sticky":"ip","drain":false},
+                    {"name":"c","script":"app.js","sticky":"forwarded"},
+                    {"name":"d","script":"app.js"}]}"#,
+    )
+    .unwrap();
+    let modes: Vec<Sticky> = loaded.apps.iter().map(|a| a.sticky).collect();
+    assert_eq!(
+        modes,
+        [Sticky::Ip, Sticky::Ip, Sticky::Forwarded, Sticky::Off]
+    );
+    let drains: Vec<bool> = loaded.apps.iter().map(|a| a.drain).collect();
+    assert_eq!(drains, [true, false, true, true]);
+}
+
+#[test]
+fn an_unknown_sticky_mode_names_the_app_and_key() {
+    let dir = project();
+    let err = load(
+        dir.path(),
+        "bad.json",
+        r#"{"apps":[{"name":"web","script":"app.js","sticky":"cookie"}]}"#,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("web") && err.contains("sticky") && err.contains("cookie"),
+        "{err}"
+    );
+}

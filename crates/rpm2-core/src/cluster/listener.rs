@@ -3,6 +3,7 @@
 
 use std::net::IpAddr;
 use std::os::fd::OwnedFd;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use rpm2_node_ipc::cluster::{AddressType, QueryServer, SockName};
@@ -17,6 +18,8 @@ pub struct Conn {
     /// Shared with the IPC channel until the worker has it: no `dup`.
     pub fd: Arc<OwnedFd>,
     pub peer: Option<IpAddr>,
+    /// `sticky: 'forwarded'`: the client address its first request carries.
+    pub forwarded: Option<Box<str>>,
     /// The app and listener key it came in on.
     pub app: Arc<str>,
     pub key: Arc<str>,
@@ -65,11 +68,15 @@ impl Drop for Listener {
 /// Accept connections on a listening socket (TCP or Unix) forever, handing
 /// each to the actor. `accept4` gives non-blocking, close-on-exec fds as
 /// Node needs them, and they are never registered with our reactor: they
-/// only pass through on their way to a worker.
+/// only pass through on their way to a worker. While `peek` is set (a
+/// `sticky: 'forwarded'` app) each connection first goes through a small
+/// task of its own that peeks at its request head (bounded), so the accept
+/// loop never waits for a client.
 pub fn spawn_accept(
     listener: OwnedFd,
     app: Arc<str>,
     key: Arc<str>,
+    peek: Arc<AtomicBool>,
     tx: UnboundedSender<Conn>,
 ) -> std::io::Result<JoinHandle<()>> {
     // SAFETY: the listener is an open socket we own for the AsyncFd's life.
@@ -83,14 +90,21 @@ pub fn spawn_accept(
             match guard.try_io(|l| sockets::accept_connection(l.get_ref())) {
                 Err(_would_block) => {}
                 Ok(Ok((fd, peer))) => {
-                    let conn = Conn {
+                    let mut conn = Conn {
                         fd: Arc::new(fd),
                         peer,
+                        forwarded: None,
                         app: Arc::clone(&app),
                         key: Arc::clone(&key),
                         refusals: 0,
                     };
-                    if tx.send(conn).is_err() {
+                    if peek.load(Ordering::Relaxed) {
+                        let tx = tx.clone();
+                        tokio::spawn(async move {
+                            conn.forwarded = super::forwarded::peek_client(&conn.fd).await;
+                            let _ = tx.send(conn);
+                        });
+                    } else if tx.send(conn).is_err() {
                         return;
                     }
                 }
@@ -113,6 +127,7 @@ pub fn open_listener(
     app: &str,
     key: &str,
     shared: bool,
+    peek: &Arc<AtomicBool>,
     tx: UnboundedSender<Conn>,
 ) -> std::io::Result<Listener> {
     let backlog = q.backlog_or_default();
@@ -133,6 +148,7 @@ pub fn open_listener(
             unix_path,
         });
     }
+    let accept = |l: OwnedFd| spawn_accept(l, app.into(), key.into(), Arc::clone(peek), tx);
     match q.address_type {
         AddressType::Udp4 | AddressType::Udp6 => {
             let sock = sockets::bind_udp(
@@ -153,7 +169,7 @@ pub fn open_listener(
         AddressType::Unix => {
             let path = unix_path.unwrap_or_default();
             let l = sockets::bind_unix(&path, backlog)?;
-            let task = spawn_accept(OwnedFd::from(l), app.into(), key.into(), tx)?;
+            let task = accept(OwnedFd::from(l))?;
             Ok(Listener {
                 kind: ListenerKind::RoundRobin {
                     sockname: None,
@@ -166,7 +182,7 @@ pub fn open_listener(
         AddressType::Tcp4 | AddressType::Tcp6 => {
             let l = sockets::bind_tcp(q.address.as_deref(), port, q.flags, backlog)?;
             let sockname = SockName::from_addr(l.local_addr()?);
-            let task = spawn_accept(OwnedFd::from(l), app.into(), key.into(), tx)?;
+            let task = accept(OwnedFd::from(l))?;
             Ok(Listener {
                 kind: ListenerKind::RoundRobin {
                     sockname: Some(sockname),

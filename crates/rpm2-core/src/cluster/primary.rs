@@ -8,10 +8,12 @@
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::net::IpAddr;
 use std::os::fd::AsFd;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use rpm2_node_ipc::cluster::{self, QueryServer};
 use rpm2_node_ipc::{sockets, HandleType};
+use rpm2_proto::spec::Sticky;
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::listener::{open_listener, Conn, Listener, ListenerKind, SCHED_POLICY_ENV};
@@ -33,8 +35,8 @@ const MAX_REFUSALS: u8 = 8;
 /// How an app's connections are shared out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Policy {
-    /// Pick the worker by a hash of the client address.
-    pub sticky: bool,
+    /// Pick the worker by a hash of the client (peer or forwarded) address.
+    pub sticky: Sticky,
     /// `NODE_CLUSTER_SCHED_POLICY=none`: workers accept on a shared socket.
     pub shared_streams: bool,
 }
@@ -53,7 +55,7 @@ impl Policy {
             .or_else(|| std::env::var(SCHED_POLICY_ENV).ok());
         Self {
             sticky: spec.sticky,
-            shared_streams: !spec.sticky && policy.as_deref() == Some("none"),
+            shared_streams: !spec.sticky.is_on() && policy.as_deref() == Some("none"),
         }
     }
 }
@@ -68,6 +70,8 @@ struct PendingConn {
 #[derive(Default)]
 struct AppPorts {
     policy: Policy,
+    /// Shared with the accept loops: peek at request heads (`forwarded`).
+    peek: Arc<AtomicBool>,
     listeners: HashMap<String, Listener>,
     /// Accepted connections no worker could take yet (oldest first).
     waiting: VecDeque<Conn>,
@@ -129,6 +133,9 @@ impl Primary {
     pub fn set_app(&mut self, app: &str, policy: Policy, workers: Vec<u32>) {
         let ports = self.apps.entry(Arc::from(app)).or_default();
         ports.policy = policy;
+        ports
+            .peek
+            .store(policy.sticky == Sticky::Forwarded, Ordering::Relaxed);
         ports.workers = workers;
     }
 
@@ -246,7 +253,14 @@ impl Primary {
                 );
             }
         } else {
-            match open_listener(q, &app_name, &key, shared, self.conn_tx.clone()) {
+            match open_listener(
+                q,
+                &app_name,
+                &key,
+                shared,
+                &ports.peek,
+                self.conn_tx.clone(),
+            ) {
                 Ok(listener) => {
                     ports.listeners.insert(key.clone(), listener);
                 }
@@ -340,7 +354,7 @@ impl Primary {
         let Some(ports) = self.apps.get_mut(&conn.app) else {
             return Ok(());
         };
-        if ports.policy.sticky {
+        if ports.policy.sticky.is_on() {
             let Some(gen) = sticky_pick(ports, &self.runs, &conn) else {
                 return Err(conn);
             };
@@ -449,7 +463,7 @@ fn sticky_pick(ports: &AppPorts, runs: &HashMap<Gen, RunPorts>, conn: &Conn) -> 
     if live.is_empty() {
         return None;
     }
-    let hash = sticky_hash(conn.peer);
+    let hash = client_hash(conn);
     let own = (!ports.workers.is_empty())
         .then(|| ports.workers[slot(hash, ports.workers.len())])
         .and_then(|pm_id| live.iter().find(|(id, _)| *id == pm_id));
@@ -459,6 +473,23 @@ fn sticky_pick(ports: &AppPorts, runs: &HashMap<Gen, RunPorts>, conn: &Conn) -> 
 /// `hash mod len` as an index (`len` > 0).
 fn slot(hash: u64, len: usize) -> usize {
     usize::try_from(hash % u64::try_from(len).unwrap_or(u64::MAX)).unwrap_or(0)
+}
+
+/// The sticky hash of a connection: its forwarded client address (hashed as
+/// the same address connecting directly would be), else its peer address.
+fn client_hash(conn: &Conn) -> u64 {
+    match conn.forwarded.as_deref() {
+        None => sticky_hash(conn.peer),
+        Some(text) => match text.parse::<IpAddr>() {
+            Ok(ip) => sticky_hash(Some(ip)),
+            Err(_) => {
+                use std::hash::{Hash, Hasher};
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                text.hash(&mut h);
+                h.finish()
+            }
+        },
+    }
 }
 
 /// Stable hash of a client address, for sticky routing.

@@ -35,10 +35,17 @@ impl Setup {
     }
 
     fn conn_from(&mut self, last_octet: u8) {
+        self.conn_via(last_octet, None);
+    }
+
+    /// A connection from peer `10.0.0.<last_octet>` (a proxy) whose first
+    /// request says the client is `forwarded`.
+    fn conn_via(&mut self, last_octet: u8, forwarded: Option<&str>) {
         let fd: OwnedFd = std::fs::File::open("/dev/null").unwrap().into();
         self.primary.route(Conn {
             fd: Arc::new(fd),
             peer: Some(IpAddr::V4(Ipv4Addr::new(10, 0, 0, last_octet))),
+            forwarded: forwarded.map(Into::into),
             app: Arc::from("app"),
             key: Arc::from(KEY),
             refusals: 0,
@@ -135,38 +142,51 @@ fn a_refused_connection_is_routed_again() {
     assert_eq!(s.handed(11), 1, "refused by 10, handed to 11");
 }
 
-#[test]
-fn sticky_keeps_a_client_on_its_worker_and_moves_only_a_dead_workers_clients() {
+/// Runs 10, 11 and 12 of workers 0, 1 and 2 of a sticky app.
+const STICKY_RUNS: [Gen; 3] = [10, 11, 12];
+
+fn sticky_setup(sticky: Sticky) -> Setup {
     let mut s = setup(
         Policy {
-            sticky: true,
+            sticky,
             shared_streams: false,
         },
         &[0, 1, 2],
     );
-    s.run(10, 0);
-    s.run(11, 1);
-    s.run(12, 2);
-    let gens = [10, 11, 12];
-    // Where each of 30 clients lands, twice: always the same run.
+    for (pm_id, gen) in (0..).zip(STICKY_RUNS) {
+        s.run(gen, pm_id);
+    }
+    s
+}
+
+/// Where each of 30 clients lands, connecting twice (`connect(s, client)`):
+/// always one run, and every run gets some clients.
+fn sticky_homes(s: &mut Setup, connect: impl Fn(&mut Setup, u8)) -> Vec<Gen> {
     let mut home = Vec::new();
     for client in 0..30u8 {
-        let before: Vec<usize> = gens.iter().map(|g| s.handed(*g)).collect();
-        s.conn_from(client);
-        s.conn_from(client);
-        let after: Vec<usize> = gens.iter().map(|g| s.handed(*g)).collect();
+        let before: Vec<usize> = STICKY_RUNS.iter().map(|g| s.handed(*g)).collect();
+        connect(s, client);
+        connect(s, client);
+        let after: Vec<usize> = STICKY_RUNS.iter().map(|g| s.handed(*g)).collect();
         let got: Vec<usize> = (0..3).filter(|&i| after[i] > before[i]).collect();
         assert_eq!(got.len(), 1, "client {client} stayed on one run");
         assert_eq!(after[got[0]] - before[got[0]], 2);
-        home.push(gens[got[0]]);
-        for g in gens {
+        home.push(STICKY_RUNS[got[0]]);
+        for g in STICKY_RUNS {
             s.answer_all(g, true);
         }
     }
     assert!(
-        gens.iter().all(|g| home.contains(g)),
+        STICKY_RUNS.iter().all(|g| home.contains(g)),
         "clients spread: {home:?}"
     );
+    home
+}
+
+#[test]
+fn sticky_keeps_a_client_on_its_worker_and_moves_only_a_dead_workers_clients() {
+    let mut s = sticky_setup(Sticky::Ip);
+    let home = sticky_homes(&mut s, Setup::conn_from);
     // Run 11 dies: its clients move, the others stay.
     s.primary.detach(11);
     for client in 0..30u8 {
@@ -186,7 +206,7 @@ fn sticky_keeps_a_client_on_its_worker_and_moves_only_a_dead_workers_clients() {
 fn sticky_queues_on_a_busy_worker_and_requeues_when_it_drains() {
     let mut s = setup(
         Policy {
-            sticky: true,
+            sticky: Sticky::Ip,
             shared_streams: false,
         },
         &[0, 1],
@@ -233,12 +253,32 @@ fn policy_follows_env_and_sticky() {
     spec.env
         .insert(SCHED_POLICY_ENV.to_owned(), "none".to_owned());
     assert!(Policy::of(&spec).shared_streams);
-    spec.sticky = true;
+    spec.sticky = Sticky::Ip;
     assert_eq!(
         Policy::of(&spec),
         Policy {
-            sticky: true,
+            sticky: Sticky::Ip,
             shared_streams: false
         }
     );
+}
+
+#[test]
+fn sticky_forwarded_hashes_the_client_behind_one_proxy() {
+    let mut s = sticky_setup(Sticky::Forwarded);
+    // Every connection comes from the proxy, 10.0.0.1.
+    sticky_homes(&mut s, |s, client| {
+        s.conn_via(1, Some(&format!("192.0.2.{client}")));
+    });
+    // A forwarded address hashes as the same address connecting directly.
+    let direct = sticky_hash(Some(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 0))));
+    let via = client_hash(&Conn {
+        fd: Arc::new(std::fs::File::open("/dev/null").unwrap().into()),
+        peer: None,
+        forwarded: Some("10.0.0.0".into()),
+        app: Arc::from("app"),
+        key: Arc::from(KEY),
+        refusals: 0,
+    });
+    assert_eq!(direct, via);
 }

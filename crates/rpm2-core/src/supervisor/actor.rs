@@ -30,6 +30,8 @@ pub(crate) struct Actor {
     /// Unique to this daemon's life: with a run's number it marks the
     /// run's processes (`worker::tree`).
     pub(crate) instance: String,
+    /// The drain preload in the home, if it could be written there.
+    pub(crate) preload_file: Option<std::path::PathBuf>,
 }
 
 /// Start the actor on the current runtime and return its handle.
@@ -83,7 +85,16 @@ impl Actor {
         primary: Primary,
         os: Box<dyn Os>,
     ) -> Self {
+        let preload_file = super::drain::install(home.root())
+            .map_err(|e| {
+                tracing::warn!(
+                    "cannot write the drain preload into {}: {e}; workers drain without it",
+                    home.root().display()
+                );
+            })
+            .ok();
         Self {
+            preload_file,
             table: Table::default(),
             home,
             tx,

@@ -35,6 +35,8 @@ const OWN_KEYS: &[&str] = &[
     "autostart",
     "wait_ready",
     "sticky",
+    "drain",
+    "inflight_requests",
     "kill_timeout",
     "listen_timeout",
     "min_uptime",
@@ -58,6 +60,17 @@ impl Actor {
         let live: Vec<u32> = self.table.runs.values().map(|r| r.pid).collect();
         self.cpu.retain(&live);
         ids.into_iter().filter_map(|id| self.info(id)).collect()
+    }
+
+    /// Requests in flight in a worker's runs (serving and draining), from
+    /// the reports of their preloads; `None` when none has reported.
+    fn inflight_of(&self, pm_id: u32) -> Option<u32> {
+        self.table
+            .runs
+            .values()
+            .filter(|r| r.pm_id == pm_id)
+            .filter_map(|r| r.inflight)
+            .reduce(u32::saturating_add)
     }
 
     fn info(&mut self, pm_id: u32) -> Option<ProcessInfo> {
@@ -119,6 +132,8 @@ impl Actor {
                 autostart: spec.autostart,
                 wait_ready: spec.wait_ready,
                 sticky: spec.sticky,
+                drain: spec.drain && spec.node && spec.interpreter.is_some(),
+                inflight_requests: self.inflight_of(pm_id),
                 kill_timeout: spec.kill_timeout_ms,
                 listen_timeout: spec.listen_timeout_ms,
                 min_uptime: spec.min_uptime_ms,

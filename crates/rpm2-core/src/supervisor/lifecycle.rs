@@ -9,8 +9,9 @@ use rpm2_proto::{Event, ExecMode};
 use tokio::time::Instant;
 
 use super::actor::Actor;
+use super::drain::{self, Preload, PreloadMessage};
 use super::os::{SpawnRequest, Target};
-use super::run::{RunEffect, RunEvent, RunPhase, RunRules, RunTimer};
+use super::run::{DrainBy, RunEffect, RunEvent, RunPhase, RunRules, RunTimer};
 use super::state::{Gen, Run};
 use super::worker::{Exit, RunRole, WorkerEvent};
 use super::{now_ms, Msg};
@@ -33,11 +34,13 @@ impl Actor {
         self.assign_log_paths(pm_id);
         let env = self.worker_env(pm_id, instance);
         let process = self.event_process(pm_id);
+        let preload = self.preload_for(&spec);
         let Some(w) = self.table.workers.get(&pm_id) else {
             return;
         };
         let marker = self.run_marker(gen);
         let started = self.os.spawn(SpawnRequest {
+            preload: preload.as_deref(),
             run: gen,
             spec: &spec,
             env: &env,
@@ -93,6 +96,12 @@ impl Actor {
                 link: started.link,
                 cluster,
                 exit_waiters: Vec::new(),
+                preload: if preload.is_some() {
+                    Preload::Expected
+                } else {
+                    Preload::Absent
+                },
+                inflight: None,
             },
         );
         self.emit(pm_id, "start", false);
@@ -107,6 +116,53 @@ impl Actor {
                     timer: RunTimer::ListenTimeout,
                 },
             );
+        }
+    }
+
+    /// The drain preload for a run of `spec`: Node workers run by an
+    /// interpreter, unless the app says `drain: false`. A preload file that
+    /// went missing is written again; if that fails the worker runs without.
+    fn preload_for(&mut self, spec: &rpm2_proto::AppSpec) -> Option<std::path::PathBuf> {
+        if !(spec.node && spec.drain && spec.interpreter.is_some()) {
+            return None;
+        }
+        let path = self.preload_file.as_ref()?;
+        if path.exists() {
+            return Some(path.clone());
+        }
+        match super::drain::install(self.home.root()) {
+            Ok(path) => Some(path),
+            Err(e) => {
+                tracing::warn!(
+                    "App [{}]: cannot write the drain preload ({e}); it drains without it",
+                    spec.name
+                );
+                None
+            }
+        }
+    }
+
+    /// How run `gen` is drained when stopped, from its channel and preload.
+    fn drain_by(run: &Run, name: &str) -> DrainBy {
+        let open = run.link.as_ref().is_some_and(|l| !l.is_closed());
+        match (&run.preload, open) {
+            (_, false) => DrainBy::Signal,
+            (Preload::Loaded, true) => DrainBy::Preload {
+                then_disconnect: run.cluster,
+            },
+            (preload, true) => {
+                if *preload == Preload::Expected && run.phase.is_online() {
+                    tracing::info!(
+                        "App [{name}:{}] its drain preload never said hello (not loaded?); it drains without it",
+                        run.pm_id
+                    );
+                }
+                if run.cluster {
+                    DrainBy::Disconnect
+                } else {
+                    DrainBy::Signal
+                }
+            }
         }
     }
 
@@ -126,8 +182,13 @@ impl Actor {
         else {
             return;
         };
+        let drain = if event == RunEvent::Stop || event == RunEvent::Drained {
+            Self::drain_by(run, &spec.name)
+        } else {
+            DrainBy::Signal
+        };
         let rules = RunRules {
-            drains_by_disconnect: run.cluster && run.link.as_ref().is_some_and(|l| !l.is_closed()),
+            drain,
             kill_timeout: std::time::Duration::from_millis(spec.kill_timeout_ms),
         };
         if event == RunEvent::ListenTimeout
@@ -157,6 +218,21 @@ impl Actor {
                 u64::try_from(after.as_millis()).unwrap_or(u64::MAX),
                 Msg::Timer { gen, timer },
             ),
+            RunEffect::SendDrain => {
+                let linger = self
+                    .spec_of(pm_id)
+                    .map(|s| drain::linger(std::time::Duration::from_millis(s.kill_timeout_ms)))
+                    .unwrap_or_default();
+                let sent = self
+                    .table
+                    .runs
+                    .get(&gen)
+                    .and_then(|r| r.link.as_ref())
+                    .is_some_and(|l| l.send(drain::drain_message(linger)).is_ok());
+                if !sent {
+                    self.run_event(gen, RunEvent::ChannelClosed);
+                }
+            }
             RunEffect::SendDisconnect => {
                 let sent = self
                     .table
@@ -226,6 +302,8 @@ impl Actor {
             Incoming::Message { msg, handle: _ } => {
                 if let Some(cm) = WorkerMessage::parse(&msg) {
                     self.on_cluster_message(gen, cm);
+                } else if let Some(pm) = PreloadMessage::parse(&msg) {
+                    self.on_preload_message(gen, pm_id, pm);
                 } else if !rpm2_node_ipc::is_internal(&msg) {
                     self.on_user_message(gen, pm_id, msg);
                 }
@@ -253,6 +331,30 @@ impl Actor {
                 self.primary.answered(gen, ack, accepted.unwrap_or(false));
             }
             WorkerMessage::Unknown => tracing::debug!("unknown cluster message from run {gen}"),
+        }
+    }
+
+    fn on_preload_message(&mut self, gen: Gen, pm_id: u32, msg: PreloadMessage) {
+        let name = self
+            .spec_of(pm_id)
+            .map(|s| s.name.clone())
+            .unwrap_or_default();
+        let Some(run) = self.table.runs.get_mut(&gen) else {
+            return;
+        };
+        match msg {
+            PreloadMessage::Hello { error: None } => run.preload = Preload::Loaded,
+            PreloadMessage::Hello { error: Some(e) } => {
+                tracing::warn!(
+                    "App [{name}:{pm_id}] its drain preload failed ({e}); it drains without it"
+                );
+                run.preload = Preload::Failed(e);
+            }
+            PreloadMessage::Stats { inflight } => run.inflight = Some(inflight),
+            PreloadMessage::Drained => {
+                run.inflight = Some(0);
+                self.run_event(gen, RunEvent::Drained);
+            }
         }
     }
 

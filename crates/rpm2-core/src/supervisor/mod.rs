@@ -6,6 +6,7 @@
 
 pub(crate) mod actor;
 mod calls;
+pub mod drain;
 mod env;
 mod info;
 mod lifecycle;

@@ -32,6 +32,8 @@ pub struct SpawnRequest<'a> {
     pub process: EventProcess,
     /// Marks every process of the run (`worker::tree`).
     pub marker: &'a str,
+    /// The drain preload to `--require` (Node workers only).
+    pub preload: Option<&'a Path>,
 }
 
 /// Who a signal is for.
@@ -70,7 +72,7 @@ pub struct RealOs {
 impl Os for RealOs {
     fn spawn(&mut self, req: SpawnRequest<'_>) -> io::Result<Started> {
         let gen = req.run;
-        let spawned = spawn(req.spec, req.env, req.cluster_id, req.marker)?;
+        let spawned = spawn(req.spec, req.env, req.cluster_id, req.marker, req.preload)?;
         let pid = spawned.pid;
         if let Some((stdout, stderr)) = spawned.output {
             self.start_pumps(&req, stdout, stderr);

@@ -5,7 +5,9 @@
 //! ```text
 //! Starting ──online──► Online ──listening/ready──► Ready
 //!    └──────────── listening/ready/listen_timeout ───┘
-//! any of those ──stop──► Draining (cluster) ──grace──► Draining{disconnected}
+//! any of those ──stop──► Draining{Preload} (preload said hello) ──drained──┐
+//!                   │        │ fork: drained ─────────────────────────┐    │ cluster
+//!                   ├──────► Draining{Grace} (cluster) ──grace──► Draining{Disconnected}
 //!                   │                                   │ channel closed / drain timeout
 //!                   └─(fork, or no channel)─► Interrupted{kill_at} ◄┘
 //! any live phase ──exitedAfterDisconnect──► Leaving ──stop──► Interrupted
@@ -28,11 +30,36 @@ pub enum RunPhase {
     /// The worker said it leaves on its own (`exitedAfterDisconnect`): its
     /// exit is not a crash, and it gets no new connections.
     Leaving,
-    /// Asked to end. A cluster worker gets a grace period for connections
-    /// just handed over, then the cluster `disconnect`.
-    Draining { disconnect_sent: bool },
+    /// Asked to end, and given the time to finish what it serves.
+    Draining { step: DrainStep },
     /// SIGINT (or `'shutdown'`) was sent; SIGKILL is due at `kill_at`.
     Interrupted { kill_at: Instant },
+}
+
+/// Where a draining run is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DrainStep {
+    /// Its drain preload was told to drain (`NODE_RPM2_DRAIN`): responses
+    /// carry `Connection: close`, servers closed; it answers `drained`
+    /// once no request is in flight and no HTTP connection is open.
+    Preload,
+    /// No preload (cluster): a grace period for connections just handed over.
+    Grace,
+    /// The cluster `disconnect` was sent: its servers close.
+    Disconnected,
+}
+
+/// How a run is drained when it is stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DrainBy {
+    /// Its drain preload said hello; a cluster worker then gets the
+    /// cluster `disconnect` (`then_disconnect`), which closes any other
+    /// server it has, as before.
+    Preload { then_disconnect: bool },
+    /// A cluster worker with a channel but no preload: grace, `disconnect`.
+    Disconnect,
+    /// Fork mode without preload, or no channel: SIGINT at once.
+    Signal,
 }
 
 /// What happens to a run.
@@ -50,7 +77,10 @@ pub enum RunEvent {
     GraceOver,
     /// Its IPC channel ended (after `disconnect`: servers closed).
     ChannelClosed,
-    /// `kill_timeout` passed since the `disconnect`.
+    /// Its drain preload has no request in flight and no connection open.
+    Drained,
+    /// `kill_timeout` passed since the drain began (preload) or since the
+    /// `disconnect`.
     DrainTimeout,
     /// `kill_timeout` passed since SIGINT.
     KillTimeout,
@@ -90,6 +120,8 @@ pub enum RunEffect {
     StopRouting,
     /// Fire `RunTimer` after this long.
     Arm(RunTimer, Duration),
+    /// Tell its drain preload to drain; if that fails, the channel is closed.
+    SendDrain,
     /// Send the cluster `disconnect`; if that fails, the channel is closed.
     SendDisconnect,
     /// SIGINT to the process (group), or the `'shutdown'` message.
@@ -101,8 +133,8 @@ pub enum RunEffect {
 /// The app settings a run's transitions depend on.
 #[derive(Debug, Clone, Copy)]
 pub struct RunRules {
-    /// A cluster worker with a channel: drained with `disconnect` first.
-    pub drains_by_disconnect: bool,
+    /// How it is drained, from its channel and preload.
+    pub drain: DrainBy,
     pub kill_timeout: Duration,
 }
 
@@ -159,15 +191,46 @@ impl RunPhase {
             | (Self::Ready, Ev::Online | Ev::Ready | Ev::ListenTimeout) => Vec::new(),
             (Self::Starting | Self::Online | Self::Ready, Ev::Stop) => {
                 let mut out = vec![E::StopRouting];
-                if rules.drains_by_disconnect {
-                    *self = Self::Draining {
-                        disconnect_sent: false,
-                    };
-                    out.push(E::Arm(RunTimer::GraceOver, DRAIN_GRACE));
-                } else {
-                    out.extend(interrupt(self));
+                match rules.drain {
+                    DrainBy::Preload { .. } => {
+                        *self = Self::Draining {
+                            step: DrainStep::Preload,
+                        };
+                        out.extend([
+                            E::SendDrain,
+                            E::Arm(RunTimer::DrainTimeout, rules.kill_timeout),
+                        ]);
+                    }
+                    DrainBy::Disconnect => {
+                        *self = Self::Draining {
+                            step: DrainStep::Grace,
+                        };
+                        out.push(E::Arm(RunTimer::GraceOver, DRAIN_GRACE));
+                    }
+                    DrainBy::Signal => out.extend(interrupt(self)),
                 }
                 out
+            }
+            // Nothing left to serve. A cluster worker still gets the
+            // `disconnect` (other servers close, its 'disconnect' event
+            // fires); the drain timer armed at `Stop` still bounds it.
+            (
+                Self::Draining {
+                    step: DrainStep::Preload,
+                },
+                Ev::Drained,
+            ) => {
+                if let DrainBy::Preload {
+                    then_disconnect: true,
+                } = rules.drain
+                {
+                    *self = Self::Draining {
+                        step: DrainStep::Disconnected,
+                    };
+                    vec![E::SendDisconnect]
+                } else {
+                    interrupt(self)
+                }
             }
             (Self::Starting | Self::Online | Self::Ready, Ev::Leaving) => {
                 *self = Self::Leaving;
@@ -177,12 +240,12 @@ impl RunPhase {
             (Self::Leaving, Ev::Stop) => interrupt(self),
             (
                 Self::Draining {
-                    disconnect_sent: false,
+                    step: DrainStep::Grace,
                 },
                 Ev::GraceOver,
             ) => {
                 *self = Self::Draining {
-                    disconnect_sent: true,
+                    step: DrainStep::Disconnected,
                 };
                 vec![
                     E::SendDisconnect,
@@ -193,7 +256,7 @@ impl RunPhase {
             (Self::Draining { .. }, Ev::ChannelClosed)
             | (
                 Self::Draining {
-                    disconnect_sent: true,
+                    step: DrainStep::Preload | DrainStep::Disconnected,
                 },
                 Ev::DrainTimeout,
             ) => interrupt(self),
@@ -216,6 +279,12 @@ impl RunPhase {
             | (Self::Leaving, Ev::Online | Ev::Ready | Ev::ListenTimeout | Ev::Leaving) => {
                 Vec::new()
             }
+            // `drained` is only asked for in `Draining{Preload}`; a late or
+            // unasked one changes nothing.
+            (phase, Ev::Drained) => {
+                tracing::trace!("drained is stale in phase {phase:?}");
+                Vec::new()
+            }
             // Timers armed for a phase the run has left.
             (phase, Ev::GraceOver | Ev::DrainTimeout | Ev::KillTimeout) => {
                 tracing::trace!("run timer {event:?} is stale in phase {phase:?}");
@@ -230,11 +299,23 @@ mod tests {
     use super::*;
 
     const CLUSTER: RunRules = RunRules {
-        drains_by_disconnect: true,
+        drain: DrainBy::Disconnect,
         kill_timeout: Duration::from_millis(1600),
     };
     const FORK: RunRules = RunRules {
-        drains_by_disconnect: false,
+        drain: DrainBy::Signal,
+        kill_timeout: Duration::from_millis(1600),
+    };
+    const CLUSTER_PRELOAD: RunRules = RunRules {
+        drain: DrainBy::Preload {
+            then_disconnect: true,
+        },
+        kill_timeout: Duration::from_millis(1600),
+    };
+    const FORK_PRELOAD: RunRules = RunRules {
+        drain: DrainBy::Preload {
+            then_disconnect: false,
+        },
         kill_timeout: Duration::from_millis(1600),
     };
 
@@ -348,5 +429,91 @@ mod tests {
         let mut p = RunPhase::Starting;
         let fx = run(&mut p, &[RunEvent::Stop, RunEvent::Ready], FORK);
         assert!(!fx.contains(&RunEffect::BecameReady));
+    }
+
+    #[test]
+    fn a_cluster_run_with_the_preload_drains_then_disconnects_then_interrupts() {
+        let mut p = RunPhase::Ready;
+        let fx = run(
+            &mut p,
+            &[RunEvent::Stop, RunEvent::Drained, RunEvent::ChannelClosed],
+            CLUSTER_PRELOAD,
+        );
+        assert_eq!(
+            fx,
+            vec![
+                RunEffect::StopRouting,
+                RunEffect::SendDrain,
+                RunEffect::Arm(RunTimer::DrainTimeout, CLUSTER.kill_timeout),
+                RunEffect::SendDisconnect,
+                RunEffect::Interrupt,
+                RunEffect::Arm(RunTimer::KillTimeout, CLUSTER.kill_timeout),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_fork_run_with_the_preload_is_interrupted_once_drained() {
+        let mut p = RunPhase::Ready;
+        let fx = run(
+            &mut p,
+            &[RunEvent::Stop, RunEvent::Drained, RunEvent::Drained],
+            FORK_PRELOAD,
+        );
+        assert_eq!(
+            fx,
+            vec![
+                RunEffect::StopRouting,
+                RunEffect::SendDrain,
+                RunEffect::Arm(RunTimer::DrainTimeout, FORK.kill_timeout),
+                RunEffect::Interrupt,
+                RunEffect::Arm(RunTimer::KillTimeout, FORK.kill_timeout),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_drain_that_never_ends_is_interrupted_at_kill_timeout() {
+        for rules in [CLUSTER_PRELOAD, FORK_PRELOAD] {
+            let mut p = RunPhase::Ready;
+            let fx = run(&mut p, &[RunEvent::Stop, RunEvent::DrainTimeout], rules);
+            assert_eq!(
+                fx[3..],
+                [
+                    RunEffect::Interrupt,
+                    RunEffect::Arm(RunTimer::KillTimeout, rules.kill_timeout),
+                ]
+            );
+        }
+    }
+
+    #[test]
+    fn the_drain_timer_also_bounds_the_disconnect_after_drained() {
+        let mut p = RunPhase::Ready;
+        let fx = run(
+            &mut p,
+            &[RunEvent::Stop, RunEvent::Drained, RunEvent::DrainTimeout],
+            CLUSTER_PRELOAD,
+        );
+        assert!(fx.ends_with(&[
+            RunEffect::Interrupt,
+            RunEffect::Arm(RunTimer::KillTimeout, CLUSTER.kill_timeout),
+        ]));
+    }
+
+    #[test]
+    fn an_unasked_drained_changes_nothing() {
+        for phase in [
+            RunPhase::Starting,
+            RunPhase::Ready,
+            RunPhase::Leaving,
+            RunPhase::Draining {
+                step: DrainStep::Grace,
+            },
+        ] {
+            let mut p = phase;
+            assert!(run(&mut p, &[RunEvent::Drained], CLUSTER_PRELOAD).is_empty());
+            assert_eq!(p, phase);
+        }
     }
 }

@@ -85,6 +85,10 @@ pub struct Run {
     pub cluster: bool,
     /// Waiting for this run to exit.
     pub exit_waiters: Vec<Waiter>,
+    /// Its drain preload, as far as we know.
+    pub preload: super::drain::Preload,
+    /// Requests in flight, as its preload last reported.
+    pub inflight: Option<u32>,
 }
 
 /// Everything the actor owns.

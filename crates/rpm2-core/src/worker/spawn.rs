@@ -34,10 +34,11 @@ pub fn spawn(
     env: &BTreeMap<String, String>,
     cluster_id: Option<u32>,
     marker: &str,
+    preload: Option<&std::path::Path>,
 ) -> io::Result<Spawned> {
     let run_as = super::identity::resolve(spec.uid.as_deref(), spec.gid.as_deref())
         .map_err(|e| io::Error::new(io::ErrorKind::PermissionDenied, e))?;
-    let (program, args) = command_line(spec);
+    let (program, args) = command_line(spec, preload);
     let mut cmd = Command::new(&program);
     cmd.args(&args)
         .current_dir(&spec.cwd)
@@ -126,11 +127,21 @@ fn enlarge_pipe(fd: i32) {
     let _ = fcntl(fd, FcntlArg::F_SETPIPE_SZ(PIPE_SIZE));
 }
 
-/// `interpreter [interpreter_args] script [args]`, or `script [args]`.
-fn command_line(spec: &AppSpec) -> (std::path::PathBuf, Vec<String>) {
+/// `interpreter [--require preload] [interpreter_args] script [args]`, or
+/// `script [args]`. The preload goes first, so the user's `node_args`
+/// (`--import`, `--require`, …) and `NODE_OPTIONS` load after it.
+fn command_line(
+    spec: &AppSpec,
+    preload: Option<&std::path::Path>,
+) -> (std::path::PathBuf, Vec<String>) {
     match &spec.interpreter {
         Some(interp) => {
-            let mut args = spec.interpreter_args.clone();
+            let mut args = Vec::new();
+            if let Some(path) = preload.filter(|_| spec.node) {
+                args.push("--require".to_owned());
+                args.push(path.to_string_lossy().into_owned());
+            }
+            args.extend(spec.interpreter_args.iter().cloned());
             args.push(spec.script.to_string_lossy().into_owned());
             args.extend(spec.args.iter().cloned());
             (interp.clone(), args)

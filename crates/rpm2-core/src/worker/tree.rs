@@ -142,7 +142,7 @@ pub fn orphans(home: &std::path::Path, own_instance: &str) -> Vec<Orphan> {
             continue;
         };
         let vars: Vec<&[u8]> = env.split(|b| *b == 0).collect();
-        let has = |text: &str| vars.iter().any(|v| *v == text.as_bytes());
+        let has = |text: &str| vars.contains(&text.as_bytes());
         let marked = vars
             .iter()
             .any(|v| v.starts_with(marker.as_bytes()) && !v.starts_with(own.as_bytes()));
