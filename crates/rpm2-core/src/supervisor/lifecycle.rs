@@ -126,6 +126,12 @@ impl Actor {
         if !(spec.node && spec.drain && spec.interpreter.is_some()) {
             return None;
         }
+        if spec.uid.is_some() || spec.gid.is_some() {
+            // The preload lives in the private home, which another user
+            // cannot read: such an app drains with the cluster `disconnect`.
+            tracing::info!("App [{}] runs as another user: no drain preload", spec.name);
+            return None;
+        }
         let path = self.preload_file.as_ref()?;
         if path.exists() {
             return Some(path.clone());
