@@ -12,6 +12,7 @@ declare namespace rpm2 {
     | 'BAD_REQUEST'
     | 'PROTOCOL_MISMATCH'
     | 'SPAWN_FAILED'
+    | 'CRASH_LOOP'
     | 'RELOAD_FAILED'
     | 'NOTHING_TO_DO'
     | 'NO_DUMP'

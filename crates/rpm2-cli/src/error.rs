@@ -24,6 +24,7 @@ pub fn exit_status(code: ErrorCode) -> u8 {
         ErrorCode::ProcessNotFound
         | ErrorCode::BadRequest
         | ErrorCode::SpawnFailed
+        | ErrorCode::CrashLoop
         | ErrorCode::ReloadFailed
         | ErrorCode::NothingToDo
         | ErrorCode::NoDump

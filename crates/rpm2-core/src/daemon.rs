@@ -51,7 +51,7 @@ pub fn main(home: &Home) -> i32 {
 /// Run the daemon in this process (after `main` detached it, or in the
 /// foreground for the JS API's `connect(true)`).
 pub fn run_foreground(home: &Home) -> i32 {
-    let Some(lock) = take_lock(home) else {
+    let Some((lock, previous)) = take_lock(home) else {
         // Another daemon owns this home: it will answer the client.
         return 0;
     };
@@ -70,7 +70,7 @@ pub fn run_foreground(home: &Home) -> i32 {
             return 1;
         }
     };
-    let code = rt.block_on(run(home));
+    let code = rt.block_on(run(home, previous));
     let _ = std::fs::remove_file(home.rpc_socket());
     let _ = std::fs::remove_file(home.pid_file());
     drop(lock);
@@ -80,7 +80,7 @@ pub fn run_foreground(home: &Home) -> i32 {
 
 /// Hold an exclusive lock on the pid file for the daemon's life. A stale
 /// pid file (crashed daemon) is simply overwritten: its lock died with it.
-fn take_lock(home: &Home) -> Option<Flock<std::fs::File>> {
+fn take_lock(home: &Home) -> Option<(Flock<std::fs::File>, Option<u32>)> {
     let file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
@@ -89,12 +89,17 @@ fn take_lock(home: &Home) -> Option<Flock<std::fs::File>> {
         .open(home.pid_file())
         .ok()?;
     let mut file = Flock::lock(file, FlockArg::LockExclusiveNonblock).ok()?;
+    // A pid left in the file is a daemon that died without cleaning up.
+    let mut previous = String::new();
+    let _ = std::io::Read::read_to_string(&mut *file, &mut previous);
+    let previous = previous.trim().parse::<u32>().ok();
     file.set_len(0).ok()?;
+    std::io::Seek::rewind(&mut *file).ok()?;
     write!(file, "{}", std::process::id()).ok()?;
-    Some(file)
+    Some((file, previous))
 }
 
-async fn run(home: &Home) -> i32 {
+async fn run(home: &Home, previous_daemon: Option<u32>) -> i32 {
     let socket = home.rpc_socket();
     // We hold the lock, so a socket file here is a dead daemon's.
     let _ = std::fs::remove_file(&socket);
@@ -107,6 +112,15 @@ async fn run(home: &Home) -> i32 {
     };
     let _ = std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o600));
     let sup = spawn_supervisor(home.clone());
+    if let Some(pid) = previous_daemon.filter(|&pid| pid != std::process::id()) {
+        tracing::warn!("the previous daemon (pid {pid}) died without stopping its apps");
+        sup.notices()
+            .previous_daemon_died(pid, home.dump_file().exists());
+    }
+    // Off the start-up path: the first client does not wait for /proc.
+    let scan = sup.clone();
+    let root = home.root().to_path_buf();
+    tokio::spawn(async move { scan.find_orphans(&root).await });
     let (daemon_tx, mut daemon_rx) = mpsc::unbounded_channel();
     tokio::spawn(serve(listener, sup.clone(), home.clone(), daemon_tx));
     tracing::info!(

@@ -37,6 +37,8 @@ error_codes! {
     ProtocolMismatch = "PROTOCOL_MISMATCH",
     /// Spawning a worker failed.
     SpawnFailed = "SPAWN_FAILED",
+    /// An app started but keeps crashing (`resurrect` waits to see it stay up).
+    CrashLoop = "CRASH_LOOP",
     /// A reload could not complete (successor crashed or not ready).
     ReloadFailed = "RELOAD_FAILED",
     /// Nothing to do: `save` of an empty list, `scale` to the current count.

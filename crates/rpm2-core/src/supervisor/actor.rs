@@ -74,6 +74,7 @@ pub fn spawn_supervisor(home: Home) -> SupervisorHandle {
         bus,
         logs,
         instance,
+        notices: super::notices::Notices::default(),
     }
 }
 

@@ -10,9 +10,11 @@ pub mod drain;
 mod env;
 mod info;
 mod lifecycle;
+pub mod notices;
 pub mod ops;
 mod os;
 pub mod run;
+mod settle;
 pub(crate) mod state;
 #[cfg(test)]
 mod tests;
@@ -167,6 +169,7 @@ pub struct SupervisorHandle {
     logs: rpm2_logs::LogRegistry,
     /// The actor's instance id: the prefix of its runs' process markers.
     instance: std::sync::Arc<str>,
+    notices: notices::Notices,
 }
 
 impl SupervisorHandle {
@@ -196,6 +199,26 @@ impl SupervisorHandle {
     #[must_use]
     pub fn logs(&self) -> &rpm2_logs::LogRegistry {
         &self.logs
+    }
+
+    /// What the daemon has to tell the user (previous crash, orphans).
+    #[must_use]
+    pub fn notices(&self) -> &notices::Notices {
+        &self.notices
+    }
+
+    /// Look for processes a previous daemon of `home` left running.
+    pub async fn find_orphans(&self, home: &std::path::Path) {
+        let instance = std::sync::Arc::clone(&self.instance);
+        let home = home.to_path_buf();
+        let found =
+            tokio::task::spawn_blocking(move || crate::worker::tree::orphans(&home, &instance))
+                .await
+                .unwrap_or_default();
+        if !found.is_empty() {
+            tracing::warn!("{}", notices::describe_orphans(&found));
+        }
+        self.notices.set_orphans(found);
     }
 
     /// What is left of the stopped workers' process trees gets SIGKILL

@@ -350,7 +350,11 @@ async fn resurrect(sup: &SupervisorHandle, home: &Home) -> Result<Response, RpcE
         .map(|e| e.spec.name.clone())
         .collect();
     let apps = entries.into_iter().map(|e| e.spec).collect();
-    start(sup, apps, true, &stopped, Existing::Restart).await?;
+    let started = start(sup, apps, true, &stopped, Existing::Restart).await?;
+    if let Response::Processes { processes } = started {
+        let ids = processes.iter().map(|p| p.pm_id).collect();
+        super::settle::wait_stable(sup, ids).await?;
+    }
     processes_all(sup).await
 }
 
