@@ -349,10 +349,11 @@ fn key_for(path: &Path, create_parent: bool) -> io::Result<PathBuf> {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
+    let named = |e: io::Error| io::Error::new(e.kind(), format!("{}: {e}", path.display()));
     if create_parent {
-        std::fs::create_dir_all(&parent)?;
+        std::fs::create_dir_all(&parent).map_err(named)?;
     }
-    Ok(std::fs::canonicalize(&parent)?.join(name))
+    Ok(std::fs::canonicalize(&parent).map_err(named)?.join(name))
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -110,6 +110,10 @@ pub struct Pm2Env {
     /// preload last reported (at most every 500 ms); absent without it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inflight_requests: Option<u32>,
+    /// A log file of the worker's last start could not be opened: its
+    /// output to that file is lost until it starts again (rpm2's addition).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_error: Option<String>,
     pub kill_timeout: u64,
     pub listen_timeout: u64,
     pub min_uptime: u64,

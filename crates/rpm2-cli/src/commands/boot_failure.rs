@@ -61,6 +61,22 @@ pub fn report(failed: &[ProcessInfo], marks: &LogMarks) {
     }
 }
 
+/// Processes that run but could not open a log file, one line each on
+/// stderr; true if there was one.
+pub fn report_log_errors(up: &[ProcessInfo]) -> bool {
+    let mut any = false;
+    for p in up {
+        if let Some(e) = &p.pm2_env.log_error {
+            eprintln!(
+                "[RPM2][ERROR] [{}]({}) runs, but its output is lost: {e}",
+                p.name, p.pm_id
+            );
+            any = true;
+        }
+    }
+    any
+}
+
 /// Node's last `…Error: …` line written after `since` (timestamp prefixes
 /// allowed), else the last line written, else a plain statement.
 fn reason(err_log: &Path, since: u64) -> String {

@@ -44,7 +44,9 @@ pub fn start(ctx: &Ctx, a: StartArgs) -> CmdResult {
         ctx.style.info(&format!("[{}]({}) ✓", p.name, p.pm_id));
     }
     ctx.style.table(&client.list()?);
-    if failed.is_empty() {
+    // Running, but writing nowhere: said, and not a success.
+    let no_logs = boot_failure::report_log_errors(&up);
+    if failed.is_empty() && !no_logs {
         return Ok(ExitCode::SUCCESS);
     }
     boot_failure::report(&failed, &marks);

@@ -83,6 +83,9 @@ pub fn render_describe(p: &ProcessInfo, now_ms: u64) -> String {
     if let Some(n) = env.inflight_requests {
         rows.push(("requests in flight", n.to_string()));
     }
+    if let Some(e) = &env.log_error {
+        rows.push(("log error", e.clone()));
+    }
     rows.extend([
         ("unstable restarts", env.unstable_restarts.to_string()),
         ("created at", iso_date(env.created_at)),

@@ -210,6 +210,7 @@ impl Actor {
                 err_log: None,
                 combined_log: None,
                 pid_path: std::path::PathBuf::new(),
+                log_error: None,
             },
         );
         self.assign_log_paths(pm_id);

@@ -133,6 +133,7 @@ impl Actor {
                 wait_ready: spec.wait_ready,
                 sticky: spec.sticky,
                 drain: spec.drain && spec.node && spec.interpreter.is_some(),
+                log_error: w.log_error.clone(),
                 inflight_requests: self.inflight_of(pm_id),
                 kill_timeout: spec.kill_timeout_ms,
                 listen_timeout: spec.listen_timeout_ms,

@@ -81,6 +81,7 @@ impl Actor {
         );
         if let Some(w) = self.table.workers.get_mut(&pm_id) {
             w.env = env;
+            w.log_error = started.log_error.clone();
         }
         let cluster = cluster_id.is_some() && started.link.is_some();
         if let (true, Some(link)) = (cluster, &started.link) {

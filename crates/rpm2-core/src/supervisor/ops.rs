@@ -329,8 +329,14 @@ async fn save(sup: &SupervisorHandle, home: &Home, force: bool) -> Result<Respon
     }
     // Write then rename: a crash never leaves half a dump.
     let tmp = path.with_extension("pm2.tmp");
-    std::fs::write(&tmp, text).map_err(io_error)?;
-    std::fs::rename(&tmp, &path).map_err(io_error)?;
+    let failed = |what: &str, p: &std::path::Path, e: std::io::Error| {
+        RpcError::new(
+            ErrorCode::Io,
+            format!("cannot save the process list: {what} {}: {e}", p.display()),
+        )
+    };
+    std::fs::write(&tmp, text).map_err(|e| failed("writing", &tmp, e))?;
+    std::fs::rename(&tmp, &path).map_err(|e| failed("renaming to", &path, e))?;
     Ok(Response::Saved {
         path: path.display().to_string(),
         apps: entries.len(),

@@ -48,6 +48,8 @@ pub struct Target<'a> {
 /// A run's process, started.
 pub struct Started {
     pub pid: u32,
+    /// Why a log file could not be opened (the app runs without it).
+    pub log_error: Option<String>,
     pub link: Option<SharedLink>,
 }
 
@@ -74,9 +76,10 @@ impl Os for RealOs {
         let gen = req.run;
         let spawned = spawn(req.spec, req.env, req.cluster_id, req.marker, req.preload)?;
         let pid = spawned.pid;
-        if let Some((stdout, stderr)) = spawned.output {
-            self.start_pumps(&req, stdout, stderr);
-        }
+        let log_error = match spawned.output {
+            Some((stdout, stderr)) => self.start_pumps(&req, stdout, stderr),
+            None => None,
+        };
         // IPC messages straight into the actor's queue, tagged with the run.
         let name = req.spec.name.clone();
         let link = spawned.channel.and_then(|fd| {
@@ -99,7 +102,11 @@ impl Os for RealOs {
             };
             let _ = tx.send(Msg::Exited { gen, code, signal });
         });
-        Ok(Started { pid, link })
+        Ok(Started {
+            pid,
+            link,
+            log_error,
+        })
     }
 
     fn signal(&mut self, target: Target<'_>, signal: Signal) -> nix::Result<()> {
@@ -142,22 +149,26 @@ impl Os for RealOs {
 }
 
 impl RealOs {
-    fn log_writer(&self, path: &Path) -> Option<rpm2_logs::FileWriter> {
-        self.logs
-            .writer(path)
-            .map_err(|e| tracing::warn!("cannot open log file: {e}"))
-            .ok()
-    }
-
-    /// Each stream to its file(s) and to the bus.
+    /// Each stream to its file(s) and to the bus; says which file could
+    /// not be opened, if one could not.
     fn start_pumps(
         &self,
         req: &SpawnRequest<'_>,
         stdout: tokio::process::ChildStdout,
         stderr: tokio::process::ChildStderr,
-    ) {
-        let open = |p: Option<&Path>| -> Vec<rpm2_logs::FileWriter> {
-            p.iter().filter_map(|p| self.log_writer(p)).collect()
+    ) -> Option<String> {
+        let mut log_error = None;
+        let mut open = |p: Option<&Path>| -> Vec<rpm2_logs::FileWriter> {
+            p.iter()
+                .filter_map(|p| match self.logs.writer(p) {
+                    Ok(w) => Some(w),
+                    Err(e) => {
+                        tracing::warn!("App [{}] cannot open its log file: {e}", req.spec.name);
+                        log_error.get_or_insert_with(|| format!("cannot open log file: {e}"));
+                        None
+                    }
+                })
+                .collect()
         };
         let mut out_files = open(req.out_log);
         let mut err_files = open(req.err_log);
@@ -185,5 +196,6 @@ impl RealOs {
                 },
             );
         }
+        log_error
     }
 }

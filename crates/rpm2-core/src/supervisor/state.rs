@@ -44,6 +44,8 @@ pub struct Worker {
     pub err_log: Option<PathBuf>,
     pub combined_log: Option<PathBuf>,
     pub pid_path: PathBuf,
+    /// A log file its last start could not open.
+    pub log_error: Option<String>,
 }
 
 /// Replies parked on a worker until its machine says what became of them.

@@ -59,7 +59,11 @@ impl Os for FakeOs {
             st.links.push((req.run, link.clone()));
             link as SharedLink
         });
-        Ok(Started { pid, link })
+        Ok(Started {
+            pid,
+            link,
+            log_error: None,
+        })
     }
 
     fn signal(&mut self, target: Target<'_>, signal: Signal) -> nix::Result<()> {
