@@ -112,15 +112,14 @@ async fn run(home: &Home, previous_daemon: Option<u32>) -> i32 {
     };
     let _ = std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o600));
     let sup = spawn_supervisor(home.clone());
+    // Only a daemon that died can have left apps running: then look for
+    // them (a /proc walk of a few ms, before the first client is served).
     if let Some(pid) = previous_daemon.filter(|&pid| pid != std::process::id()) {
         tracing::warn!("the previous daemon (pid {pid}) died without stopping its apps");
         sup.notices()
             .previous_daemon_died(pid, home.dump_file().exists());
+        sup.find_orphans(home.root());
     }
-    // Off the start-up path: the first client does not wait for /proc.
-    let scan = sup.clone();
-    let root = home.root().to_path_buf();
-    tokio::spawn(async move { scan.find_orphans(&root).await });
     let (daemon_tx, mut daemon_rx) = mpsc::unbounded_channel();
     tokio::spawn(serve(listener, sup.clone(), home.clone(), daemon_tx));
     tracing::info!(

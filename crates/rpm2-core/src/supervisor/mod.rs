@@ -207,14 +207,10 @@ impl SupervisorHandle {
         &self.notices
     }
 
-    /// Look for processes a previous daemon of `home` left running.
-    pub async fn find_orphans(&self, home: &std::path::Path) {
-        let instance = std::sync::Arc::clone(&self.instance);
-        let home = home.to_path_buf();
-        let found =
-            tokio::task::spawn_blocking(move || crate::worker::tree::orphans(&home, &instance))
-                .await
-                .unwrap_or_default();
+    /// Look for processes a previous daemon of `home` left running
+    /// (blocks for the /proc walk: no thread is started for it).
+    pub fn find_orphans(&self, home: &std::path::Path) {
+        let found = crate::worker::tree::orphans(home, &self.instance);
         if !found.is_empty() {
             tracing::warn!("{}", notices::describe_orphans(&found));
         }
