@@ -26,7 +26,38 @@ fn resurrect_after_a_daemon_crash_reports_the_orphan_holding_the_port() {
     wait_dead(daemon);
     assert!(alive(orphan), "the app outlived its daemon");
 
-    // The new daemon knows what happened.
+    // The first command after the crash says what happened, and `list`
+    // names the orphan with the command that ends it.
+    let first = r.ok(&["list"]);
+    assert!(
+        first
+            .stderr
+            .contains(&format!("previous rpm2 daemon (pid {daemon}) died"))
+            && first.stderr.contains("rpm2 resurrect"),
+        "{}",
+        first.all()
+    );
+    assert!(
+        first.stderr.contains(&format!("kill {orphan}")),
+        "{}",
+        first.all()
+    );
+    let again = r.ok(&["list"]);
+    assert!(
+        !again.stderr.contains("died"),
+        "the crash is told once: {}",
+        again.all()
+    );
+    assert!(
+        again.stderr.contains(&format!("kill {orphan}")),
+        "{}",
+        again.all()
+    );
+    assert!(
+        r.ok(&["jlist"]).stdout.trim_start().starts_with('['),
+        "jlist stays JSON"
+    );
+
     let out = r.fails(&["resurrect"]);
     let text = out.all();
     assert!(text.contains("keeps crashing"), "{text}");

@@ -37,6 +37,15 @@ impl Client {
         self.done(&Request::Ping)
     }
 
+    /// What the daemon has to tell: a predecessor that died (once),
+    /// processes it left running.
+    pub fn notices(&mut self) -> Result<Vec<String>, ClientError> {
+        match self.call(&Request::Notices)? {
+            Response::Notices { notices } => Ok(notices),
+            other => Err(unexpected(&Request::Notices, &other)),
+        }
+    }
+
     /// Every worker, in pm2's `jlist` shape.
     pub fn list(&mut self) -> Result<Vec<ProcessInfo>, ClientError> {
         self.processes(&Request::List)

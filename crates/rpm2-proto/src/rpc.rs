@@ -99,6 +99,9 @@ pub enum Request {
     },
     /// Start what the dump file holds and is not running.
     Resurrect,
+    /// What the daemon has to tell besides answers: its predecessor died
+    /// (told once), processes that one left running.
+    Notices,
     /// Stream events (logs, process events, messages) until the client
     /// disconnects.
     Subscribe,
@@ -128,6 +131,7 @@ impl Request {
         "reload_logs",
         "save",
         "resurrect",
+        "notices",
         "subscribe",
         "kill",
     ];
@@ -154,6 +158,7 @@ impl Request {
             Self::ReloadLogs => "reload_logs",
             Self::Save { .. } => "save",
             Self::Resurrect => "resurrect",
+            Self::Notices => "notices",
             Self::Subscribe => "subscribe",
             Self::Kill => "kill",
         }
@@ -175,6 +180,10 @@ pub enum Response {
     /// Workers touched by an action, after it completed.
     Processes {
         processes: Vec<ProcessInfo>,
+    },
+    /// `Notices`: one line each, for stderr.
+    Notices {
+        notices: Vec<String>,
     },
     /// `Save`: where the dump went and how many apps it holds.
     Saved {
@@ -308,6 +317,7 @@ mod tests {
             Request::ReloadLogs,
             Request::Save { force: false },
             Request::Resurrect,
+            Request::Notices,
             Request::Subscribe,
             Request::Kill,
         ]

@@ -20,15 +20,29 @@ use crate::print::{self, Style};
 pub struct Ctx {
     pub home: Home,
     pub style: Style,
+    /// The daemon's notices were printed by this command already.
+    pub notices_shown: std::cell::Cell<bool>,
 }
 
 impl Ctx {
+    /// The daemon's notices (a predecessor that died, orphans it left),
+    /// once per command, on stderr so that `jlist | jq` sees JSON only.
+    /// A daemon that cannot say them is not an error.
+    pub fn print_notices(&self, client: &mut Client) {
+        if self.notices_shown.replace(true) {
+            return;
+        }
+        for notice in client.notices().unwrap_or_default() {
+            eprintln!("[RPM2][WARN] {notice}");
+        }
+    }
+
     /// Connect to the daemon, starting it if none answers.
     pub fn client(&self) -> Result<Client, CliError> {
         let exe = std::env::current_exe().map_err(|e| {
             ClientError::Unavailable(format!("cannot find the rpm2 executable: {e}"))
         })?;
-        let (client, spawned) = connect_or_spawn(&self.home, &exe)?;
+        let (mut client, spawned) = connect_or_spawn(&self.home, &exe)?;
         if spawned && !self.style.silent {
             // On stderr: `rpm2 jlist | jq` must see JSON only, even on a cold start.
             eprintln!(
@@ -36,6 +50,10 @@ impl Ctx {
                 self.home.root().display()
             );
             eprintln!("[RPM2] rpm2 daemon successfully daemonized");
+        }
+        if spawned {
+            // The first command after a crash says so.
+            self.print_notices(&mut client);
         }
         Ok(client)
     }
@@ -61,6 +79,7 @@ pub fn run() -> ExitCode {
     }
     let ctx = Ctx {
         home,
+        notices_shown: std::cell::Cell::new(false),
         style: Style {
             silent: cli.silent,
             mini: cli.mini_list,

@@ -10,7 +10,9 @@ use crate::output;
 use crate::print::out;
 
 pub fn list(ctx: &Ctx) -> CmdResult {
-    let procs = list_all(ctx)?;
+    let mut client = ctx.client()?;
+    let procs = client.list()?;
+    ctx.print_notices(&mut client);
     let now = rpm2_core::supervisor::now_ms();
     if ctx.style.mini {
         out(&output::render_mini_list(&procs, now));

@@ -133,6 +133,9 @@ async fn run(sup: &SupervisorHandle, home: &Home, req: Request) -> Result<Respon
         }
         Request::Save { force } => save(sup, home, force).await,
         Request::Resurrect => resurrect(sup, home).await,
+        Request::Notices => Ok(Response::Notices {
+            notices: sup.notices().take(),
+        }),
         Request::Hello { .. } | Request::Subscribe | Request::Kill => Err(RpcError::new(
             ErrorCode::BadRequest,
             "hello, subscribe and kill are handled by the connection",
