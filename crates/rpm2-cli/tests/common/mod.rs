@@ -146,6 +146,13 @@ impl Rpm2 {
         expect_success(args, out)
     }
 
+    /// Run with extra environment variables, whatever the exit status.
+    pub fn run_with(&self, args: &[&str], env: &[(&str, &str)]) -> Out {
+        self.try_spawn(args, env)
+            .and_then(|b| b.wait(CALL_TIMEOUT))
+            .unwrap_or_else(|e| panic!("rpm2 {args:?}: {e}"))
+    }
+
     fn try_run(&self, args: &[&str], timeout: Duration) -> Result<Out, String> {
         self.try_spawn(args, &[])?.wait(timeout)
     }
