@@ -100,3 +100,215 @@ fn the_daemon_binds_a_deleted_or_replaced_socket_again() {
     assert_eq!(r.daemon_pid(), Some(daemon));
     assert!(alive(daemon));
 }
+
+/// A raw client: connect, optionally say hello.
+fn raw(r: &Rpm2, hello: bool) -> std::os::unix::net::UnixStream {
+    use std::io::Write;
+    let mut s =
+        std::os::unix::net::UnixStream::connect(r.home().join("rpc.sock")).expect("connect");
+    if hello {
+        s.write_all(&frame(&serde_json::json!({
+            "op": "hello", "protocol": rpm2_proto::PROTOCOL_VERSION, "client": "hardening-test"
+        })))
+        .unwrap();
+    }
+    s
+}
+
+fn frame(v: &serde_json::Value) -> Vec<u8> {
+    let body = serde_json::to_vec(v).unwrap();
+    let mut out = u32::try_from(body.len()).unwrap().to_be_bytes().to_vec();
+    out.extend(body);
+    out
+}
+
+/// The next frame's JSON (a hang guard of 30 s, not a timing assertion).
+fn read_frame(s: &mut std::os::unix::net::UnixStream) -> Option<serde_json::Value> {
+    use std::io::Read;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    let mut len = [0u8; 4];
+    s.read_exact(&mut len).ok()?;
+    let mut body = vec![0u8; u32::from_be_bytes(len) as usize];
+    s.read_exact(&mut body).ok()?;
+    serde_json::from_slice(&body).ok()
+}
+
+/// Short server timeouts, given to the daemon through the environment of
+/// the command that starts it.
+const SHORT_SERVER_TIMEOUTS: &[(&str, &str)] = &[
+    ("RPM2_RPC_HELLO_TIMEOUT_MS", "1000"),
+    ("RPM2_RPC_IDLE_TIMEOUT_MS", "1000"),
+];
+
+/// `rpm2 list` until it works; every failure on the way must be the
+/// clear "busy" refusal, never a hang.
+fn list_until_it_works(r: &Rpm2) {
+    wait_until("`rpm2 list` to work again", || {
+        let out = r.run_with(&["jlist"], &[("RPM2_TIMEOUT_MS", "20000")]);
+        if out.success() {
+            return Some(());
+        }
+        assert_eq!(out.code, Some(3), "{}", out.all());
+        assert!(out.stderr.contains("busy"), "{}", out.all());
+        None
+    });
+}
+
+#[test]
+fn idle_connections_cannot_lock_everyone_out() {
+    let r = Rpm2::new();
+    r.run_env(&["ping"], SHORT_SERVER_TIMEOUTS);
+    // Silent connections that never say hello…
+    let mut silent: Vec<_> = (0..300).map(|_| raw(&r, false)).collect();
+    // …fill the server: the newest ones are refused at once, clearly.
+    let refused = read_frame(silent.last_mut().unwrap()).expect("an answer to a newcomer");
+    assert_eq!(refused["error"]["code"], "DAEMON_BUSY", "{refused}");
+    list_until_it_works(&r);
+    // The first ones were dropped at the hello deadline.
+    assert!(read_frame(&mut silent[0]).is_none());
+    drop(silent);
+    // Greeted connections that go idle are dropped too.
+    let mut idle: Vec<_> = (0..300).map(|_| raw(&r, true)).collect();
+    assert_eq!(read_frame(&mut idle[0]).unwrap()["kind"], "hello");
+    list_until_it_works(&r);
+}
+
+#[test]
+fn subscribers_are_counted_apart_and_bounded() {
+    let r = Rpm2::new();
+    r.ok(&["ping"]);
+    let mut subs = Vec::new();
+    let mut busy = 0;
+    for _ in 0..80 {
+        use std::io::Write;
+        let mut s = raw(&r, true);
+        assert_eq!(read_frame(&mut s).unwrap()["kind"], "hello");
+        s.write_all(&frame(&serde_json::json!({"op": "subscribe"})))
+            .unwrap();
+        let answer = read_frame(&mut s).unwrap();
+        if answer["kind"] == "ok" {
+            subs.push(s);
+        } else {
+            assert_eq!(answer["error"]["code"], "DAEMON_BUSY", "{answer}");
+            busy += 1;
+        }
+    }
+    assert_eq!(subs.len(), 64);
+    assert_eq!(busy, 16);
+    // Requests still have all their room.
+    r.ok(&["jlist"]);
+}
+
+/// The daemon's resident memory, in KiB.
+fn rss_kib(pid: i32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+#[test]
+fn a_stalled_log_follower_does_not_pin_the_daemons_memory() {
+    let r = Rpm2::new();
+    let written = r.path("written");
+    let written_s = written.display().to_string();
+    r.ok(&[
+        "start",
+        &fixture("spew.js"),
+        "--name",
+        "spew",
+        "-o",
+        "/dev/null",
+        "-e",
+        "/dev/null",
+        "--",
+        &written_s,
+    ]);
+    let daemon = r.daemon_pid().unwrap();
+    let total = |path: &std::path::Path| -> u64 {
+        std::fs::read_to_string(path)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0)
+    };
+    // A follower streams the flood (its socket and pipe fill up)…
+    let mut follower = r
+        .command(&["logs", "spew", "--raw", "--lines", "0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let base = rss_kib(daemon);
+    // …and never reads: let 512 MiB go by, measuring as it does.
+    let start = wait_until("output", || Some(total(&written)).filter(|&t| t > 0));
+    let mut peak = 0;
+    wait_until("512 MiB of output", || {
+        peak = peak.max(rss_kib(daemon));
+        (total(&written) > start + (512 << 20)).then_some(())
+    });
+    let _ = follower.kill();
+    let _ = follower.wait();
+    assert!(
+        peak < base + 64 * 1024,
+        "daemon RSS rose from {base} KiB to {peak} KiB with a stalled follower"
+    );
+}
+
+#[test]
+fn a_slow_follower_is_told_what_it_missed() {
+    use std::io::Read;
+    let r = Rpm2::new();
+    let written = r.path("written");
+    let written_s = written.display().to_string();
+    r.ok(&[
+        "start",
+        &fixture("spew.js"),
+        "--name",
+        "spew",
+        "-o",
+        "/dev/null",
+        "-e",
+        "/dev/null",
+        "--",
+        &written_s,
+    ]);
+    let mut follower = r
+        .command(&["logs", "spew", "--raw", "--lines", "0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let total = || -> u64 {
+        std::fs::read_to_string(&written)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0)
+    };
+    let start = wait_until("output", || Some(total()).filter(|&t| t > 0));
+    wait_until("64 MiB of output", || {
+        (total() > start + (64 << 20)).then_some(())
+    });
+    // Now read: the daemon's buffer drains, then the marker comes.
+    let mut out = follower.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        let mut sink = [0u8; 1 << 16];
+        while out.read(&mut sink).is_ok_and(|n| n > 0) {}
+    });
+    let mut err = follower.stderr.take().unwrap();
+    let mut seen = String::new();
+    let mut buf = [0u8; 4096];
+    while !seen.contains("log lines") {
+        let n = err.read(&mut buf).unwrap();
+        assert!(
+            n > 0,
+            "the follower ended without a dropped-lines notice: {seen}"
+        );
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    assert!(seen.contains("dropped"), "{seen}");
+    let _ = follower.kill();
+    let _ = follower.wait();
+}

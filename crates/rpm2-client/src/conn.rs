@@ -82,6 +82,14 @@ impl Client {
         let waited = |what: &str| format!("{what} `{}`", req.op());
         self.stream.set_write_timeout(Some(remaining(deadline)))?;
         if let Err(e) = self.stream.write_all(&bytes) {
+            // A daemon that refused us (busy) may have answered and closed
+            // before we wrote: its answer is still there to read.
+            if !is_timeout(&e) {
+                let soon = Instant::now() + Duration::from_millis(100);
+                if let Ok(Response::Error { error }) = self.read_response(Some(soon)) {
+                    return Err(ClientError::Rpc(error));
+                }
+            }
             return Err(self.fail(e, &waited("to send"), bound));
         }
         match self.read_response(Some(deadline)) {

@@ -251,6 +251,16 @@ pub enum Event {
         data: Option<serde_json::Value>,
         raw: Option<serde_json::Value>,
     },
+    /// Events this subscriber missed because it read too slowly: the
+    /// daemon keeps a bounded number of bytes for each subscriber.
+    #[serde(rename = "log:dropped")]
+    Dropped {
+        at: u64,
+        /// Events left out (log chunks, process events).
+        events: u64,
+        /// Log lines in them.
+        lines: u64,
+    },
 }
 
 #[cfg(test)]
