@@ -68,3 +68,26 @@ pub fn socket_lost(home: &Home, pid: u32) -> ClientError {
         home.rpc_socket().display()
     ))
 }
+
+/// When the home's socket (or the home itself) belongs to another user:
+/// that user's daemon refuses us, and we cannot start one there.
+#[must_use]
+pub fn foreign_owner(home: &Home) -> Option<ClientError> {
+    use std::os::unix::fs::MetadataExt;
+    let me = nix::unistd::geteuid().as_raw();
+    if me == 0 {
+        return None;
+    }
+    let (what, path) = [
+        ("socket", home.rpc_socket()),
+        ("home", home.root().to_path_buf()),
+    ]
+    .into_iter()
+    .find(|(_, p)| std::fs::symlink_metadata(p).is_ok_and(|m| m.uid() != me))?;
+    let owner = std::fs::symlink_metadata(&path).map(|m| m.uid()).ok()?;
+    Some(ClientError::Unavailable(format!(
+        "the rpm2 {what} {} belongs to another user (uid {owner}, you are uid {me}): a daemon \
+         serves only its own user (and root); set RPM2_HOME to a home of your own",
+        path.display()
+    )))
+}

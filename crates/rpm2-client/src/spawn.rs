@@ -24,8 +24,11 @@ pub fn connect_or_spawn_with(
 ) -> Result<(Client, bool), ClientError> {
     match Client::connect_with(home, timeouts) {
         Ok(c) => return Ok((c, false)),
-        Err(ClientError::Unavailable(_)) => {}
+        Err(ClientError::Unavailable(_) | ClientError::Io(_)) => {}
         Err(e) => return Err(e),
+    }
+    if let Some(e) = crate::pidfile::foreign_owner(home) {
+        return Err(e);
     }
     home.ensure().map_err(|e| {
         ClientError::Unavailable(format!("cannot create {}: {e}", home.root().display()))

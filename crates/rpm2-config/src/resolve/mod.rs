@@ -30,6 +30,7 @@ use crate::paths::package_version;
 use crate::units::{non_negative_ms, shell_split};
 use crate::{LoadOptions, Loaded};
 
+pub(crate) mod clashes;
 mod environment;
 mod logs;
 mod policy;
@@ -209,8 +210,11 @@ pub(crate) fn resolve_apps(
     let mut specs = Vec::with_capacity(normalized.len());
     for (index, _, mut map) in normalized {
         apply_overrides(&mut map, &overrides);
-        specs.push(resolve_app(&ctx, map, index)?);
+        specs.push((index, resolve_app(&ctx, map, index)?));
     }
+    clashes::warn_duplicate_names(&specs, &mut warnings);
+    let specs: Vec<AppSpec> = specs.into_iter().map(|(_, spec)| spec).collect();
+    clashes::warn_shared_logs(&specs, &mut warnings);
     Ok(Loaded {
         apps: specs,
         warnings,
