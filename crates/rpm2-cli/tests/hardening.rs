@@ -313,3 +313,147 @@ fn a_slow_follower_is_told_what_it_missed() {
     let _ = follower.kill();
     let _ = follower.wait();
 }
+
+#[test]
+fn an_ecosystem_file_of_ten_thousand_apps_starts() {
+    let r = Rpm2::new();
+    let apps: Vec<_> = (0..10_000)
+        .map(|i| serde_json::json!({"name": format!("app{i}"), "script": fixture("idle.js"), "autostart": false}))
+        .collect();
+    let file = r.write("many.config.json", &serde_json::to_string(&apps).unwrap());
+    r.ok(&["start", &file, "-s"]);
+    assert_eq!(r.jlist().len(), 10_000);
+}
+
+#[test]
+fn a_request_over_the_frame_limit_says_which_limit() {
+    let r = Rpm2::new();
+    let big = "x".repeat(17 << 20);
+    let apps =
+        serde_json::json!([{"name": "huge", "script": fixture("idle.js"), "env": {"BIG": big}}]);
+    let file = r.write("huge.config.json", &apps.to_string());
+    let out = r.fails(&["start", &file]);
+    assert!(out.stderr.contains("frame limit"), "{}", out.all());
+    assert!(out.stderr.contains("huge"), "{}", out.all());
+    assert!(
+        !out.stderr.contains("connection to the daemon lost"),
+        "{}",
+        out.all()
+    );
+}
+
+#[test]
+fn an_error_quotes_little_of_a_bad_request() {
+    use std::io::Write;
+    let r = Rpm2::new();
+    r.ok(&["ping"]);
+    let mut s = raw(&r, true);
+    assert_eq!(read_frame(&mut s).unwrap()["kind"], "hello");
+    let junk = "A".repeat(1 << 20);
+    s.write_all(&frame(
+        &serde_json::json!({"op": "format_disk", "junk": junk}),
+    ))
+    .unwrap();
+    let answer = read_frame(&mut s).expect("an error answer");
+    assert_eq!(answer["error"]["code"], "BAD_REQUEST", "{answer}");
+    let message = answer["error"]["message"].as_str().unwrap();
+    assert!(message.len() < 1000, "{} bytes quoted", message.len());
+    // The connection is still usable.
+    s.write_all(&frame(&serde_json::json!({"op": "ping"})))
+        .unwrap();
+    assert_eq!(read_frame(&mut s).unwrap()["kind"], "pong");
+}
+
+#[test]
+fn two_entries_with_one_name_start_once_with_a_warning_naming_both() {
+    let r = Rpm2::new();
+    let apps = serde_json::json!([
+        {"name": "twin", "script": fixture("idle.js"), "env": {"WHICH": "first"}},
+        {"name": "other", "script": fixture("idle.js")},
+        {"name": "twin", "script": fixture("env_dump.js"), "env": {"WHICH": "second"}},
+    ]);
+    let file = r.write("twins.config.json", &apps.to_string());
+    let out = r.ok(&["start", &file]);
+    let all = out.all();
+    assert!(
+        all.contains("#1") && all.contains("#3") && all.contains("\"twin\""),
+        "{all}"
+    );
+    let twins = r.procs("twin");
+    assert_eq!(twins.len(), 1);
+    // Started once, from the last entry: nothing restarted anything.
+    assert_eq!(common::restart_time(&twins[0]), 0);
+    assert_eq!(
+        twins[0]["pm2_env"]["env"]["WHICH"], "second",
+        "{}",
+        twins[0]
+    );
+}
+
+#[test]
+fn apps_that_would_share_a_log_file_are_warned_about() {
+    let r = Rpm2::new();
+    let apps = serde_json::json!([
+        {"name": "äb", "script": fixture("idle.js")},
+        {"name": "öb", "script": fixture("idle.js")},
+    ]);
+    let file = r.write("accents.config.json", &apps.to_string());
+    let out = r.ok(&["start", &file]);
+    let all = out.all();
+    assert!(
+        all.contains("äb") && all.contains("öb") && all.contains("-b-out.log"),
+        "{all}"
+    );
+    // The names stay distinct.
+    assert_eq!(r.procs("äb").len(), 1);
+    assert_eq!(r.procs("öb").len(), 1);
+}
+
+#[test]
+fn a_script_that_is_a_directory_is_called_one() {
+    let r = Rpm2::new();
+    std::fs::create_dir(r.path("appdir")).unwrap();
+    for target in [
+        "appdir",
+        "./appdir",
+        &r.path("appdir").display().to_string(),
+    ] {
+        let out = r.fails(&["start", target]);
+        assert!(
+            out.stderr.contains("is a directory"),
+            "{target}: {}",
+            out.all()
+        );
+    }
+}
+
+#[test]
+fn another_users_home_is_named_as_such() {
+    if !nix::unistd::geteuid().is_root()
+        || std::process::Command::new("setpriv")
+            .arg("--help")
+            .output()
+            .is_err()
+    {
+        eprintln!("skipped: needs root and setpriv to run the CLI as another user");
+        return;
+    }
+    let r = Rpm2::new();
+    r.ok(&["ping"]);
+    let out = std::process::Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            common::bin(),
+            "list",
+        ])
+        .env("RPM2_HOME", r.home())
+        .env("RPM2_TIMEOUT_MS", "5000")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("belongs to another user"), "{stderr}");
+    assert!(!stderr.contains("cannot create"), "{stderr}");
+}
