@@ -327,19 +327,26 @@ fn an_ecosystem_file_of_ten_thousand_apps_starts() {
 
 #[test]
 fn a_request_over_the_frame_limit_says_which_limit() {
+    use std::io::Write;
     let r = Rpm2::new();
-    let big = "x".repeat(17 << 20);
-    let apps =
-        serde_json::json!([{"name": "huge", "script": fixture("idle.js"), "env": {"BIG": big}}]);
+    r.ok(&["ping"]);
+    let mut s = raw(&r, true);
+    assert_eq!(read_frame(&mut s).unwrap()["kind"], "hello");
+    s.write_all(&(32u32 << 20).to_be_bytes()).unwrap();
+    let answer = read_frame(&mut s).expect("an error answer");
+    assert_eq!(answer["error"]["code"], "TOO_LARGE", "{answer}");
+    let message = answer["error"]["message"].as_str().unwrap();
+    assert!(message.contains("16777216-byte limit"), "{message}");
+}
+
+#[test]
+fn a_huge_environment_is_refused_naming_the_variable() {
+    let r = Rpm2::new();
+    let apps = serde_json::json!([{"name": "huge", "script": fixture("idle.js"), "env": {"BIG": "x".repeat(200_000), "SMALL": "y"}}]);
     let file = r.write("huge.config.json", &apps.to_string());
     let out = r.fails(&["start", &file]);
-    assert!(out.stderr.contains("frame limit"), "{}", out.all());
-    assert!(out.stderr.contains("huge"), "{}", out.all());
-    assert!(
-        !out.stderr.contains("connection to the daemon lost"),
-        "{}",
-        out.all()
-    );
+    assert!(out.stderr.contains("BIG is 200004 bytes"), "{}", out.all());
+    assert_eq!(out.stderr.matches("E2BIG").count(), 1, "{}", out.all());
 }
 
 #[test]

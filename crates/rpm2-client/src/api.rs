@@ -214,5 +214,14 @@ mod tests {
             assert!(serde_json::to_vec(chunk).unwrap().len() <= CHUNK_BYTES + 200_000);
         }
         assert!(in_chunks(Vec::new()).unwrap().is_empty());
+        // One app over the limit alone is refused, named.
+        let mut huge = AppSpec::with_defaults("huge".into(), "a.js".into(), "/".into());
+        huge.env.insert("BIG".into(), "x".repeat(MAX_FRAME_LEN));
+        let err = in_chunks(vec![huge]).unwrap_err();
+        assert_eq!(err.code(), rpm2_proto::ErrorCode::TooLarge);
+        assert!(
+            err.to_string().contains("\"huge\"") && err.to_string().contains("frame limit"),
+            "{err}"
+        );
     }
 }

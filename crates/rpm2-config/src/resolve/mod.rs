@@ -262,6 +262,7 @@ pub(crate) fn resolve_app(
     spec.exec_mode = scale.exec_mode;
     spec.instances = scale.instances;
     spec.env = environment::environment(&app, ctx, program.interpreter.as_deref())?;
+    environment::check_size(&app, &spec.env)?;
     spec.interpreter = program.interpreter;
     policy::restart_policy(&app, &mut spec)?;
     logs::logs(&app, ctx, &cwd, &scale, &mut spec)?;
