@@ -464,3 +464,25 @@ fn another_users_home_is_named_as_such() {
     assert!(stderr.contains("belongs to another user"), "{stderr}");
     assert!(!stderr.contains("cannot create"), "{stderr}");
 }
+
+#[test]
+fn a_crash_loop_gives_one_count_in_the_log_the_list_and_describe() {
+    let r = Rpm2::new();
+    r.ok(&[
+        "start",
+        &fixture("crash.js"),
+        "--name",
+        "loop",
+        "--max-restarts",
+        "4",
+    ]);
+    let p = r.wait_status("loop", "errored");
+    // Four short runs: the first start and three restarts.
+    assert_eq!(common::restart_time(&p), 3, "{p}");
+    assert_eq!(p["pm2_env"]["unstable_restarts"], 3, "{p}");
+    let log = std::fs::read_to_string(r.home().join("rpm2.log")).unwrap();
+    assert!(log.contains("too many unstable restarts (3)"), "{log}");
+    let table = r.ok(&["list"]).stdout;
+    let row = table.lines().find(|l| l.contains("loop")).unwrap();
+    assert!(row.split('│').any(|cell| cell.trim() == "3"), "{row}");
+}
