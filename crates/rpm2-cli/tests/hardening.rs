@@ -115,6 +115,20 @@ fn raw(r: &Rpm2, hello: bool) -> std::os::unix::net::UnixStream {
     s
 }
 
+/// Start the apps of a config file written here; what the CLI printed.
+fn start_file(r: &Rpm2, name: &str, apps: &serde_json::Value) -> String {
+    let file = r.write(name, &apps.to_string());
+    r.ok(&["start", &file]).all()
+}
+
+/// A raw client of a running daemon (started here), past the hello.
+fn greeted(r: &Rpm2) -> std::os::unix::net::UnixStream {
+    r.ok(&["ping"]);
+    let mut s = raw(r, true);
+    assert_eq!(read_frame(&mut s).unwrap()["kind"], "hello");
+    s
+}
+
 fn frame(v: &serde_json::Value) -> Vec<u8> {
     let body = serde_json::to_vec(v).unwrap();
     let mut out = u32::try_from(body.len()).unwrap().to_be_bytes().to_vec();
@@ -210,47 +224,66 @@ fn rss_kib(pid: i32) -> u64 {
         .unwrap()
 }
 
-#[test]
-fn a_stalled_log_follower_does_not_pin_the_daemons_memory() {
-    let r = Rpm2::new();
-    let written = r.path("written");
-    let written_s = written.display().to_string();
-    r.ok(&[
-        "start",
-        &fixture("spew.js"),
-        "--name",
-        "spew",
-        "-o",
-        "/dev/null",
-        "-e",
-        "/dev/null",
-        "--",
-        &written_s,
-    ]);
-    let daemon = r.daemon_pid().unwrap();
-    let total = |path: &std::path::Path| -> u64 {
-        std::fs::read_to_string(path)
+/// An app flooding its (discarded) output, and a `rpm2 logs` follower of
+/// it whose output nobody reads yet.
+struct Flood {
+    written: std::path::PathBuf,
+    follower: std::process::Child,
+}
+
+impl Flood {
+    fn start(r: &Rpm2) -> Self {
+        let written = r.path("written");
+        let written_s = written.display().to_string();
+        let spew = fixture("spew.js");
+        let null = "/dev/null";
+        r.ok(&[
+            "start", &spew, "--name", "spew", "-o", null, "-e", null, "--", &written_s,
+        ]);
+        let follower = r
+            .command(&["logs", "spew", "--raw", "--lines", "0"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        Self { written, follower }
+    }
+
+    /// Bytes the app wrote so far (it reports every 16 MiB).
+    fn total(&self) -> u64 {
+        std::fs::read_to_string(&self.written)
             .ok()
             .and_then(|s| s.parse().ok())
             .unwrap_or(0)
-    };
-    // A follower streams the flood (its socket and pipe fill up)…
-    let mut follower = r
-        .command(&["logs", "spew", "--raw", "--lines", "0"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    }
+
+    /// Wait until `bytes` more were written, calling `each` as it polls.
+    fn let_pass(&self, bytes: u64, mut each: impl FnMut()) {
+        let start = wait_until("output", || Some(self.total()).filter(|&t| t > 0));
+        wait_until("the flood to go on", || {
+            each();
+            (self.total() > start + bytes).then_some(())
+        });
+    }
+}
+
+impl Drop for Flood {
+    fn drop(&mut self) {
+        let _ = self.follower.kill();
+        let _ = self.follower.wait();
+    }
+}
+
+#[test]
+fn a_stalled_log_follower_does_not_pin_the_daemons_memory() {
+    let r = Rpm2::new();
+    let flood = Flood::start(&r);
+    let daemon = r.daemon_pid().unwrap();
     let base = rss_kib(daemon);
-    // …and never reads: let 512 MiB go by, measuring as it does.
-    let start = wait_until("output", || Some(total(&written)).filter(|&t| t > 0));
+    // The follower never reads: let 512 MiB go by, measuring as it does.
     let mut peak = 0;
-    wait_until("512 MiB of output", || {
-        peak = peak.max(rss_kib(daemon));
-        (total(&written) > start + (512 << 20)).then_some(())
-    });
-    let _ = follower.kill();
-    let _ = follower.wait();
+    flood.let_pass(512 << 20, || peak = peak.max(rss_kib(daemon)));
+    drop(flood);
     eprintln!("daemon RSS: {base} KiB before the follower, at most {peak} KiB while it stalled");
     assert!(
         peak < base + 64 * 1024,
@@ -262,36 +295,9 @@ fn a_stalled_log_follower_does_not_pin_the_daemons_memory() {
 fn a_slow_follower_is_told_what_it_missed() {
     use std::io::Read;
     let r = Rpm2::new();
-    let written = r.path("written");
-    let written_s = written.display().to_string();
-    r.ok(&[
-        "start",
-        &fixture("spew.js"),
-        "--name",
-        "spew",
-        "-o",
-        "/dev/null",
-        "-e",
-        "/dev/null",
-        "--",
-        &written_s,
-    ]);
-    let mut follower = r
-        .command(&["logs", "spew", "--raw", "--lines", "0"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let total = || -> u64 {
-        std::fs::read_to_string(&written)
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0)
-    };
-    let start = wait_until("output", || Some(total()).filter(|&t| t > 0));
-    wait_until("64 MiB of output", || {
-        (total() > start + (64 << 20)).then_some(())
-    });
+    let mut flood = Flood::start(&r);
+    flood.let_pass(64 << 20, || {});
+    let follower = &mut flood.follower;
     // Now read: the daemon's buffer drains, then the marker comes.
     let mut out = follower.stdout.take().unwrap();
     std::thread::spawn(move || {
@@ -310,8 +316,6 @@ fn a_slow_follower_is_told_what_it_missed() {
         seen.push_str(&String::from_utf8_lossy(&buf[..n]));
     }
     assert!(seen.contains("dropped"), "{seen}");
-    let _ = follower.kill();
-    let _ = follower.wait();
 }
 
 #[test]
@@ -329,9 +333,7 @@ fn an_ecosystem_file_of_ten_thousand_apps_starts() {
 fn a_request_over_the_frame_limit_says_which_limit() {
     use std::io::Write;
     let r = Rpm2::new();
-    r.ok(&["ping"]);
-    let mut s = raw(&r, true);
-    assert_eq!(read_frame(&mut s).unwrap()["kind"], "hello");
+    let mut s = greeted(&r);
     s.write_all(&(32u32 << 20).to_be_bytes()).unwrap();
     let answer = read_frame(&mut s).expect("an error answer");
     assert_eq!(answer["error"]["code"], "TOO_LARGE", "{answer}");
@@ -353,9 +355,7 @@ fn a_huge_environment_is_refused_naming_the_variable() {
 fn an_error_quotes_little_of_a_bad_request() {
     use std::io::Write;
     let r = Rpm2::new();
-    r.ok(&["ping"]);
-    let mut s = raw(&r, true);
-    assert_eq!(read_frame(&mut s).unwrap()["kind"], "hello");
+    let mut s = greeted(&r);
     let junk = "A".repeat(1 << 20);
     s.write_all(&frame(
         &serde_json::json!({"op": "format_disk", "junk": junk}),
@@ -379,9 +379,7 @@ fn two_entries_with_one_name_start_once_with_a_warning_naming_both() {
         {"name": "other", "script": fixture("idle.js")},
         {"name": "twin", "script": fixture("env_dump.js"), "env": {"WHICH": "second"}},
     ]);
-    let file = r.write("twins.config.json", &apps.to_string());
-    let out = r.ok(&["start", &file]);
-    let all = out.all();
+    let all = start_file(&r, "twins.config.json", &apps);
     assert!(
         all.contains("#1") && all.contains("#3") && all.contains("\"twin\""),
         "{all}"
@@ -404,9 +402,7 @@ fn apps_that_would_share_a_log_file_are_warned_about() {
         {"name": "äb", "script": fixture("idle.js")},
         {"name": "öb", "script": fixture("idle.js")},
     ]);
-    let file = r.write("accents.config.json", &apps.to_string());
-    let out = r.ok(&["start", &file]);
-    let all = out.all();
+    let all = start_file(&r, "accents.config.json", &apps);
     assert!(
         all.contains("äb") && all.contains("öb") && all.contains("-b-out.log"),
         "{all}"
