@@ -4,11 +4,10 @@
 //! Nobody can lock the others out: request clients and subscribers have
 //! separate caps; a client must say hello within a deadline and is dropped
 //! when idle; a newcomer that finds no room is refused at once with
-//! `DAEMON_BUSY`. A subscriber that reads slowly gets a bounded buffer and
-//! a `log:dropped` event for what it missed (`stream_events`). The socket
+//! `DAEMON_BUSY`. A subscriber that reads slowly gets a bounded queue and
+//! a `log:dropped` event for what it missed (`rpm2_logs::bus`). The socket
 //! file is watched: deleted or replaced, it is bound again.
 
-use std::collections::VecDeque;
 use std::io;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -16,20 +15,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rpm2_proto::frame::{encode, FrameDecoder, FrameError};
-use rpm2_proto::{ErrorCode, Event, Request, Response, RpcError, PROTOCOL_VERSION};
+use rpm2_proto::{ErrorCode, Request, Response, RpcError, PROTOCOL_VERSION};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::{broadcast, mpsc, Semaphore};
+use tokio::sync::{mpsc, Semaphore};
 
 use crate::paths::Home;
-use crate::supervisor::{now_ms, ops, SupervisorHandle};
+use crate::supervisor::{ops, SupervisorHandle};
 
 /// Request clients connected at once; the next one is refused.
 const MAX_CONNECTIONS: usize = 256;
 /// Event subscribers (`logs`, `launchBus`) at once, counted apart.
 const MAX_SUBSCRIBERS: usize = 64;
-/// Encoded events kept for one subscriber that reads slowly.
-const SUBSCRIBER_BUFFER: usize = 1024 * 1024;
 /// How often the socket file is checked.
 const SOCKET_CHECK: Duration = Duration::from_secs(2);
 
@@ -334,136 +331,19 @@ async fn write(stream: &mut UnixStream, resp: &Response, wait: Duration) -> io::
         .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))?
 }
 
-/// Encoded events waiting for a subscriber, bounded by bytes: what does
-/// not fit is counted and reported by one `log:dropped` event once the
-/// subscriber catches up.
-#[derive(Default)]
-struct Outbox {
-    frames: VecDeque<Vec<u8>>,
-    /// Bytes queued, the frame being written included.
-    bytes: usize,
-    dropped_events: u64,
-    dropped_lines: u64,
-}
-
-impl Outbox {
-    fn push(&mut self, event: Event) -> io::Result<()> {
-        // Judged by the payload first, so a dropped chunk costs no encoding.
-        if self.bytes + payload_len(&event) > SUBSCRIBER_BUFFER {
-            self.drop_event(&event);
-            return Ok(());
-        }
-        let lines = lines_in(&event);
-        let frame = encode(&Response::Event { event }).map_err(io::Error::other)?;
-        if self.bytes + frame.len() > SUBSCRIBER_BUFFER {
-            self.dropped_events += 1;
-            self.dropped_lines += lines;
-            return Ok(());
-        }
-        self.report_dropped()?;
-        self.bytes += frame.len();
-        self.frames.push_back(frame);
-        Ok(())
-    }
-
-    /// Queue the `log:dropped` event for what was left out, if anything.
-    fn report_dropped(&mut self) -> io::Result<()> {
-        if self.dropped_events == 0 {
-            return Ok(());
-        }
-        let event = Event::Dropped {
-            at: now_ms(),
-            events: self.dropped_events,
-            lines: self.dropped_lines,
-        };
-        let frame = encode(&Response::Event { event }).map_err(io::Error::other)?;
-        self.dropped_events = 0;
-        self.dropped_lines = 0;
-        // Small, and it must not be lost: allowed past the bound.
-        self.bytes += frame.len();
-        self.frames.push_back(frame);
-        Ok(())
-    }
-
-    fn drop_event(&mut self, event: &Event) {
-        self.dropped_events += 1;
-        self.dropped_lines += lines_in(event);
-    }
-
-    fn lagged(&mut self, n: u64) {
-        self.dropped_events += n;
-    }
-
-    /// The next frame to write; it counts until `written`.
-    fn pop(&mut self) -> Option<Vec<u8>> {
-        if self.frames.is_empty() {
-            // Caught up: say what was missed.
-            let _ = self.report_dropped();
-        }
-        self.frames.pop_front()
-    }
-
-    fn written(&mut self, len: usize) {
-        self.bytes -= len;
-    }
-}
-
-/// The bytes of an event's text (a lower bound of its frame's size).
-fn payload_len(event: &Event) -> usize {
-    match event {
-        Event::LogOut { data, .. } | Event::LogErr { data, .. } => data.len(),
-        _ => 0,
-    }
-}
-
-fn lines_in(event: &Event) -> u64 {
-    match event {
-        Event::LogOut { data, .. } | Event::LogErr { data, .. } => {
-            let newlines = memchr_count(data.as_bytes());
-            u64::try_from(newlines.max(1)).unwrap_or(u64::MAX)
-        }
-        _ => 0,
-    }
-}
-
-fn memchr_count(bytes: &[u8]) -> usize {
-    bytes.iter().filter(|&&b| b == b'\n').count()
-}
-
-/// Forward bus events until the client goes away. Events are taken off
-/// the bus as they come (so the bus never holds them for us) and queued
-/// here, bounded by bytes.
+/// Forward bus events until the client goes away. The bus keeps this
+/// subscriber's events in its own queue, bounded by bytes, and tells it
+/// (`log:dropped`) what it had to leave out while the client read slowly.
 async fn stream_events(mut stream: UnixStream, sup: &SupervisorHandle) -> io::Result<()> {
     let mut rx = sup.subscribe();
     let (mut rd, mut wr) = stream.split();
     let mut probe = [0u8; 64];
-    let mut outbox = Outbox::default();
-    // The frame being written, and how much of it is.
-    let mut current: Option<Vec<u8>> = None;
-    let mut offset = 0;
     loop {
-        if current.is_none() {
-            current = outbox.pop();
-            offset = 0;
-        }
-        let rest = current.as_deref().map_or(&[][..], |f| &f[offset..]);
         tokio::select! {
-            ev = rx.recv() => match ev {
-                Ok(event) => outbox.push(event)?,
-                Err(broadcast::error::RecvError::Lagged(n)) => outbox.lagged(n),
-                Err(broadcast::error::RecvError::Closed) => return Ok(()),
-            },
-            // `write` is cancel safe: dropped unfinished, it wrote nothing.
-            n = wr.write(rest), if !rest.is_empty() => {
-                let n = n?;
-                if n == 0 {
-                    return Ok(());
-                }
-                offset += n;
-                if let Some(len) = current.as_ref().map(Vec::len).filter(|&len| offset == len) {
-                    outbox.written(len);
-                    current = None;
-                }
+            ev = rx.recv() => {
+                let Ok(event) = ev else { return Ok(()) };
+                let bytes = encode(&Response::Event { event }).map_err(io::Error::other)?;
+                wr.write_all(&bytes).await?;
             }
             n = rd.read(&mut probe) => {
                 if n? == 0 { return Ok(()); }
@@ -483,42 +363,5 @@ mod tests {
         assert!(q.len() < MAX_QUOTE + 40, "{}", q.len());
         assert!(q.ends_with("(20000 bytes in all)"), "{q}");
         assert_eq!(quote("short"), "short");
-    }
-
-    #[test]
-    fn an_outbox_keeps_a_bounded_number_of_bytes_and_reports_the_rest() {
-        let process = rpm2_proto::EventProcess {
-            pm_id: 0,
-            name: "a".into(),
-            namespace: "default".into(),
-        };
-        let chunk = Event::LogOut {
-            process,
-            at: 0,
-            data: "x\n".repeat(64 * 1024),
-        };
-        let mut outbox = Outbox::default();
-        for _ in 0..100 {
-            outbox.push(chunk.clone()).unwrap();
-        }
-        assert!(outbox.bytes <= SUBSCRIBER_BUFFER);
-        assert!(outbox.dropped_events > 0);
-        let dropped_lines = outbox.dropped_lines;
-        assert_eq!(dropped_lines, outbox.dropped_events * 64 * 1024);
-        // Once drained, the marker comes.
-        let mut marker = Vec::new();
-        while let Some(frame) = outbox.pop() {
-            outbox.written(frame.len());
-            marker = frame;
-        }
-        assert_eq!(outbox.bytes, 0);
-        let mut dec = FrameDecoder::new();
-        dec.extend(&marker);
-        match dec.next_frame::<Response>().unwrap() {
-            Some(Response::Event {
-                event: Event::Dropped { lines, .. },
-            }) => assert_eq!(lines, dropped_lines),
-            other => panic!("{other:?}"),
-        }
     }
 }
