@@ -25,6 +25,11 @@ pub struct Cli {
     /// No colours in tables
     #[arg(long = "no-color", global = true)]
     pub no_color: bool,
+    /// Wait at most this many milliseconds for the daemon at each step
+    /// (connect, hello, answer) instead of the defaults (10 s for reads,
+    /// 2 min or more for actions); also $RPM2_TIMEOUT_MS
+    #[arg(long = "rpc-timeout", global = true, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub rpc_timeout: Option<u64>,
 }
 
 #[derive(Debug, Subcommand)]

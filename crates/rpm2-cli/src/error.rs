@@ -29,6 +29,7 @@ pub fn exit_status(code: ErrorCode) -> u8 {
         | ErrorCode::NothingToDo
         | ErrorCode::NoDump
         | ErrorCode::SignalFailed
+        | ErrorCode::TooLarge
         | ErrorCode::Io => exit::ERROR,
         ErrorCode::InvalidConfig
         | ErrorCode::ConfigNotFound
@@ -39,9 +40,11 @@ pub fn exit_status(code: ErrorCode) -> u8 {
         | ErrorCode::InvalidOption
         | ErrorCode::InterpreterNotFound
         | ErrorCode::AppNotInConfig => exit::CONFIG,
-        ErrorCode::ProtocolMismatch | ErrorCode::ShuttingDown | ErrorCode::DaemonUnavailable => {
-            exit::DAEMON
-        }
+        ErrorCode::ProtocolMismatch
+        | ErrorCode::ShuttingDown
+        | ErrorCode::DaemonUnavailable
+        | ErrorCode::DaemonTimeout
+        | ErrorCode::DaemonBusy => exit::DAEMON,
     }
 }
 

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use rpm2_proto::frame::MAX_FRAME_LEN;
 use rpm2_proto::{AppSpec, ProcessInfo, Request, Response, ScaleCount, SignalName, Target};
 
 use crate::{Client, ClientError};
@@ -56,17 +57,26 @@ impl Client {
         self.processes(&Request::Describe { targets })
     }
 
-    /// Start apps; known ones restart with their new spec.
+    /// Start apps; known ones restart with their new spec. Many apps go
+    /// in several requests, each well under the frame limit.
     pub fn start(&mut self, apps: Vec<AppSpec>) -> Result<Vec<ProcessInfo>, ClientError> {
-        self.processes(&Request::Start {
-            apps,
-            only_new: false,
-        })
+        let mut all = Vec::new();
+        for apps in in_chunks(apps)? {
+            all.extend(self.processes(&Request::Start {
+                apps,
+                only_new: false,
+            })?);
+        }
+        Ok(all)
     }
 
     /// pm2's `startOrReload`: known apps reload with their new spec.
     pub fn start_or_reload(&mut self, apps: Vec<AppSpec>) -> Result<Vec<ProcessInfo>, ClientError> {
-        self.processes(&Request::StartOrReload { apps })
+        let mut all = Vec::new();
+        for apps in in_chunks(apps)? {
+            all.extend(self.processes(&Request::StartOrReload { apps })?);
+        }
+        Ok(all)
     }
 
     pub fn stop(&mut self, targets: Vec<Target>) -> Result<Vec<ProcessInfo>, ClientError> {
@@ -160,6 +170,67 @@ impl Client {
     }
 }
 
+/// Specs per request: a quarter of the frame limit, so that the answer
+/// (the started workers, environments included) fits too.
+const CHUNK_BYTES: usize = MAX_FRAME_LEN / 4;
+
+/// `apps` split into requests of at most [`CHUNK_BYTES`] of JSON each; an
+/// app that alone exceeds the frame limit is refused, named.
+fn in_chunks(apps: Vec<AppSpec>) -> Result<Vec<Vec<AppSpec>>, ClientError> {
+    let mut chunks: Vec<Vec<AppSpec>> = Vec::new();
+    let mut size = 0;
+    for app in apps {
+        let len = serde_json::to_vec(&app).map_or(0, |v| v.len());
+        if len >= MAX_FRAME_LEN - 1024 {
+            return Err(ClientError::TooLarge {
+                op: "start",
+                detail: format!(
+                    "app \"{}\" alone is {len} bytes of JSON, over the {MAX_FRAME_LEN}-byte \
+                     frame limit (a huge env?)",
+                    app.name
+                ),
+            });
+        }
+        match chunks.last_mut() {
+            Some(chunk) if size + len <= CHUNK_BYTES => chunk.push(app),
+            _ => {
+                size = 0;
+                chunks.push(vec![app]);
+            }
+        }
+        size += len;
+    }
+    Ok(chunks)
+}
+
 fn unexpected(req: &Request, resp: &Response) -> ClientError {
     ClientError::Unexpected(format!("{resp:?} to {}", req.op()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn big_starts_go_in_chunks_under_the_limit() {
+        let mut app = AppSpec::with_defaults("a".into(), "a.js".into(), "/".into());
+        app.env.insert("BIG".into(), "x".repeat(100_000));
+        let apps = vec![app; 500];
+        let chunks = in_chunks(apps).unwrap();
+        assert!(chunks.len() > 1);
+        assert_eq!(chunks.iter().map(Vec::len).sum::<usize>(), 500);
+        for chunk in &chunks {
+            assert!(serde_json::to_vec(chunk).unwrap().len() <= CHUNK_BYTES + 200_000);
+        }
+        assert!(in_chunks(Vec::new()).unwrap().is_empty());
+        // One app over the limit alone is refused, named.
+        let mut huge = AppSpec::with_defaults("huge".into(), "a.js".into(), "/".into());
+        huge.env.insert("BIG".into(), "x".repeat(MAX_FRAME_LEN));
+        let err = in_chunks(vec![huge]).unwrap_err();
+        assert_eq!(err.code(), rpm2_proto::ErrorCode::TooLarge);
+        assert!(
+            err.to_string().contains("\"huge\"") && err.to_string().contains("frame limit"),
+            "{err}"
+        );
+    }
 }

@@ -3,19 +3,23 @@
 //!
 //! - [`home`]: the `RPM2_HOME` layout (the daemon uses it too).
 //! - [`conn`]: the blocking connection: hello, framing, event streams.
+//! - [`pidfile`]: the daemon found through its pid file (socket lost).
 //! - [`api`]: typed calls, one per request (`list()`, `stop(targets)`, …).
 //! - [`spawn`]: connect, starting the daemon (`rpm2 __daemon`) if needed.
 //! - [`plan`] (feature `plan`): start planning from config files, scripts,
 //!   app objects and names of known apps.
+//! - [`timeout`]: the bound of each wait (`RPM2_TIMEOUT_MS`).
 //! - [`error`]: `ClientError`, each variant with its `ErrorCode`.
 
 pub mod api;
 pub mod conn;
 pub mod error;
 pub mod home;
+pub mod pidfile;
 #[cfg(feature = "plan")]
 pub mod plan;
 pub mod spawn;
+pub mod timeout;
 
 pub use api::{Saved, UpdateEnv};
 pub use conn::{Client, Events};
@@ -23,4 +27,5 @@ pub use error::ClientError;
 pub use home::Home;
 #[cfg(feature = "plan")]
 pub use plan::{StartPlan, StartTarget, Started};
-pub use spawn::{connect_or_spawn, DAEMON_SUBCOMMAND};
+pub use spawn::{connect_or_spawn, connect_or_spawn_with, DAEMON_SUBCOMMAND};
+pub use timeout::{Timeouts, TIMEOUT_ENV};

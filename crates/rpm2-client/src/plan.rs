@@ -76,6 +76,9 @@ impl StartPlan {
             plan.apps.extend(loaded.apps);
             plan.warnings.extend(loaded.warnings);
         }
+        // Entries sharing a name would replace each other one by one (the
+        // loader warned, naming them): start the last of each once.
+        plan.apps = rpm2_config::last_of_each_name(plan.apps);
         Ok(plan)
     }
 
@@ -92,10 +95,16 @@ impl StartPlan {
     }
 
     fn script_not_found(&self, word: &str) -> ClientError {
-        ClientError::rejected(
-            ErrorCode::ScriptNotFound,
-            format!("Script not found: {}", self.cwd.join(word).display()),
-        )
+        let path = self.cwd.join(word);
+        let message = if path.is_dir() {
+            format!(
+                "Script is a directory, not a file to run: {}",
+                path.display()
+            )
+        } else {
+            format!("Script not found: {}", path.display())
+        };
+        ClientError::rejected(ErrorCode::ScriptNotFound, message)
     }
 
     /// The words as targets, each naming at least one of `known`.

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::{Client, ClientError, Home};
+use crate::{Client, ClientError, Home, Timeouts};
 
 /// The hidden subcommand that runs the daemon (re-executing our binary).
 pub const DAEMON_SUBCOMMAND: &str = "__daemon";
@@ -12,21 +12,45 @@ pub const DAEMON_SUBCOMMAND: &str = "__daemon";
 /// Connect, starting the daemon (`exe __daemon`) if none answers. Returns
 /// whether a daemon was started.
 pub fn connect_or_spawn(home: &Home, exe: &Path) -> Result<(Client, bool), ClientError> {
-    if let Ok(c) = Client::connect(home) {
-        return Ok((c, false));
+    connect_or_spawn_with(home, exe, Timeouts::from_env())
+}
+
+/// `connect_or_spawn` with explicit bounds. A daemon that is there but
+/// does not answer (stopped, hung, busy) is reported, never replaced.
+pub fn connect_or_spawn_with(
+    home: &Home,
+    exe: &Path,
+    timeouts: Timeouts,
+) -> Result<(Client, bool), ClientError> {
+    match Client::connect_with(home, timeouts) {
+        Ok(c) => return Ok((c, false)),
+        Err(ClientError::Unavailable(_) | ClientError::Io(_)) => {}
+        Err(e) => return Err(e),
+    }
+    if let Some(e) = crate::pidfile::foreign_owner(home) {
+        return Err(e);
     }
     home.ensure().map_err(|e| {
         ClientError::Unavailable(format!("cannot create {}: {e}", home.root().display()))
     })?;
-    spawn_daemon(home, exe)?;
-    let deadline = Instant::now() + Duration::from_secs(10);
+    // A live daemon whose socket was deleted binds it again on its own
+    // (within a few seconds): wait for it rather than start another.
+    let orphaned = crate::pidfile::live_daemon(home);
+    if orphaned.is_none() {
+        spawn_daemon(home, exe)?;
+    }
+    let deadline = Instant::now() + timeouts.connect();
     let mut last = String::new();
     while Instant::now() < deadline {
-        match Client::connect(home) {
-            Ok(c) => return Ok((c, true)),
+        match Client::connect_with(home, timeouts) {
+            Ok(c) => return Ok((c, orphaned.is_none())),
+            Err(e @ (ClientError::Timeout(_) | ClientError::Rpc(_))) => return Err(e),
             Err(e) => last = e.to_string(),
         }
         std::thread::sleep(Duration::from_millis(5));
+    }
+    if let Some(pid) = orphaned.or_else(|| crate::pidfile::live_daemon(home)) {
+        return Err(crate::pidfile::socket_lost(home, pid));
     }
     Err(ClientError::Unavailable(format!(
         "started a daemon but it does not answer ({last}); see {}",

@@ -31,6 +31,13 @@ pub enum ConfigError {
         app: String,
         script: String,
     },
+    /// The script names a directory.
+    #[error("{origin}: app \"{app}\": script is a directory, not a file to run: {script}")]
+    ScriptIsDirectory {
+        origin: String,
+        app: String,
+        script: String,
+    },
     /// An option has the wrong type or an impossible value.
     #[error("{origin}: app \"{app}\": option \"{option}\": {message}")]
     InvalidOption {
@@ -76,7 +83,9 @@ impl ConfigError {
             Self::Read { .. } => ErrorCode::ConfigRead,
             Self::Parse { .. } => ErrorCode::ConfigParse,
             Self::NodeNotFound { .. } => ErrorCode::NodeNotFound,
-            Self::ScriptNotFound { .. } => ErrorCode::ScriptNotFound,
+            Self::ScriptNotFound { .. } | Self::ScriptIsDirectory { .. } => {
+                ErrorCode::ScriptNotFound
+            }
             Self::InvalidOption { .. } => ErrorCode::InvalidOption,
             Self::InterpreterNotFound { .. } => ErrorCode::InterpreterNotFound,
             Self::AppNotInConfig { .. } => ErrorCode::AppNotInConfig,

@@ -29,6 +29,7 @@ mod units;
 
 pub use dayjs::dayjs_to_strftime;
 pub use error::ConfigError;
+pub use resolve::clashes::last_of_each_name;
 pub use shell::{load_options, shell_env};
 
 /// What the CLI (or the JS API) knows besides the config itself.

@@ -16,7 +16,10 @@
 //!   makes every writer open its path again.
 //! * Files are opened with `O_NOFOLLOW` and created 0640 (`safe_open`): a
 //!   symbolic link planted at a log path is refused, never followed.
+//! * A subscriber that reads slowly costs a bounded number of bytes
+//!   (`bus`): what does not fit is dropped and reported to it.
 
+pub mod bus;
 mod fd_pump;
 mod pump;
 pub mod safe_open;

@@ -9,11 +9,11 @@
 
 use std::time::Duration;
 
+use crate::bus;
 use chrono::format::Item;
 use chrono::{Local, SecondsFormat, Utc};
 use rpm2_proto::{Event, EventProcess};
 use tokio::io::{AsyncRead, AsyncReadExt};
-use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 
 use crate::writer::FileWriter;
@@ -79,7 +79,7 @@ pub struct PumpConfig {
     pub files: Vec<FileWriter>,
     pub format: LogFormat,
     pub process: EventProcess,
-    pub bus: broadcast::Sender<Event>,
+    pub bus: bus::Sender,
 }
 
 /// Reads any byte stream until EOF, writes every byte to the files and
@@ -153,7 +153,7 @@ pub(crate) struct Pump {
     files: Vec<FileWriter>,
     mode: Mode,
     process: EventProcess,
-    bus: broadcast::Sender<Event>,
+    bus: bus::Sender,
     /// Formatted modes: the unfinished last line.
     partial: Vec<u8>,
     /// Date mode: the current line's prefix was already written (a partial

@@ -6,10 +6,10 @@
 use std::process::Stdio;
 use std::time::Instant;
 
+use rpm2_logs::bus;
 use rpm2_logs::{spawn_pump, LogFormat, LogRegistry, PumpConfig, StreamKind};
 use rpm2_proto::EventProcess;
 use tokio::process::Command;
-use tokio::sync::broadcast;
 
 /// utime + stime of this process, in clock ticks (100 Hz on Linux).
 fn cpu_ticks() -> u64 {
@@ -23,7 +23,7 @@ async fn measure(format: LogFormat, label: &str) {
     let dir = tempfile::tempdir().unwrap();
     let reg = LogRegistry::new();
     let path = dir.path().join("out.log");
-    let (bus, _) = broadcast::channel(1024);
+    let (bus, _) = bus::channel(bus::SUBSCRIBER_LIMIT);
     let script = "let n = 0; const t = setInterval(() => { \
         for (let i = 0; i < 1000; i++) process.stdout.write('request handled id=' + (++n) + ' status=200\\n'); \
         if (n >= 500000) clearInterval(t); }, 10);";

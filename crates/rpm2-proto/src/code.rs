@@ -51,6 +51,12 @@ error_codes! {
     ShuttingDown = "SHUTTING_DOWN",
     /// No daemon answers and none could be started.
     DaemonUnavailable = "DAEMON_UNAVAILABLE",
+    /// The daemon did not answer in time (stopped or hung).
+    DaemonTimeout = "DAEMON_TIMEOUT",
+    /// The daemon has no room for another connection.
+    DaemonBusy = "DAEMON_BUSY",
+    /// A request or answer exceeds the frame limit.
+    TooLarge = "TOO_LARGE",
     /// Reading or writing a file failed.
     Io = "IO_ERROR",
     /// A config file or option is invalid.

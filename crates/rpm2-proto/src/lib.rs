@@ -11,6 +11,7 @@
 pub mod code;
 pub mod frame;
 pub mod info;
+mod names;
 pub mod rpc;
 pub mod scale;
 pub mod signal;
@@ -19,6 +20,7 @@ pub mod target;
 mod text;
 
 pub use info::{Monit, Pm2Env, ProcessInfo, WorkerStatus};
+pub use names::file_safe_name;
 pub use rpc::{ErrorCode, Event, EventProcess, Request, Response, RpcError, PROTOCOL_VERSION};
 pub use scale::ScaleCount;
 pub use signal::SignalName;

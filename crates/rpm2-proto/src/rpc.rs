@@ -18,8 +18,9 @@ use crate::target::Target;
 
 /// Bumped on any incompatible change to these types. 2: error codes
 /// `NO_DUMP`, `SIGNAL_FAILED` and the config codes, which a version 1
-/// client cannot decode.
-pub const PROTOCOL_VERSION: u32 = 2;
+/// client cannot decode. 3: codes `DAEMON_BUSY` and `TOO_LARGE`, and the
+/// `log:dropped` event.
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// A request from a client.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -258,6 +259,16 @@ pub enum Event {
         msg_type: Option<String>,
         data: Option<serde_json::Value>,
         raw: Option<serde_json::Value>,
+    },
+    /// Events this subscriber missed because it read too slowly: the
+    /// daemon keeps a bounded number of bytes for each subscriber.
+    #[serde(rename = "log:dropped")]
+    Dropped {
+        at: u64,
+        /// Events left out (log chunks, process events).
+        events: u64,
+        /// Log lines in them.
+        lines: u64,
     },
 }
 

@@ -119,22 +119,58 @@ pub fn ping(ctx: &Ctx) -> CmdResult {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Stop every app and the daemon; nothing to do when none runs.
+/// Stop every app and the daemon; nothing to do when none runs. A daemon
+/// that lost its socket is found through its pid file and sent SIGTERM
+/// (it stops every app, then exits, as on `kill`).
 pub fn kill(ctx: &Ctx) -> CmdResult {
-    let Ok(mut client) = Client::connect(&ctx.home) else {
-        ctx.style.info("No rpm2 daemon running");
-        return Ok(ExitCode::SUCCESS);
+    let pid = match Client::connect_with(&ctx.home, ctx.timeouts) {
+        Ok(mut client) => {
+            let pid = client.daemon_pid;
+            client.kill()?;
+            ctx.style.info("[v] All Applications Stopped");
+            pid
+        }
+        Err(ClientError::Unavailable(why)) => {
+            let Some(pid) = rpm2_client::pidfile::live_daemon(&ctx.home) else {
+                ctx.style.info("No rpm2 daemon running");
+                return Ok(ExitCode::SUCCESS);
+            };
+            ctx.style.info(&format!(
+                "The rpm2 daemon (pid {pid}) does not answer on its socket ({why}): \
+                 sending it SIGTERM (it stops every app, then exits)"
+            ));
+            signal_daemon(pid)?;
+            pid
+        }
+        Err(e) => return Err(e.into()),
     };
-    let pid = client.daemon_pid;
-    client.kill()?;
-    ctx.style.info("[v] All Applications Stopped");
     // Wait for the daemon to be gone, so the next command starts afresh.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    #[expect(clippy::cast_possible_wrap, reason = "pids fit i32")]
-    let daemon = nix::unistd::Pid::from_raw(pid as i32);
-    while nix::sys::signal::kill(daemon, None).is_ok() && std::time::Instant::now() < deadline {
+    let bound = ctx.timeouts.reply(&rpm2_proto::Request::Kill);
+    let deadline = std::time::Instant::now() + bound;
+    while daemon_alive(pid) {
+        if std::time::Instant::now() >= deadline {
+            return Err(ClientError::timeout("for the daemon to exit", Some(pid), bound).into());
+        }
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
     ctx.style.info("[v] rpm2 daemon stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+#[expect(clippy::cast_possible_wrap, reason = "pids fit i32")]
+fn daemon_pid(pid: u32) -> nix::unistd::Pid {
+    nix::unistd::Pid::from_raw(pid as i32)
+}
+
+fn daemon_alive(pid: u32) -> bool {
+    nix::sys::signal::kill(daemon_pid(pid), None).is_ok()
+}
+
+fn signal_daemon(pid: u32) -> Result<(), CliError> {
+    nix::sys::signal::kill(daemon_pid(pid), nix::sys::signal::Signal::SIGTERM).map_err(|e| {
+        CliError::new(
+            rpm2_proto::ErrorCode::SignalFailed,
+            format!("cannot send SIGTERM to the rpm2 daemon (pid {pid}): {e}"),
+        )
+    })
 }

@@ -74,6 +74,14 @@ pub fn logs(ctx: &Ctx, a: &LogsArgs) -> CmdResult {
         let (process, data, is_err) = match event {
             Event::LogOut { process, data, .. } => (process, data, false),
             Event::LogErr { process, data, .. } => (process, data, true),
+            Event::Dropped { lines, events, .. } => {
+                // On stderr: the lines around it stay what the apps wrote.
+                eprintln!(
+                    "[RPM2] {lines} log lines ({events} chunks or events) dropped: this reader \
+                     fell behind and the daemon keeps only a bounded buffer for it"
+                );
+                continue;
+            }
             _ => continue,
         };
         if (is_err && !want_err) || (!is_err && !want_out) {

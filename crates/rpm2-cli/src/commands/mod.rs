@@ -9,7 +9,7 @@ mod start;
 use std::process::ExitCode;
 
 use clap::Parser;
-use rpm2_client::{connect_or_spawn, Client, ClientError, Home};
+use rpm2_client::{connect_or_spawn_with, Client, ClientError, Home, Timeouts};
 use rpm2_proto::ProcessInfo;
 
 use crate::args::{Cli, Command};
@@ -22,6 +22,8 @@ pub struct Ctx {
     pub style: Style,
     /// The daemon's notices were printed by this command already.
     pub notices_shown: std::cell::Cell<bool>,
+    /// How long to wait for the daemon (`--rpc-timeout`, `RPM2_TIMEOUT_MS`).
+    pub timeouts: Timeouts,
 }
 
 impl Ctx {
@@ -42,7 +44,7 @@ impl Ctx {
         let exe = std::env::current_exe().map_err(|e| {
             ClientError::Unavailable(format!("cannot find the rpm2 executable: {e}"))
         })?;
-        let (mut client, spawned) = connect_or_spawn(&self.home, &exe)?;
+        let (mut client, spawned) = connect_or_spawn_with(&self.home, &exe, self.timeouts)?;
         if spawned && !self.style.silent {
             // On stderr: `rpm2 jlist | jq` must see JSON only, even on a cold start.
             eprintln!(
@@ -77,9 +79,14 @@ pub fn run() -> ExitCode {
         let code = rpm2_core::daemon::main(&home);
         return ExitCode::from(u8::try_from(code).unwrap_or(1));
     }
+    let mut timeouts = Timeouts::from_env();
+    if let Some(ms) = cli.rpc_timeout {
+        timeouts.fixed = Some(std::time::Duration::from_millis(ms));
+    }
     let ctx = Ctx {
         home,
         notices_shown: std::cell::Cell::new(false),
+        timeouts,
         style: Style {
             silent: cli.silent,
             mini: cli.mini_list,

@@ -102,7 +102,7 @@ impl Rpm2 {
         p.display().to_string()
     }
 
-    fn command(&self, args: &[&str]) -> Command {
+    pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(bin());
         cmd.args(args)
             .current_dir(self.work())
@@ -144,6 +144,13 @@ impl Rpm2 {
             .and_then(|b| b.wait(CALL_TIMEOUT))
             .unwrap_or_else(|e| panic!("rpm2 {args:?}: {e}"));
         expect_success(args, out)
+    }
+
+    /// Run with extra environment variables, whatever the exit status.
+    pub fn run_with(&self, args: &[&str], env: &[(&str, &str)]) -> Out {
+        self.try_spawn(args, env)
+            .and_then(|b| b.wait(CALL_TIMEOUT))
+            .unwrap_or_else(|e| panic!("rpm2 {args:?}: {e}"))
     }
 
     fn try_run(&self, args: &[&str], timeout: Duration) -> Result<Out, String> {

@@ -52,3 +52,44 @@ pub(super) fn environment(
     }
     Ok(out)
 }
+
+/// Linux refuses one `KEY=value` string above 32 pages (`MAX_ARG_STRLEN`)
+/// with E2BIG at exec: refuse it here, naming the variable and its size.
+const MAX_ONE_VAR: usize = 32 * 4096;
+/// The whole environment (plus the command line) must fit a quarter of
+/// the stack limit, 2 MiB with the usual 8 MiB; keep clear of it.
+const MAX_TOTAL: usize = 1536 * 1024;
+
+pub(super) fn check_size(app: &App<'_>, env: &BTreeMap<String, String>) -> Result<(), ConfigError> {
+    let size = |(k, v): (&String, &String)| k.len() + v.len() + 2;
+    if let Some((key, value)) = env.iter().find(|&kv| size(kv) > MAX_ONE_VAR) {
+        return Err(app.err(
+            "env",
+            format!(
+                "variable {key} is {} bytes; Linux refuses a variable over {MAX_ONE_VAR} bytes \
+                 at exec (E2BIG)",
+                key.len() + value.len() + 1
+            ),
+        ));
+    }
+    let total: usize = env.iter().map(size).sum();
+    if total > MAX_TOTAL {
+        let mut vars: Vec<_> = env.iter().map(|kv| (size(kv), kv.0)).collect();
+        vars.sort_unstable_by(|a, b| b.cmp(a));
+        let largest: Vec<String> = vars
+            .iter()
+            .take(3)
+            .map(|(n, k)| format!("{k} ({n} bytes)"))
+            .collect();
+        return Err(app.err(
+            "env",
+            format!(
+                "the environment is {total} bytes in {} variables, more than exec takes \
+                 (E2BIG); the largest: {}",
+                env.len(),
+                largest.join(", ")
+            ),
+        ));
+    }
+    Ok(())
+}

@@ -30,6 +30,7 @@ use crate::paths::package_version;
 use crate::units::{non_negative_ms, shell_split};
 use crate::{LoadOptions, Loaded};
 
+pub(crate) mod clashes;
 mod environment;
 mod logs;
 mod policy;
@@ -222,8 +223,11 @@ pub(crate) fn resolve_apps(
     let mut specs = Vec::with_capacity(normalized.len());
     for (index, _, mut map) in normalized {
         apply_overrides(&mut map, &overrides);
-        specs.push(resolve_app(&ctx, map, index)?);
+        specs.push((index, resolve_app(&ctx, map, index)?));
     }
+    clashes::warn_duplicate_names(&specs, &mut warnings);
+    let specs: Vec<AppSpec> = specs.into_iter().map(|(_, spec)| spec).collect();
+    clashes::warn_shared_logs(&specs, &mut warnings);
     Ok(Loaded {
         apps: specs,
         warnings,
@@ -271,6 +275,7 @@ pub(crate) fn resolve_app(
     spec.exec_mode = scale.exec_mode;
     spec.instances = scale.instances;
     spec.env = environment::environment(&app, ctx, program.interpreter.as_deref())?;
+    environment::check_size(&app, &spec.env)?;
     spec.interpreter = program.interpreter;
     policy::restart_policy(&app, &mut spec)?;
     logs::logs(&app, ctx, &cwd, &scale, &mut spec)?;

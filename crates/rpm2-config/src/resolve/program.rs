@@ -41,6 +41,13 @@ pub(super) fn program(app: &App<'_>, ctx: &Ctx<'_>, cwd: &Path) -> Result<Progra
     let mut args = Vec::new();
     let candidate = resolve_in(cwd, script_raw, shell_env);
     let search = path_var(shell_env);
+    if candidate.is_dir() {
+        return Err(ConfigError::ScriptIsDirectory {
+            origin: ctx.origin.to_owned(),
+            app: app.name.to_owned(),
+            script: candidate.display().to_string(),
+        });
+    }
     let (script, default_name, shell_command) = if candidate.is_file() {
         (candidate, stem(script_raw), false)
     } else if let Some(found) = which(script_raw, search.as_ref()) {

@@ -3,9 +3,10 @@
 //! return. Event handlers live in `lifecycle.rs` (processes) and `calls.rs`
 //! (requests); routing is the cluster primary's (`cluster::Primary`).
 
+use rpm2_logs::bus;
 use rpm2_logs::LogRegistry;
 use rpm2_proto::{Event, EventProcess};
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::mpsc;
 
 use super::os::{Os, RealOs};
 use super::state::{Table, Waiter};
@@ -15,14 +16,11 @@ use crate::cluster::{Conn, Primary};
 use crate::metrics::CpuSampler;
 use crate::paths::Home;
 
-/// Events buffered for subscribers that fall behind.
-const BUS_CAPACITY: usize = 512;
-
 pub(crate) struct Actor {
     pub(crate) table: Table,
     pub(crate) home: Home,
     pub(crate) tx: mpsc::UnboundedSender<Msg>,
-    pub(crate) bus: broadcast::Sender<Event>,
+    pub(crate) bus: bus::Sender,
     pub(crate) cpu: CpuSampler,
     pub(crate) shutting_down: bool,
     pub(crate) primary: Primary,
@@ -38,10 +36,9 @@ pub(crate) struct Actor {
 #[must_use]
 pub fn spawn_supervisor(home: Home) -> SupervisorHandle {
     let (tx, mut rx) = mpsc::unbounded_channel();
-    // Lagging subscribers lose events; they never slow the daemon down.
-    // The ring is allocated up front (~200 bytes a slot), so it stays small:
-    // log events are whole read chunks, and followers drain it continuously.
-    let (bus, _) = broadcast::channel(BUS_CAPACITY);
+    // Lagging subscribers lose events (and are told so); they never slow
+    // the daemon down, and each costs at most `SUBSCRIBER_LIMIT` bytes.
+    let (bus, _) = bus::channel(bus::SUBSCRIBER_LIMIT);
     let logs = LogRegistry::new();
     let (conn_tx, mut conn_rx) = mpsc::unbounded_channel::<Conn>();
     let os = RealOs {
@@ -82,7 +79,7 @@ impl Actor {
     pub(crate) fn new(
         home: Home,
         tx: mpsc::UnboundedSender<Msg>,
-        bus: broadcast::Sender<Event>,
+        bus: bus::Sender,
         primary: Primary,
         os: Box<dyn Os>,
     ) -> Self {

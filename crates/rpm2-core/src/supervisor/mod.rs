@@ -23,11 +23,10 @@ pub mod worker;
 
 use std::collections::BTreeMap;
 
+use rpm2_logs::bus;
 use rpm2_node_ipc::Incoming;
-use rpm2_proto::{
-    AppSpec, ErrorCode, Event, ProcessInfo, RpcError, ScaleCount, SignalName, Target,
-};
-use tokio::sync::{broadcast, mpsc, oneshot};
+use rpm2_proto::{AppSpec, ErrorCode, ProcessInfo, RpcError, ScaleCount, SignalName, Target};
+use tokio::sync::{mpsc, oneshot};
 
 pub use actor::spawn_supervisor;
 use run::RunTimer;
@@ -165,7 +164,7 @@ pub struct ScalePlan {
 #[derive(Clone)]
 pub struct SupervisorHandle {
     tx: mpsc::UnboundedSender<Msg>,
-    bus: broadcast::Sender<Event>,
+    bus: bus::Sender,
     logs: rpm2_logs::LogRegistry,
     /// The actor's instance id: the prefix of its runs' process markers.
     instance: std::sync::Arc<str>,
@@ -192,7 +191,7 @@ impl SupervisorHandle {
     }
 
     #[must_use]
-    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+    pub fn subscribe(&self) -> bus::Receiver {
         self.bus.subscribe()
     }
 

@@ -8,9 +8,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 use nix::sys::signal::Signal;
+use rpm2_logs::bus;
 use rpm2_logs::{LogFormat, LogRegistry, PumpConfig, StreamKind};
-use rpm2_proto::{AppSpec, Event, EventProcess};
-use tokio::sync::{broadcast, mpsc};
+use rpm2_proto::{AppSpec, EventProcess};
+use tokio::sync::mpsc;
 
 use super::Msg;
 use crate::link::SharedLink;
@@ -67,7 +68,7 @@ pub trait Os: Send {
 /// Real processes.
 pub struct RealOs {
     pub tx: mpsc::UnboundedSender<Msg>,
-    pub bus: broadcast::Sender<Event>,
+    pub bus: bus::Sender,
     pub logs: LogRegistry,
 }
 

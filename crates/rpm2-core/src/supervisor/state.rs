@@ -135,8 +135,14 @@ impl Table {
 
     /// Resolve pm2 targets: `all`, a name, a namespace, an id (a name that
     /// looks like a number wins over the id, as in pm2). Unknown → `Err`.
+    ///
+    /// Indexes by app and namespace are built once per call (when a
+    /// target needs them), so a start of thousands of apps, which resolves
+    /// each of their names, stays linear.
     pub fn resolve(&self, targets: &[Target]) -> Result<Vec<u32>, Target> {
         let mut ids = BTreeSet::new();
+        let mut by_app: Option<BTreeMap<&str, Vec<u32>>> = None;
+        let mut by_ns: Option<BTreeMap<&str, Vec<u32>>> = None;
         for target in targets {
             let name = match target {
                 Target::All => {
@@ -146,26 +152,39 @@ impl Table {
                 Target::Id(id) => id.to_string(),
                 Target::Name(name) => name.clone(),
             };
-            let by_name = self.workers_of(&name);
-            let by_namespace: Vec<u32> = self
-                .workers
-                .values()
-                .filter(|w| {
-                    self.apps
-                        .get(&w.app)
-                        .is_some_and(|a| a.spec.namespace == name)
-                })
-                .map(|w| w.pm_id)
-                .collect();
-            let by_id = match target {
-                Target::Id(id) if self.workers.contains_key(id) => vec![*id],
-                _ => Vec::new(),
-            };
-            let found = [by_name, by_namespace, by_id]
-                .into_iter()
-                .find(|ids| !ids.is_empty())
-                .ok_or_else(|| target.clone())?;
-            ids.extend(found);
+            let by_app = by_app.get_or_insert_with(|| {
+                let mut index: BTreeMap<&str, Vec<u32>> = BTreeMap::new();
+                for w in self.workers.values() {
+                    index.entry(w.app.as_str()).or_default().push(w.pm_id);
+                }
+                index
+            });
+            if let Some(found) = by_app.get(name.as_str()) {
+                ids.extend(found);
+                continue;
+            }
+            let by_ns = by_ns.get_or_insert_with(|| {
+                let mut index: BTreeMap<&str, Vec<u32>> = BTreeMap::new();
+                for w in self.workers.values() {
+                    if let Some(app) = self.apps.get(&w.app) {
+                        index
+                            .entry(app.spec.namespace.as_str())
+                            .or_default()
+                            .push(w.pm_id);
+                    }
+                }
+                index
+            });
+            if let Some(found) = by_ns.get(name.as_str()) {
+                ids.extend(found);
+                continue;
+            }
+            match target {
+                Target::Id(id) if self.workers.contains_key(id) => {
+                    ids.insert(*id);
+                }
+                _ => return Err(target.clone()),
+            }
         }
         Ok(ids.into_iter().collect())
     }

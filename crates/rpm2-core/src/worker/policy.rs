@@ -39,14 +39,18 @@ pub fn decide(
         return ExitDecision::Stop;
     }
     if uptime_ms < spec.min_uptime_ms {
+        // `unstable_restarts` counts restarts made, like `restart_time`:
+        // the short run that ends the loop is not one, so the log, the
+        // table's ↺ and `describe` give one number. pm2's limit holds:
+        // `max_restarts` short runs in a row, then `errored`.
+        if counters.unstable_restarts.saturating_add(1) >= spec.max_restarts {
+            return ExitDecision::Errored;
+        }
         counters.unstable_restarts += 1;
     } else {
         // pm2 stops counting after a time window, which lets a crash loop run
         // forever (#2584); counting consecutive short runs does not.
         counters.unstable_restarts = 0;
-    }
-    if counters.unstable_restarts >= spec.max_restarts {
-        return ExitDecision::Errored;
     }
     let delay_ms = match spec.exp_backoff_restart_delay_ms {
         Some(base) => {

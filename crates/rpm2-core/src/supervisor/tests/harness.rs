@@ -4,10 +4,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
+use rpm2_logs::bus;
 use rpm2_node_ipc::Incoming;
 use rpm2_proto::{AppSpec, ExecMode, RpcError, WorkerStatus};
 use serde_json::json;
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 
 use crate::cluster::Primary;
 use crate::link::fake::FakeLink;
@@ -117,7 +118,7 @@ impl Harness {
     pub(super) fn new() -> Self {
         let home = tempfile::tempdir().unwrap();
         let (tx, rx) = mpsc::unbounded_channel();
-        let (bus, _) = broadcast::channel(16);
+        let (bus, _) = bus::channel(bus::SUBSCRIBER_LIMIT);
         let (conn_tx, _conn_rx) = mpsc::unbounded_channel();
         let os = Arc::new(Mutex::new(FakeState::default()));
         let actor = Actor::new(
