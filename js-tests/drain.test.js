@@ -7,6 +7,7 @@ const { test, describe, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
+const { pathToFileURL } = require('node:url');
 const https = require('node:https');
 const { FIXTURES, makeHome, waitFor, waitServing, freePort, get, getJson, byName } = require('./helpers.js');
 const { runLoad } = require('./load.js');
@@ -98,13 +99,19 @@ describe('drain preload', () => {
     h.cli(['delete', 'forky']);
   });
 
-  test('node_args, NODE_OPTIONS and a user --require still work beside the preload', async () => {
+  test('node_args, NODE_OPTIONS, a user --require and --import still work beside the preload', async () => {
     const port = await freePort();
     const file = ecosystem(h, 'args', {
       script: ARGV,
       exec_mode: 'cluster',
       instances: 1,
-      node_args: ['--max-old-space-size=200', '--require', path.join(FIXTURES, 'drain-user-preload.js')],
+      node_args: [
+        '--max-old-space-size=200',
+        '--require',
+        path.join(FIXTURES, 'drain-user-preload.js'),
+        '--import',
+        pathToFileURL(path.join(FIXTURES, 'drain-user-import.mjs')).href,
+      ],
       env: { PORT: String(port), NODE_OPTIONS: '--no-warnings' },
     });
     const r = h.cli(['start', file]);
@@ -116,6 +123,7 @@ describe('drain preload', () => {
     assert.ok(got.execArgv.includes('--max-old-space-size=200'), JSON.stringify(got));
     assert.equal(got.heapLimitMb < 400, true, JSON.stringify(got));
     assert.equal(got.required, true);
+    assert.equal(got.imported, true, JSON.stringify(got));
     assert.equal(got.nodeOptions, '--no-warnings');
     assert.equal(h.cli(['reload', 'args']).code, 0);
     await waitServing(port);
