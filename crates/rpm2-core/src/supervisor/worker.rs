@@ -325,25 +325,12 @@ impl Life {
                 };
                 vec![wait, emit, Effect::StopRun(run)]
             }
-            S::Reloading { run, successor } => {
-                self.state = S::Stopping {
-                    run,
-                    then: AfterStop::Start,
-                };
-                vec![
-                    wait,
-                    Effect::Answer(
-                        Waiting::Reload,
-                        Err(RpcError::new(
-                            ErrorCode::ReloadFailed,
-                            "restarted during reload",
-                        )),
-                    ),
-                    Effect::StopRun(successor),
-                    emit,
-                    Effect::StopRun(run),
-                ]
-            }
+            S::Reloading { run, successor } => self.cut_reload(
+                (run, successor),
+                AfterStop::Start,
+                [wait, emit],
+                "restarted during reload",
+            ),
             S::Stopping { run, .. } => {
                 self.state = S::Stopping {
                     run,
@@ -354,6 +341,28 @@ impl Life {
             // pm2: a stopped app is just started, restart_time unchanged.
             S::Stopped | S::Errored | S::WaitingRestart { .. } => self.start(false, cx),
         }
+    }
+
+    /// A stop or restart during a reload: both runs end, the reload
+    /// answers `why`; the caller's effect comes first, the bus event after.
+    fn cut_reload(
+        &mut self,
+        (run, successor): (Gen, Gen),
+        then: AfterStop,
+        [caller, emit]: [Effect; 2],
+        why: &str,
+    ) -> Vec<Effect> {
+        self.state = WorkerState::Stopping { run, then };
+        vec![
+            caller,
+            Effect::Answer(
+                Waiting::Reload,
+                Err(RpcError::new(ErrorCode::ReloadFailed, why)),
+            ),
+            Effect::StopRun(successor),
+            emit,
+            Effect::StopRun(run),
+        ]
     }
 
     fn stop(&mut self) -> Vec<Effect> {
@@ -380,25 +389,12 @@ impl Life {
                     Effect::StopRun(run),
                 ]
             }
-            S::Reloading { run, successor } => {
-                self.state = S::Stopping {
-                    run,
-                    then: AfterStop::Stay,
-                };
-                vec![
-                    Effect::Caller(Answer::OnExit(run)),
-                    Effect::Answer(
-                        Waiting::Reload,
-                        Err(RpcError::new(
-                            ErrorCode::ReloadFailed,
-                            "stopped during reload",
-                        )),
-                    ),
-                    Effect::StopRun(successor),
-                    emit,
-                    Effect::StopRun(run),
-                ]
-            }
+            S::Reloading { run, successor } => self.cut_reload(
+                (run, successor),
+                AfterStop::Stay,
+                [Effect::Caller(Answer::OnExit(run)), emit],
+                "stopped during reload",
+            ),
             // A restart in progress becomes a stop.
             S::Stopping { run, .. } => {
                 self.state = S::Stopping {

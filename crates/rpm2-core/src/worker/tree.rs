@@ -60,17 +60,7 @@ fn tree(root: Option<u32>, marked: impl Fn(&[u8]) -> bool) -> Vec<u32> {
     let mut children: HashMap<u32, Vec<u32>> = HashMap::new();
     let mut members = BTreeSet::new();
     let me = std::process::id();
-    let Ok(dir) = fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    for entry in dir.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<u32>().ok())
-        else {
-            continue;
-        };
+    for pid in process_ids() {
         if Some(pid) == root || pid == me {
             continue;
         }
@@ -100,6 +90,17 @@ fn tree(root: Option<u32>, marked: impl Fn(&[u8]) -> bool) -> Vec<u32> {
     members.into_iter().collect()
 }
 
+/// Every pid in `/proc` (none if it cannot be read).
+fn process_ids() -> Vec<u32> {
+    fs::read_dir("/proc")
+        .map(|dir| {
+            dir.flatten()
+                .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// The parent pid from `/proc/<pid>/stat` (the field after the command,
 /// which may itself hold spaces and parentheses).
 fn parent_of(pid: u32) -> Option<u32> {
@@ -126,18 +127,8 @@ pub fn orphans(home: &std::path::Path, own_instance: &str) -> Vec<Orphan> {
     let home_var = format!("RPM2_HOME={}", home.display());
     let own = format!("{RUN_MARKER_ENV}={own_instance}.");
     let marker = format!("{RUN_MARKER_ENV}=");
-    let Ok(dir) = fs::read_dir("/proc") else {
-        return Vec::new();
-    };
     let mut found: HashMap<u32, Orphan> = HashMap::new();
-    for entry in dir.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<u32>().ok())
-        else {
-            continue;
-        };
+    for pid in process_ids() {
         let Ok(env) = fs::read(format!("/proc/{pid}/environ")) else {
             continue;
         };
