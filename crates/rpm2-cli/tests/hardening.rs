@@ -292,7 +292,6 @@ fn a_stalled_log_follower_does_not_pin_the_daemons_memory() {
 }
 
 #[test]
-#[ignore = "hangs on main since the drain and hardening merges: the follower gets no event after its stall (issue 10 stays open for it)"]
 fn a_slow_follower_is_told_what_it_missed() {
     use std::io::Read;
     let r = Rpm2::new();

@@ -103,8 +103,13 @@ fn set_nonblocking(fd: &OwnedFd) -> io::Result<()> {
     Ok(())
 }
 
-/// Read until the pipe is empty (or closed), growing the buffer when a
-/// read fills it.
+/// Most bytes one drain takes before it yields: a writer that keeps the
+/// pipe full faster than we format would otherwise keep this loop going
+/// forever and starve every other task of the (single-threaded) daemon.
+const MAX_DRAIN: usize = 1 << 20;
+
+/// Read until the pipe is empty (or closed, or `MAX_DRAIN` bytes were
+/// taken), growing the buffer when a read fills it.
 fn drain(fd: &OwnedFd, buf: &mut Vec<u8>, pump: &mut Pump) -> Drained {
     let mut got = 0;
     loop {
@@ -115,7 +120,7 @@ fn drain(fd: &OwnedFd, buf: &mut Vec<u8>, pump: &mut Pump) -> Drained {
                 pump.chunk(&buf[..n]);
                 got += n;
                 // A short read emptied the pipe: no read just to hear EAGAIN.
-                if n < buf.len() {
+                if n < buf.len() || got >= MAX_DRAIN {
                     return Drained::Bytes(got);
                 }
                 if buf.len() < READ_BUF {

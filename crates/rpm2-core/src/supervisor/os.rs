@@ -129,10 +129,7 @@ impl Os for RealOs {
             tokio::time::sleep(after).await;
             // The /proc walk blocks: keep it off the runtime's workers.
             let _ = tokio::task::spawn_blocking(move || {
-                for pid in tree::descendants(None, &marker) {
-                    tracing::warn!("pid {pid} outlived its stopped worker: SIGKILL");
-                    let _ = ChildPid::Process(pid).signal(Signal::SIGKILL);
-                }
+                tree::kill_outliving(tree::descendants(None, &marker));
             })
             .await;
         });

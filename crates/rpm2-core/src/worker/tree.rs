@@ -41,16 +41,21 @@ pub fn kill_leftovers(instance: &str, grace: std::time::Duration) {
             return;
         }
         if std::time::Instant::now() >= deadline {
-            for pid in left {
-                tracing::warn!("pid {pid} outlived its stopped worker: SIGKILL");
-                let _ = nix::sys::signal::kill(
-                    nix::unistd::Pid::from_raw(i32::try_from(pid).unwrap_or(i32::MAX)),
-                    nix::sys::signal::Signal::SIGKILL,
-                );
-            }
+            kill_outliving(left);
             return;
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// SIGKILL what outlived its stopped worker.
+pub fn kill_outliving(pids: Vec<u32>) {
+    for pid in pids {
+        tracing::warn!("pid {pid} outlived its stopped worker: SIGKILL");
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(i32::try_from(pid).unwrap_or(i32::MAX)),
+            nix::sys::signal::Signal::SIGKILL,
+        );
     }
 }
 
