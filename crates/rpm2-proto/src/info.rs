@@ -125,10 +125,30 @@ pub struct Pm2Env {
     pub unique_id: String,
     pub username: String,
     pub instance_var: String,
+    /// What the app reported through `@pm2/io` (pm2's `axm:*` messages):
+    /// custom metrics, actions and options; empty until it reports.
+    #[serde(flatten)]
+    pub axm: Axm,
     /// The worker's environment as the app sees it (shell env, `env`,
     /// pm2's variables).
     pub env: BTreeMap<String, String>,
     /// Options as written in the config, pm2's names (for `describe`/`env`).
     #[serde(flatten)]
     pub options: serde_json::Map<String, serde_json::Value>,
+}
+
+/// pm2's `axm_*` objects, filled from the app's `@pm2/io` messages.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Axm {
+    /// Metric name to `{value, unit?, type?, historic?, …}`.
+    #[serde(default)]
+    pub axm_monitor: serde_json::Map<String, serde_json::Value>,
+    /// Registered actions: `{action_name, action_type?, arity?, opts?}`.
+    #[serde(default)]
+    pub axm_actions: Vec<serde_json::Value>,
+    /// Options the app sent with `axm:option:configuration`.
+    #[serde(default)]
+    pub axm_options: serde_json::Map<String, serde_json::Value>,
+    #[serde(default)]
+    pub axm_dynamic: serde_json::Map<String, serde_json::Value>,
 }

@@ -211,6 +211,7 @@ impl Actor {
                 combined_log: None,
                 pid_path: std::path::PathBuf::new(),
                 log_error: None,
+                axm: rpm2_proto::info::Axm::default(),
             },
         );
         self.assign_log_paths(pm_id);

@@ -146,6 +146,7 @@ impl Actor {
                 unique_id: w.unique_id.clone(),
                 username: spec.uid.clone().unwrap_or_else(username),
                 instance_var: spec.instance_var.clone(),
+                axm: w.axm.clone(),
                 env: w.env.clone(),
                 options,
             },

@@ -46,6 +46,8 @@ pub struct Worker {
     pub pid_path: PathBuf,
     /// A log file its last start could not open.
     pub log_error: Option<String>,
+    /// What the app reported through `@pm2/io` (`axm:*` messages).
+    pub axm: rpm2_proto::info::Axm,
 }
 
 /// Replies parked on a worker until its machine says what became of them.
