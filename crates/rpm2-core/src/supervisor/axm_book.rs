@@ -1,5 +1,5 @@
 //! The actor's side of `@pm2/io` (`axm.rs` holds the pure rules): a
-//! run's own messages (`ready`, `axm:*`, the app's), which run of a worker
+//! run's own messages (`axm:*`, the app's), which run of a worker
 //! reports, and `trigger`s waiting for their `axm:reply`.
 //!
 //! As in pm2, a new process starts with empty `axm_*` data and its exit
@@ -16,7 +16,6 @@ use serde_json::{json, Value};
 
 use super::actor::Actor;
 use super::axm::{self, Kind, Sizes};
-use super::run::RunEvent;
 use super::state::Gen;
 use super::{now_ms, Msg, Reply};
 
@@ -55,14 +54,11 @@ struct Pending {
 
 impl Actor {
     /// A message from a run's app (neither cluster protocol nor drain
-    /// preload), sorted as pm2 does: `ready`; `{type, data}` events, of
-    /// which `axm:monitor`, `axm:action` and `axm:option:*` fill the
-    /// worker's data and the others go on the bus; anything else goes on
-    /// the bus as a raw `process:msg`.
-    pub(crate) fn on_user_message(&mut self, gen: Gen, pm_id: u32, msg: Value) {
-        if msg.as_str() == Some("ready") && self.spec_of(pm_id).is_some_and(|s| s.wait_ready) {
-            self.run_event(gen, RunEvent::Ready);
-        }
+    /// preload), sorted as pm2 does: `{type, data}` events, of which
+    /// `axm:monitor`, `axm:action` and `axm:option:*` fill the worker's
+    /// data and the others go on the bus; anything else goes on the bus as
+    /// a raw `process:msg`.
+    pub(crate) fn on_app_message(&mut self, gen: Gen, pm_id: u32, msg: Value) {
         match axm::split_typed(msg) {
             Ok((kind_text, data)) => {
                 let kind = Kind::of(&kind_text);

@@ -370,6 +370,14 @@ impl Actor {
         self.spec_of(self.table.runs.get(&gen)?.pm_id)
     }
 
+    fn on_user_message(&mut self, gen: Gen, pm_id: u32, msg: serde_json::Value) {
+        if msg.as_str() == Some("ready") && self.spec_of(pm_id).is_some_and(|s| s.wait_ready) {
+            self.run_event(gen, RunEvent::Ready);
+        }
+        // `@pm2/io`'s messages, and the bus (`axm_book.rs`).
+        self.on_app_message(gen, pm_id, msg);
+    }
+
     /// A run's process is gone: the worker's machine decides what it means.
     pub(crate) fn on_exit(&mut self, gen: Gen, code: Option<i32>, signal: Option<i32>) {
         let Some(run) = self.table.runs.remove(&gen) else {
