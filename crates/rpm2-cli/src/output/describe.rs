@@ -1,9 +1,9 @@
 //! `pm2 describe <id|name>`: one process as a two-column table, with pm2's
 //! row labels and order (`lib/API/UX/pm2-describe.js`).
 //!
-//! pm2's later sections (module config, revision control, actions, code
-//! metrics, divergent env) depend on pmx/vizion data rpm2 does not collect
-//! and are left out.
+//! Of pm2's later sections, the app's `@pm2/io` actions and code metrics
+//! are shown; module config, revision control and divergent env depend
+//! on data rpm2 does not collect and are left out.
 
 use chrono::{DateTime, SecondsFormat};
 use comfy_table::Cell;
@@ -96,13 +96,58 @@ pub fn render_describe(p: &ProcessInfo, now_ms: u64) -> String {
         table.add_row(vec![Cell::new(key), Cell::new(value)]);
     }
     format!(
-        " Describing process with id {id} - name {name} \n{table}\n\n \
+        " Describing process with id {id} - name {name} \n{table}\n{axm}\n \
          Use `pm2 logs {name} [--lines 1000]` to display logs\n \
          Use `pm2 env {id}` to display environment variables\n \
          Use `pm2 monit` to monitor CPU and Memory usage",
         id = env.pm_id,
         name = env.name,
+        axm = axm_sections(p),
     )
+}
+
+/// pm2's "Actions available" and "Code metrics value" tables, when the
+/// app reported any through `@pm2/io`.
+fn axm_sections(p: &ProcessInfo) -> String {
+    let axm = &p.pm2_env.axm;
+    let mut out = String::new();
+    if !axm.axm_actions.is_empty() {
+        let mut table = new_table(false);
+        for a in &axm.axm_actions {
+            let name = a
+                .get("action_name")
+                .map_or_else(|| NA.to_owned(), value_text);
+            table.add_row(vec![Cell::new(name)]);
+        }
+        out.push_str(&format!(
+            " Actions available \n{table}\n Trigger via: pm2 trigger {} <action_name>\n\n",
+            p.pm2_env.name
+        ));
+    }
+    if !axm.axm_monitor.is_empty() {
+        let mut table = new_table(false);
+        for (key, m) in &axm.axm_monitor {
+            // pm2: `${value} ${unit}`, the entry itself when it has no value.
+            let value = m.get("value").unwrap_or(m);
+            let unit = m.get("unit").map(value_text).unwrap_or_default();
+            let text = format!("{} {unit}", metric_text(value));
+            table.add_row(vec![Cell::new(key), Cell::new(text.trim_end())]);
+        }
+        out.push_str(&format!(" Code metrics value \n{table}\n"));
+    }
+    out
+}
+
+/// A metric value as JS's template string shows it.
+fn metric_text(v: &Value) -> String {
+    match v {
+        Value::Number(n) => n
+            .as_f64()
+            .map_or_else(|| n.to_string(), super::format::js_number),
+        Value::Object(_) => "[object Object]".to_owned(),
+        Value::Null => "null".to_owned(),
+        other => value_text(other),
+    }
 }
 
 /// A config value as text: strings bare, `null` as `N/A`, others as JSON.
@@ -221,5 +266,28 @@ mod tests {
         assert_eq!(get("sticky"), Some("forwarded"));
         assert_eq!(get("requests in flight"), Some("4"));
         assert_eq!(get("drain"), Some("✘"));
+    }
+
+    #[test]
+    fn app_actions_and_code_metrics_show_as_pm2_shows_them() {
+        let p = proc_with(
+            r#"{"axm_actions": [{"action_name": "hello", "arity": 1}],
+                "axm_monitor": {"Heap Size": {"value": "7.53", "unit": "MiB"},
+                                "hits": {"value": 2, "historic": true},
+                                "bare": 5}}"#,
+        );
+        let out = render_describe(&p, 1_700_000_300_000);
+        assert!(out.contains(" Actions available \n┌"), "{out}");
+        assert!(out.contains("│ hello │"), "{out}");
+        assert!(out.contains(" Trigger via: pm2 trigger api <action_name>\n"));
+        assert!(out.contains(" Code metrics value \n┌"));
+        let got = rows(&out);
+        let get = |k: &str| got.iter().find(|(l, _)| l == k).map(|(_, v)| v.as_str());
+        assert_eq!(get("Heap Size"), Some("7.53 MiB"));
+        assert_eq!(get("hits"), Some("2"));
+        assert_eq!(get("bare"), Some("5"));
+        // Without @pm2/io data, neither section.
+        let plain = render_describe(&sample(), 1_700_000_300_000);
+        assert!(!plain.contains("Actions available") && !plain.contains("Code metrics"));
     }
 }
