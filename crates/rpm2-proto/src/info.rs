@@ -4,8 +4,6 @@
 //! `prettylist`, `describe`) and the addon hands them to JS unchanged, so
 //! pm2 scripts that read `pm2_env.status` or `monit.memory` keep working.
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 
 /// pm2's status strings.
@@ -65,7 +63,9 @@ pub struct ProcessInfo {
     pub pm2_env: Pm2Env,
 }
 
-/// The fields of pm2's `pm2_env` that users and tools read.
+/// pm2's `pm2_env`: the fields rpm2 itself reads are typed; the rest of
+/// pm2's shape (options as written, the app's environment flattened, pm2's
+/// constant flags) is in `extra`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[expect(clippy::struct_excessive_bools, reason = "pm2's shape")]
 pub struct Pm2Env {
@@ -76,23 +76,34 @@ pub struct Pm2Env {
     /// `fork_mode` or `cluster_mode`.
     pub exec_mode: String,
     pub instances: u32,
-    #[serde(rename = "NODE_APP_INSTANCE")]
-    pub node_app_instance: u32,
+    /// The instance number, when `instance_var` is pm2's default; under
+    /// another name it is in `extra` (pm2 keys it by `instance_var`).
+    #[serde(
+        rename = "NODE_APP_INSTANCE",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub node_app_instance: Option<u32>,
     pub restart_time: u32,
     pub unstable_restarts: u32,
     /// ms since the epoch: when this worker was created (or reset).
     pub created_at: u64,
     /// ms since the epoch: when its current process started.
     pub pm_uptime: u64,
+    /// Set once a process of the worker has exited (absent before, as in pm2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exit_code: Option<i32>,
     pub pm_exec_path: String,
     pub pm_cwd: String,
-    /// Interpreter path, or `none`.
+    /// The interpreter as pm2 names it (`node`, `bash`, a path given in
+    /// the config), or `none`.
     pub exec_interpreter: String,
     pub node_args: Vec<String>,
     pub args: Vec<String>,
     pub pm_out_log_path: String,
     pub pm_err_log_path: String,
+    /// Only with `log_file`, as in pm2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pm_log_path: Option<String>,
     pub pm_pid_path: String,
     pub merge_logs: bool,
@@ -120,8 +131,13 @@ pub struct Pm2Env {
     pub max_restarts: u32,
     pub restart_delay: u64,
     pub prev_restart_delay: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_memory_restart: Option<u64>,
+    /// `version` of the nearest package.json, `N/A` without one (pm2).
     pub version: Option<String>,
+    /// `process.versions.node` of a Node worker's interpreter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_version: Option<String>,
     pub unique_id: String,
     pub username: String,
     pub instance_var: String,
@@ -129,12 +145,26 @@ pub struct Pm2Env {
     /// custom metrics, actions and options; empty until it reports.
     #[serde(flatten)]
     pub axm: Axm,
-    /// The worker's environment as the app sees it (shell env, `env`,
-    /// pm2's variables).
-    pub env: BTreeMap<String, String>,
-    /// Options as written in the config, pm2's names (for `describe`/`env`).
+    /// The app's environment as it was given (the shell's at start, the
+    /// config's `env`, `PM2_HOME`, `unique_id`), with the config's JSON
+    /// types; pm2's own variables are not in it (the worker gets those too).
+    pub env: serde_json::Map<String, serde_json::Value>,
+    /// Everything else pm2 shows, in its order: the options as written
+    /// (pm2's names), pm2's constant flags (`vizion`, `treekill`, …) and
+    /// `env` flattened (`pm2_env.PORT`).
     #[serde(flatten)]
-    pub options: serde_json::Map<String, serde_json::Value>,
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Pm2Env {
+    /// An environment variable of the app as text (`NODE_ENV`, …).
+    #[must_use]
+    pub fn env_var(&self, key: &str) -> Option<String> {
+        self.env.get(key).map(|v| match v {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        })
+    }
 }
 
 /// pm2's `axm_*` objects, filled from the app's `@pm2/io` messages.

@@ -69,11 +69,7 @@ pub fn env(ctx: &Ctx, id: u32) -> CmdResult {
             format!("process {id} doesn't exist"),
         ));
     };
-    let mut text = String::new();
-    for (k, v) in &p.pm2_env.env {
-        text.push_str(&format!("{k}: {v}\n"));
-    }
-    out(&text);
+    out(&output::render_env(&p));
     Ok(ExitCode::SUCCESS)
 }
 

@@ -42,7 +42,7 @@ pub fn render_describe(p: &ProcessInfo, now_ms: u64) -> String {
     if let Some(limit) = env.max_memory_restart.filter(|&m| m > 0) {
         rows.push(("max memory restart", limit.to_string()));
     }
-    if let Some(cron) = env.options.get("cron_restart") {
+    if let Some(cron) = env.extra.get("cron_restart") {
         rows.push(("cron restart", value_text(cron)));
     }
     rows.push(("uptime", uptime_cell(p, now_ms)));
@@ -60,15 +60,10 @@ pub fn render_describe(p: &ProcessInfo, now_ms: u64) -> String {
         ("script id", env.pm_id.to_string()),
         ("exec cwd", env.pm_cwd.clone()),
         ("exec mode", env.exec_mode.clone()),
-        (
-            "node.js version",
-            env.options
-                .get("node_version")
-                .map_or_else(|| NA.to_owned(), value_text),
-        ),
+        ("node.js version", or_na(env.node_version.as_deref())),
         (
             "node env",
-            or_na(env.env.get("NODE_ENV").map(String::as_str)),
+            env.env_var("NODE_ENV").unwrap_or_else(|| NA.to_owned()),
         ),
         (
             "watch & reload",
