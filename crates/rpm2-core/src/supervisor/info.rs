@@ -239,7 +239,12 @@ fn typed_env_value(spec: &AppSpec, key: &str, value: &str) -> Value {
         .then(|| spec.raw_options.get("port"))
         .flatten();
     for given in blocks.chain(port) {
-        if matches!(given, Value::Number(_) | Value::Bool(_)) && given.to_string() == value {
+        let text = match given {
+            Value::Number(n) => n.to_string(),
+            Value::Bool(b) => b.to_string(),
+            _ => continue,
+        };
+        if text == value {
             return given.clone();
         }
     }
