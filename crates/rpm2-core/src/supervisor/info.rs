@@ -9,64 +9,12 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
+use rpm2_proto::info::is_extra_key;
 use rpm2_proto::{AppSpec, Monit, Pm2Env, ProcessInfo};
 use serde_json::{Map, Value};
 
 use super::actor::Actor;
 use super::state::Worker;
-
-/// `pm2_env` keys that are typed fields of `Pm2Env`; an option or an env
-/// variable of the same name is not copied into `extra` (it would make a
-/// duplicate JSON key).
-const OWN_KEYS: &[&str] = &[
-    "name",
-    "namespace",
-    "pm_id",
-    "status",
-    "exec_mode",
-    "instances",
-    "NODE_APP_INSTANCE",
-    "restart_time",
-    "unstable_restarts",
-    "created_at",
-    "pm_uptime",
-    "exit_code",
-    "pm_exec_path",
-    "pm_cwd",
-    "exec_interpreter",
-    "node_args",
-    "args",
-    "pm_out_log_path",
-    "pm_err_log_path",
-    "pm_log_path",
-    "pm_pid_path",
-    "merge_logs",
-    "watch",
-    "autorestart",
-    "autostart",
-    "wait_ready",
-    "sticky",
-    "drain",
-    "inflight_requests",
-    "log_error",
-    "kill_timeout",
-    "listen_timeout",
-    "min_uptime",
-    "max_restarts",
-    "restart_delay",
-    "prev_restart_delay",
-    "max_memory_restart",
-    "version",
-    "node_version",
-    "unique_id",
-    "username",
-    "instance_var",
-    "axm_monitor",
-    "axm_actions",
-    "axm_options",
-    "axm_dynamic",
-    "env",
-];
 
 /// Options pm2 consumes when it prepares an app: they do not appear in its
 /// `pm2_env` (`script` becomes `pm_exec_path`, `*_file` become `pm_*_path`).
@@ -128,7 +76,7 @@ impl Actor {
                 .map_or_else(|| "/dev/null".to_owned(), |p| p.display().to_string())
         };
         let env = given_env(spec, w, &self.home.root().display().to_string());
-        let extra = extra_keys(spec, w, &env);
+        let extra = extra_keys(spec, w);
         let default_instance_var = spec.instance_var == rpm2_proto::spec::defaults::INSTANCE_VAR;
         Some(ProcessInfo {
             pid,
@@ -252,10 +200,10 @@ fn typed_env_value(spec: &AppSpec, key: &str, value: &str) -> Value {
 }
 
 /// `Pm2Env::extra` in pm2's order: the options as written, pm2's constant
-/// flags, a custom `instance_var`, `increment_var`, and `env` flattened
-/// (objects left out, as pm2's `extend` does).
-fn extra_keys(spec: &AppSpec, w: &Worker, env: &Map<String, Value>) -> Map<String, Value> {
-    let free = |k: &str| !OWN_KEYS.contains(&k) && !k.starts_with("axm_");
+/// flags and a custom `instance_var`. The flattened `env` is added by the
+/// reader (`Pm2Env::flatten_env`), so answers carry it once.
+fn extra_keys(spec: &AppSpec, w: &Worker) -> Map<String, Value> {
+    let free = is_extra_key;
     let mut extra: Map<String, Value> = spec
         .raw_options
         .iter()
@@ -267,11 +215,6 @@ fn extra_keys(spec: &AppSpec, w: &Worker, env: &Map<String, Value>) -> Map<Strin
     }
     if spec.instance_var != rpm2_proto::spec::defaults::INSTANCE_VAR && free(&spec.instance_var) {
         extra.insert(spec.instance_var.clone(), Value::from(w.instance));
-    }
-    for (k, v) in env {
-        if free(k) && !v.is_object() {
-            extra.insert(k.clone(), v.clone());
-        }
     }
     extra
 }
@@ -354,73 +297,6 @@ fn lookup_username() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rpm2_proto::info::Axm;
-    use rpm2_proto::spec::Sticky;
-    use rpm2_proto::WorkerStatus;
-
-    fn every_field() -> Pm2Env {
-        Pm2Env {
-            name: "a".into(),
-            namespace: "default".into(),
-            pm_id: 0,
-            status: WorkerStatus::Online,
-            exec_mode: "fork_mode".into(),
-            instances: 1,
-            node_app_instance: Some(0),
-            restart_time: 0,
-            unstable_restarts: 0,
-            created_at: 1,
-            pm_uptime: 1,
-            exit_code: Some(0),
-            pm_exec_path: "/a.js".into(),
-            pm_cwd: "/".into(),
-            exec_interpreter: "node".into(),
-            node_args: vec![],
-            args: vec![],
-            pm_out_log_path: "/o".into(),
-            pm_err_log_path: "/e".into(),
-            pm_log_path: Some("/l".into()),
-            pm_pid_path: "/p".into(),
-            merge_logs: true,
-            watch: false,
-            autorestart: true,
-            autostart: true,
-            wait_ready: false,
-            sticky: Sticky::Off,
-            drain: true,
-            inflight_requests: Some(0),
-            log_error: Some(String::new()),
-            kill_timeout: 1,
-            listen_timeout: 1,
-            min_uptime: 1,
-            max_restarts: 1,
-            restart_delay: 0,
-            prev_restart_delay: 0,
-            max_memory_restart: Some(1),
-            version: Some("N/A".into()),
-            node_version: Some("20.0.0".into()),
-            unique_id: "u".into(),
-            username: "u".into(),
-            instance_var: "NODE_APP_INSTANCE".into(),
-            axm: Axm::default(),
-            env: Map::new(),
-            extra: Map::new(),
-        }
-    }
-
-    /// `OWN_KEYS` must name every typed key, or an option of that name
-    /// would be written twice.
-    #[test]
-    fn own_keys_are_the_typed_keys() {
-        let Ok(Value::Object(v)) = serde_json::to_value(every_field()) else {
-            panic!("Pm2Env is an object");
-        };
-        let mut typed: Vec<&str> = v.keys().map(String::as_str).collect();
-        let mut own = OWN_KEYS.to_vec();
-        typed.sort_unstable();
-        own.sort_unstable();
-        assert_eq!(typed, own);
-    }
 
     fn spec(raw: Value) -> AppSpec {
         let mut s = AppSpec::with_defaults("a".into(), "/srv/a.js".into(), "/srv".into());
