@@ -55,8 +55,12 @@ pub fn describe(ctx: &Ctx, target: Target) -> CmdResult {
         return Ok(ExitCode::from(exit::ERROR));
     }
     let now = rpm2_core::supervisor::now_ms();
+    let local_env: Vec<(String, String)> = std::env::vars().collect();
     for p in &procs {
-        out(&format!("{}\n", output::render_describe(p, now)));
+        out(&format!(
+            "{}\n",
+            output::render_describe(p, now, &local_env)
+        ));
     }
     Ok(ExitCode::SUCCESS)
 }

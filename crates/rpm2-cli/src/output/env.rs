@@ -55,6 +55,11 @@ const BOOKKEEPING: &[&str] = &[
     "exit_code",
 ];
 
+/// pm2's own process data, which `env` and describe's divergent env skip.
+pub(super) fn is_bookkeeping(key: &str) -> bool {
+    BOOKKEEPING.contains(&key)
+}
+
 /// The lines of `env <id>`, each ending in a newline.
 #[must_use]
 pub fn render_env(p: &ProcessInfo) -> String {
@@ -62,13 +67,13 @@ pub fn render_env(p: &ProcessInfo) -> String {
         return String::new();
     };
     env.iter()
-        .filter(|(k, v)| !BOOKKEEPING.contains(&k.as_str()) && !v.is_object())
+        .filter(|(k, v)| !is_bookkeeping(k) && !v.is_object())
         .map(|(k, v)| format!("{k}: {}\n", js_text(v)))
         .collect()
 }
 
 /// A value as JavaScript's `${value}` writes it (arrays joined by commas).
-fn js_text(v: &Value) -> String {
+pub(super) fn js_text(v: &Value) -> String {
     match v {
         Value::Null => "null".to_owned(),
         Value::Bool(b) => b.to_string(),
