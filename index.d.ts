@@ -70,7 +70,12 @@ declare namespace rpm2 {
     drain?: boolean;
     /** rpm2: HTTP requests in flight, as the drain preload last reported. */
     inflight_requests?: number;
-    env: Record<string, string>;
+    /** `version` of the nearest package.json, `'N/A'` without one. */
+    version: string;
+    /** Node apps: the version of the interpreter that runs them. */
+    node_version?: string;
+    /** The environment as given, with the config's types; also flattened into `pm2_env`. */
+    env: Record<string, string | number | boolean>;
     [key: string]: unknown;
   }
 
