@@ -9,7 +9,7 @@
 //! after each block): print it with `print!`, the rest with `println!`.
 
 mod describe;
-mod format;
+pub(crate) mod format;
 mod inspect;
 mod table;
 
