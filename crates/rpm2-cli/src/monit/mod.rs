@@ -17,3 +17,6 @@ mod render;
 mod run;
 
 pub use run::monit;
+
+#[cfg(test)]
+mod render_tests;

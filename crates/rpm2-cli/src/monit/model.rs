@@ -129,8 +129,14 @@ impl App {
         match event {
             Event::LogOut { process, data, .. } => self.log(process.pm_id, LogKind::Out, &data),
             Event::LogErr { process, data, .. } => self.log(process.pm_id, LogKind::Err, &data),
-            Event::ProcessEvent { process, event, .. } => {
-                self.log(process.pm_id, LogKind::Daemon, &format!("process {event}"));
+            Event::ProcessEvent {
+                process,
+                event,
+                manually,
+                ..
+            } => {
+                let by = if manually { " (by a command)" } else { "" };
+                self.log(process.pm_id, LogKind::Daemon, &format!("{event}{by}"));
             }
             Event::Dropped { lines, .. } => {
                 self.notice = Some(Notice::Failed(format!(

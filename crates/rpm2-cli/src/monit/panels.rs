@@ -14,7 +14,7 @@ use crate::output::format::{short_mode, uptime_cell};
 
 const LABEL_WIDTH: usize = 18;
 /// From this inner width, paths get a column of their own.
-const TWO_COLUMNS: u16 = 90;
+const TWO_COLUMNS: u16 = 80;
 const SHORT_COLUMN: u16 = 34;
 
 pub fn draw_metrics(frame: &mut Frame, p: Option<&ProcessInfo>, area: Rect) {

@@ -27,8 +27,9 @@ pub fn draw(frame: &mut Frame, app: &App, now_ms: u64) {
         Layout::vertical([Constraint::Percentage(70), Constraint::Percentage(30)]).areas(main);
     let [list, logs] =
         Layout::horizontal([Constraint::Percentage(45), Constraint::Percentage(55)]).areas(top);
+    // Metadata holds paths: it gets the wider part below.
     let [metrics, meta] =
-        Layout::horizontal([Constraint::Percentage(45), Constraint::Percentage(55)]).areas(bottom);
+        Layout::horizontal([Constraint::Percentage(35), Constraint::Percentage(65)]).areas(bottom);
     draw_list(frame, app, list);
     draw_logs(frame, app, logs);
     panels::draw_metrics(frame, app.selected_proc(), metrics);
@@ -58,7 +59,7 @@ fn draw_list(frame: &mut Frame, app: &App, area: Rect) {
         .collect();
     let list = List::new(items)
         .block(block)
-        .highlight_style(Style::new().bg(Color::Blue).fg(Color::White));
+        .highlight_style(Style::new().bg(Color::Blue));
     let mut state = ListState::default().with_selected(app.selected_index());
     frame.render_stateful_widget(list, area, &mut state);
 }
