@@ -198,8 +198,10 @@ fn custom_metrics_come_from_axm_monitor() {
 
 #[test]
 fn an_empty_list_and_the_footer() {
-    let mut app = App::default();
-    app.notice = Some(Notice::Failed("daemon unreachable".to_owned()));
+    let app = App {
+        notice: Some(Notice::Failed("daemon unreachable".to_owned())),
+        ..App::default()
+    };
     let screen = draw_app(&app, 100, 30);
     row_with(&screen, "No process available");
     let (y, footer) = row_with(&screen, "r restart");
