@@ -77,14 +77,30 @@ pub struct App {
 
 impl App {
     /// A new list: one sample per worker; workers gone lose their state.
-    pub fn update(&mut self, mut procs: Vec<ProcessInfo>) {
+    /// Returns the ids of workers not seen before, whose log files the
+    /// caller may read. An id now held by another worker (a new daemon
+    /// reuses ids) counts as new: its old samples and lines are dropped.
+    pub fn update(&mut self, mut procs: Vec<ProcessInfo>) -> Vec<u32> {
         procs.sort_by(|a, b| a.name.cmp(&b.name).then(a.pm_id.cmp(&b.pm_id)));
         let old_index = self.selected_index();
-        self.history
-            .retain(|id, _| procs.iter().any(|p| p.pm_id == *id));
-        self.logs
-            .retain(|id, _| procs.iter().any(|p| p.pm_id == *id));
+        let same = |old: &ProcessInfo| {
+            procs
+                .iter()
+                .any(|p| p.pm_id == old.pm_id && p.pm2_env.unique_id == old.pm2_env.unique_id)
+        };
+        let kept: Vec<u32> = self
+            .procs
+            .iter()
+            .filter(|p| same(p))
+            .map(|p| p.pm_id)
+            .collect();
+        self.history.retain(|id, _| kept.contains(id));
+        self.logs.retain(|id, _| kept.contains(id));
+        let mut new = Vec::new();
         for p in &procs {
+            if !kept.contains(&p.pm_id) {
+                new.push(p.pm_id);
+            }
             self.history
                 .entry(p.pm_id)
                 .or_default()
@@ -98,6 +114,7 @@ impl App {
                 .min(self.procs.len().saturating_sub(1));
             self.selected = self.procs.get(at).map(|p| p.pm_id);
         }
+        new
     }
 
     pub fn selected_index(&self) -> Option<usize> {
@@ -168,12 +185,14 @@ pub(crate) mod tests {
     #[test]
     fn rows_sort_by_name_and_the_selection_follows_its_worker() {
         let mut app = App::default();
-        app.update(vec![worker("web", 0, 1.0, 1), worker("api", 1, 2.0, 2)]);
+        let new = app.update(vec![worker("web", 0, 1.0, 1), worker("api", 1, 2.0, 2)]);
+        assert_eq!(new, [1, 0]);
         let names: Vec<&str> = app.procs.iter().map(|p| p.name.as_str()).collect();
         assert_eq!(names, ["api", "web"]);
         assert_eq!(app.selected, Some(1), "the first row is selected");
         app.selected = Some(0);
-        app.update(vec![worker("web", 0, 1.0, 1), worker("aaa", 2, 0.0, 0)]);
+        let new = app.update(vec![worker("web", 0, 1.0, 1), worker("aaa", 2, 0.0, 0)]);
+        assert_eq!(new, [2]);
         assert_eq!(app.selected, Some(0));
         assert_eq!(app.selected_index(), Some(1));
         assert!(!app.history.contains_key(&1), "gone workers lose history");
@@ -182,6 +201,21 @@ pub(crate) mod tests {
         assert_eq!(app.selected, Some(2));
         app.update(Vec::new());
         assert_eq!(app.selected, None);
+    }
+
+    #[test]
+    fn an_id_taken_by_another_worker_starts_afresh() {
+        let mut app = App::default();
+        app.update(vec![worker("old", 0, 1.0, 1)]);
+        app.log(0, LogKind::Out, "from the old worker\n");
+        assert!(app.update(vec![worker("old", 0, 1.0, 1)]).is_empty());
+        assert_eq!(app.log_tail(0).count(), 1, "same worker: lines kept");
+        // A new daemon (after `rpm2 kill`) gives id 0 to another worker.
+        let mut other = worker("new", 0, 1.0, 1);
+        other.pm2_env.unique_id = "another".to_owned();
+        assert_eq!(app.update(vec![other]), [0]);
+        assert_eq!(app.log_tail(0).count(), 0, "its lines are not the old ones");
+        assert_eq!(app.selected, Some(0));
     }
 
     #[test]

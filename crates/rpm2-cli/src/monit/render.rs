@@ -15,7 +15,7 @@ use super::model::{App, LogKind, Notice};
 use super::panels;
 
 /// Name column width in the process list (pm2: 15, ellipsis included).
-const NAME_WIDTH: usize = 14;
+const NAME_WIDTH: usize = 12;
 /// Everything in a row but the two sparklines.
 const FIXED_WIDTH: usize = 5 + NAME_WIDTH + 1 + 10 + 5 + 7 + 8 + 1;
 const MAX_SPARK: usize = 20;
@@ -26,7 +26,7 @@ pub fn draw(frame: &mut Frame, app: &App, now_ms: u64) {
     let [top, bottom] =
         Layout::vertical([Constraint::Percentage(70), Constraint::Percentage(30)]).areas(main);
     let [list, logs] =
-        Layout::horizontal([Constraint::Percentage(45), Constraint::Percentage(55)]).areas(top);
+        Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(top);
     // Metadata holds paths: it gets the wider part below.
     let [metrics, meta] =
         Layout::horizontal([Constraint::Percentage(35), Constraint::Percentage(65)]).areas(bottom);

@@ -1,7 +1,6 @@
 //! The dashboard loop: the terminal (restored on exit and on panic), one
 //! `list` a second, bus events and keys.
 
-use std::collections::BTreeSet;
 use std::io::IsTerminal;
 use std::path::Path;
 use std::process::ExitCode;
@@ -47,7 +46,6 @@ pub fn monit(ctx: &Ctx) -> CmdResult {
         tx,
         rx,
         app: App::default(),
-        prefilled: BTreeSet::new(),
     }
     .run(&mut terminal);
     ratatui::restore();
@@ -62,8 +60,6 @@ struct Dashboard<'a> {
     tx: SyncSender<Msg>,
     rx: Receiver<Msg>,
     app: App,
-    /// Workers whose log files were tailed once already.
-    prefilled: BTreeSet<u32>,
 }
 
 impl Dashboard<'_> {
@@ -150,8 +146,8 @@ impl Dashboard<'_> {
         };
         match client.list() {
             Ok(procs) => {
-                self.app.update(procs);
-                self.prefill();
+                let new = self.app.update(procs);
+                self.prefill(&new);
             }
             Err(e) => {
                 self.client = None;
@@ -164,12 +160,9 @@ impl Dashboard<'_> {
 
     /// The end of a new worker's log files, so a quiet app shows its
     /// recent lines (read here: it costs the daemon nothing).
-    fn prefill(&mut self) {
+    fn prefill(&mut self, new: &[u32]) {
         let mut lines = Vec::new();
-        for p in &self.app.procs {
-            if !self.prefilled.insert(p.pm_id) || self.app.logs.contains_key(&p.pm_id) {
-                continue;
-            }
+        for p in self.app.procs.iter().filter(|p| new.contains(&p.pm_id)) {
             let env = &p.pm2_env;
             for (path, kind) in [
                 (&env.pm_out_log_path, LogKind::Out),
