@@ -176,11 +176,50 @@ fn monit_in_tmux_shows_apps_and_logs_and_its_keys_act_on_the_selection() {
         ),
         true,
     );
-    let screen = tmux.wait_screen(&["TTY-"]);
-    assert!(
-        screen.contains("\nTTY-SAME"),
-        "terminal settings not restored:\n{screen}"
+    // A whole line: the typed command holds both words too.
+    let verdict = wait_until("the shell's verdict on the tty settings", || {
+        tmux.screen()
+            .lines()
+            .map(str::trim_end)
+            .find(|l| *l == "TTY-SAME" || *l == "TTY-CHANGED")
+            .map(str::to_owned)
+    });
+    assert_eq!(verdict, "TTY-SAME", "terminal settings not restored");
+}
+
+#[test]
+fn monit_outlives_the_daemon_and_reconnects_without_starting_one() {
+    let r = Rpm2::new();
+    let ticker = r.write("ticker.js", TICKER);
+    r.ok(&["start", &ticker, "--name", "first"]);
+    let Some(tmux) = Tmux::start(&r, 120, 30) else {
+        eprintln!("SKIPPED: tmux is not installed; `rpm2 monit` was not driven");
+        return;
+    };
+    tmux.wait_screen(&["$"]);
+    tmux.type_text(
+        &format!(
+            "RPM2_HOME={} {} monit; echo MONIT-EXIT=$?",
+            shell_quote(&r.home().display().to_string()),
+            shell_quote(common::bin())
+        ),
+        true,
     );
+    tmux.wait_screen(&["[ 0] first", "first > tick "]);
+    r.ok(&["kill"]);
+    // monit keeps retrying but never starts a daemon: the home has none.
+    tmux.wait_screen(&["daemon unreachable, retrying every second"]);
+    assert_eq!(r.daemon_pid(), None, "monit started a daemon");
+    // A daemon started by a command: monit finds it and its new app.
+    r.ok(&["start", &ticker, "--name", "second"]);
+    tmux.wait_screen(&["[ 0] second", "second > tick ", "daemon reachable again"]);
+    let screen = tmux.screen();
+    assert!(
+        !screen.contains("first >"),
+        "old lines under a reused id:\n{screen}"
+    );
+    tmux.type_text("q", false);
+    tmux.wait_screen(&["MONIT-EXIT=0"]);
 }
 
 #[test]

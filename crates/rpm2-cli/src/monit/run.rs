@@ -1,28 +1,26 @@
-//! The dashboard loop: the terminal (restored on exit and on panic), one
-//! `list` a second, bus events and keys.
+//! The dashboard loop: the terminal (restored on exit and on panic),
+//! keys, and what the feed threads send. Nothing here waits on the
+//! daemon.
 
 use std::io::IsTerminal;
 use std::path::Path;
 use std::process::ExitCode;
-use std::sync::mpsc::{self, Receiver, SyncSender};
-use std::time::{Duration, Instant};
+use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
+use std::time::Duration;
 
 use ratatui::crossterm::event::{self, Event as TermEvent};
 use ratatui::DefaultTerminal;
-use rpm2_client::Client;
 use rpm2_core::supervisor::now_ms;
 use rpm2_proto::ErrorCode;
 
-use super::feed::{self, Msg, BUS_BUFFER};
+use super::feed::{self, Daemon, Msg, BUFFER};
 use super::input;
 use super::model::{App, LogKind, Notice};
 use super::render;
 use crate::commands::{CmdResult, Ctx};
 use crate::error::CliError;
 
-/// The list is read once a second, as pm2's dashboard does (800 ms).
-const REFRESH: Duration = Duration::from_secs(1);
-/// How long keys and bus lines may wait for a redraw.
+/// How long keys and daemon messages may wait for a redraw.
 const TICK: Duration = Duration::from_millis(100);
 /// Lines read from each log file when a worker first shows up.
 const PREFILL: usize = 20;
@@ -37,14 +35,20 @@ pub fn monit(ctx: &Ctx) -> CmdResult {
     // Like pm2 monit, start the daemon if none runs; connect before the
     // terminal changes so that errors print as usual.
     let client = ctx.client()?;
-    let (tx, rx) = mpsc::sync_channel(BUS_BUFFER);
-    feed::spawn_bus(ctx.client()?.subscribe()?, tx.clone());
+    let events = ctx.client()?.subscribe()?;
+    let daemon = Daemon {
+        home: ctx.home.clone(),
+        timeouts: ctx.timeouts,
+    };
+    let (tx, rx) = mpsc::sync_channel(BUFFER);
+    feed::spawn_bus(events, tx.clone());
+    let refresh = feed::spawn_lister(daemon.clone(), client, tx.clone());
     let mut terminal = ratatui::try_init()?; // also hooks panics to restore
     let result = Dashboard {
-        ctx,
-        client: Some(client),
+        daemon,
         tx,
         rx,
+        refresh,
         app: App::default(),
     }
     .run(&mut terminal);
@@ -52,40 +56,28 @@ pub fn monit(ctx: &Ctx) -> CmdResult {
     result.map(|()| ExitCode::SUCCESS).map_err(CliError::from)
 }
 
-struct Dashboard<'a> {
-    ctx: &'a Ctx,
-    /// `None` after the daemon went away; reconnected (never spawned) on
-    /// the next refresh.
-    client: Option<Client>,
+struct Dashboard {
+    daemon: Daemon,
     tx: SyncSender<Msg>,
     rx: Receiver<Msg>,
+    /// Pokes the lister to read the list now.
+    refresh: Sender<()>,
     app: App,
 }
 
-impl Dashboard<'_> {
+impl Dashboard {
     fn run(&mut self, terminal: &mut DefaultTerminal) -> std::io::Result<()> {
-        let mut next_list = Instant::now();
         let mut dirty = true;
         loop {
-            if Instant::now() >= next_list {
-                self.refresh();
-                next_list = Instant::now() + REFRESH;
-                dirty = true;
-            }
             while let Ok(msg) = self.rx.try_recv() {
-                if self.handle(msg) {
-                    next_list = Instant::now();
-                }
+                self.handle(msg);
                 dirty = true;
             }
             if dirty {
                 terminal.draw(|frame| render::draw(frame, &self.app, now_ms()))?;
                 dirty = false;
             }
-            let wait = next_list
-                .saturating_duration_since(Instant::now())
-                .min(TICK);
-            if event::poll(wait)? {
+            if event::poll(TICK)? {
                 dirty = true;
                 if let TermEvent::Key(key) = event::read()? {
                     self.key(key);
@@ -102,17 +94,30 @@ impl Dashboard<'_> {
             return;
         };
         if let Some(request) = self.app.apply(action) {
-            let (home, timeouts) = (self.ctx.home.clone(), self.ctx.timeouts);
-            feed::spawn_action(home, timeouts, request, self.tx.clone());
+            feed::spawn_action(self.daemon.clone(), request, self.tx.clone());
         }
     }
 
-    /// Apply a message; `true` when the list should be read again now.
-    fn handle(&mut self, msg: Msg) -> bool {
+    fn handle(&mut self, msg: Msg) {
         match msg {
+            Msg::List(Ok(procs)) => {
+                let new = self.app.update(procs);
+                self.prefill(&new);
+            }
+            Msg::List(Err(e)) => {
+                self.app.notice = Some(Notice::Failed(format!(
+                    "daemon unreachable, retrying every second: {e}"
+                )));
+            }
+            Msg::Reconnected => {
+                self.app.notice = Some(Notice::Done("daemon reachable again".to_owned()));
+            }
             Msg::Bus(event) => self.app.event(event),
             Msg::BusLost(why) => {
-                self.app.notice = Some(Notice::Failed(format!("log stream ended: {why}")));
+                // A lost daemon says more; it shows when both happen.
+                if !matches!(self.app.notice, Some(Notice::Failed(_))) {
+                    self.app.notice = Some(Notice::Failed(format!("log stream ended: {why}")));
+                }
             }
             Msg::Done(r, outcome) => {
                 let what = format!("{} {} (id {})", r.op.verb(), r.name, r.pm_id);
@@ -120,45 +125,13 @@ impl Dashboard<'_> {
                     Ok(()) => Notice::Done(format!("{what}: done")),
                     Err(e) => Notice::Failed(format!("{what}: {e}")),
                 });
-                return true;
-            }
-        }
-        false
-    }
-
-    /// Read the list; after losing the daemon, reconnect (and subscribe
-    /// again) without starting one: `rpm2 kill` meant it.
-    fn refresh(&mut self) {
-        if self.client.is_none() {
-            let Ok(client) = Client::connect_with(&self.ctx.home, self.ctx.timeouts) else {
-                return;
-            };
-            if let Ok(events) =
-                Client::connect_with(&self.ctx.home, self.ctx.timeouts).and_then(Client::subscribe)
-            {
-                feed::spawn_bus(events, self.tx.clone());
-            }
-            self.client = Some(client);
-            self.app.notice = Some(Notice::Done("daemon reachable again".to_owned()));
-        }
-        let Some(client) = self.client.as_mut() else {
-            return;
-        };
-        match client.list() {
-            Ok(procs) => {
-                let new = self.app.update(procs);
-                self.prefill(&new);
-            }
-            Err(e) => {
-                self.client = None;
-                self.app.notice = Some(Notice::Failed(format!(
-                    "daemon unreachable ({e}); retrying every second"
-                )));
+                // Show the outcome in the list without waiting a second.
+                let _ = self.refresh.send(());
             }
         }
     }
 
-    /// The end of a new worker's log files, so a quiet app shows its
+    /// The end of new workers' log files, so a quiet app shows its
     /// recent lines (read here: it costs the daemon nothing).
     fn prefill(&mut self, new: &[u32]) {
         let mut lines = Vec::new();
