@@ -6,7 +6,9 @@
 //! - [`history`]: recent CPU/memory samples and their sparklines.
 //! - [`input`]: keys to actions, actions to state changes (pure).
 //! - [`render`], [`panels`]: drawing the state with ratatui (pure).
-//! - [`run`]: the terminal, the once-a-second list and the bus thread.
+//! - [`feed`]: the threads that talk to the daemon (list once a second,
+//!   the bus, actions), so the screen never waits on it.
+//! - [`run`]: the terminal (restored on exit and on panic) and the loop.
 
 mod feed;
 mod history;

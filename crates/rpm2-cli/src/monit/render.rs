@@ -16,7 +16,8 @@ use super::panels;
 
 /// Name column width in the process list (pm2: 15, ellipsis included).
 const NAME_WIDTH: usize = 12;
-/// Everything in a row but the two sparklines.
+/// Everything in a row but the two sparklines: id, name, status,
+/// restarts, CPU, memory, separators.
 const FIXED_WIDTH: usize = 5 + NAME_WIDTH + 1 + 10 + 5 + 7 + 8 + 1;
 const MAX_SPARK: usize = 20;
 
