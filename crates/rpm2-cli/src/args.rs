@@ -110,6 +110,10 @@ pub enum Command {
         /// Passed to the action as its first argument (a string)
         params: Option<String>,
     },
+    /// Terminal dashboard: processes with CPU/memory, logs and metadata
+    /// of the selected one; keys restart, reload or stop it
+    #[command(aliases = ["dashboard", "dash"])]
+    Monit,
     /// Run the daemon (started by the CLI itself)
     #[command(name = rpm2_client::DAEMON_SUBCOMMAND, hide = true)]
     Daemon,

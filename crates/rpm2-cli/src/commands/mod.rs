@@ -132,6 +132,7 @@ pub fn run() -> ExitCode {
             action,
             params,
         } => trigger::trigger(&ctx, target, action, params),
+        Command::Monit => crate::monit::monit(&ctx),
         Command::Daemon => unreachable!("handled above"),
     };
     result.unwrap_or_else(|e| print::error(&e))
