@@ -40,7 +40,7 @@ impl Client {
         let stream = connect_until(home, deadline, timeouts.connect())?;
         let mut client = Self {
             stream,
-            decoder: FrameDecoder::new(),
+            decoder: FrameDecoder::for_answers(),
             daemon_pid: 0,
             timeouts,
             home: home.clone(),

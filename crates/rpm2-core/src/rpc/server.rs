@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rpm2_proto::frame::{encode, FrameDecoder, FrameError};
+use rpm2_proto::frame::{encode, encode_answer, FrameDecoder, FrameError};
 use rpm2_proto::{ErrorCode, Request, Response, RpcError, PROTOCOL_VERSION};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
@@ -200,7 +200,7 @@ async fn next_request(
             Err(e) => {
                 // A malformed frame gets an error answer; too large means
                 // we cannot find the next frame, so hang up.
-                let too_large = matches!(e, FrameError::TooLarge(_));
+                let too_large = matches!(e, FrameError::TooLarge(..));
                 let error = if too_large {
                     RpcError::new(ErrorCode::TooLarge, e.to_string())
                 } else {
@@ -315,9 +315,9 @@ async fn connection(
 /// Send one response; a client that does not read it within `wait` is
 /// dropped.
 async fn write(stream: &mut UnixStream, resp: &Response, wait: Duration) -> io::Result<()> {
-    let bytes = match encode(resp) {
+    let bytes = match encode_answer(resp) {
         Ok(bytes) => bytes,
-        Err(e @ FrameError::TooLarge(_)) => {
+        Err(e @ FrameError::TooLarge(..)) => {
             let error = RpcError::new(
                 ErrorCode::TooLarge,
                 format!("the answer is too large to send: {e}"),
