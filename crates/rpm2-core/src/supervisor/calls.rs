@@ -272,8 +272,10 @@ impl Actor {
                 plan.add.push(self.add_worker(name));
             }
         } else {
+            // As pm2: the oldest workers (lowest ids) go first, so a later
+            // scale-up reuses their NODE_APP_INSTANCE numbers.
             let n = usize::try_from(current - target).unwrap_or(0);
-            plan.remove = ids.into_iter().rev().take(n).collect();
+            plan.remove = ids.into_iter().take(n).collect();
         }
         if let Some(a) = self.table.apps.get_mut(name) {
             a.spec.instances = u32::try_from(target).unwrap_or(u32::MAX);

@@ -328,7 +328,7 @@ async fn save(sup: &SupervisorHandle, home: &Home, force: bool) -> Result<Respon
     let text = serde_json::to_string_pretty(&entries)
         .map_err(|e| RpcError::new(ErrorCode::Io, format!("cannot encode dump: {e}")))?;
     if path.exists() {
-        let _ = std::fs::copy(&path, path.with_extension("pm2.bak"));
+        let _ = std::fs::copy(&path, home.dump_backup_file());
     }
     // Write then rename: a crash never leaves half a dump.
     let tmp = path.with_extension("pm2.tmp");
@@ -348,7 +348,7 @@ async fn save(sup: &SupervisorHandle, home: &Home, force: bool) -> Result<Respon
 
 async fn resurrect(sup: &SupervisorHandle, home: &Home) -> Result<Response, RpcError> {
     let path = home.dump_file();
-    let backup = path.with_extension("pm2.bak");
+    let backup = home.dump_backup_file();
     let entries = read_dump(&path).or_else(|first| read_dump(&backup).map_err(|_| first))?;
     if entries.is_empty() {
         return processes_all(sup).await;
