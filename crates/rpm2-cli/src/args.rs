@@ -133,6 +133,9 @@ pub struct ActionArgs {
     /// Merge this shell's environment into the apps' env
     #[arg(short = 'a', long = "update-env")]
     pub update_env: bool,
+    /// restart: toggle watching of the apps (on if off, off if on), as pm2
+    #[arg(long)]
+    pub watch: bool,
     /// Workers replaced at once during reload (default 1)
     #[arg(long)]
     pub parallel: Option<u32>,

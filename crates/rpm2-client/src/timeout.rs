@@ -78,6 +78,7 @@ impl Timeouts {
             | Request::SendSignal { .. }
             | Request::SendData { .. }
             | Request::Reset { .. }
+            | Request::ToggleWatch { .. }
             | Request::Flush { .. }
             | Request::ReloadLogs
             | Request::Save { .. }

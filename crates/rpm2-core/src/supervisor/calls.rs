@@ -63,6 +63,10 @@ impl Actor {
                 self.remove(pm_id);
                 let _ = reply.send(Ok(()));
             }
+            Call::Watch { ids, change, reply } => {
+                self.change_watch(&ids, change);
+                let _ = reply.send(Ok(()));
+            }
             Call::Scale { name, count, reply } => {
                 let _ = reply.send(self.scale(&name, count));
             }

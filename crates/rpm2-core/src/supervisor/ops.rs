@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use rpm2_proto::{AppSpec, ErrorCode, ProcessInfo, Request, Response, RpcError, Target};
 
-use super::{Call, SupervisorHandle};
+use super::{Call, SupervisorHandle, WatchChange};
 use crate::paths::Home;
 
 /// Answer one request (not `Hello`/`Subscribe`/`Kill`, which the RPC server
@@ -26,6 +26,13 @@ async fn run(sup: &SupervisorHandle, home: &Home, req: Request) -> Result<Respon
         Request::StartOrReload { apps } => start(sup, apps, false, &[], Existing::Reload).await,
         Request::Stop { targets } => {
             let ids = resolve(sup, targets).await?;
+            // As pm2: what is stopped is no longer watched.
+            sup.call(|reply| Call::Watch {
+                ids: ids.clone(),
+                change: WatchChange::Off,
+                reply,
+            })
+            .await?;
             each_concurrently(sup, &ids, |pm_id, reply| Call::Stop { pm_id, reply }).await?;
             processes(sup, ids).await
         }
@@ -56,6 +63,16 @@ async fn run(sup: &SupervisorHandle, home: &Home, req: Request) -> Result<Respon
                 .await?;
             delete(sup, &ids).await?;
             Ok(Response::Processes { processes: infos })
+        }
+        Request::ToggleWatch { targets } => {
+            let ids = resolve(sup, targets).await?;
+            sup.call(|reply| Call::Watch {
+                ids: ids.clone(),
+                change: WatchChange::Toggle,
+                reply,
+            })
+            .await?;
+            processes(sup, ids).await
         }
         Request::Scale { name, count } => {
             let plan = sup
