@@ -101,6 +101,23 @@ pub enum Command {
     Ping,
     /// Stop every app, then the daemon
     Kill,
+    /// Set a module configuration value (`<app>:<key> <value>` or `<app>.<key>`), then restart that app with it
+    Set {
+        key: Option<String>,
+        value: Option<String>,
+    },
+    /// Set several values: "<key1> <value1> <key2> <value2>"
+    Multiset { values: String },
+    /// Print module configuration: everything, an app's values, or one value
+    Get { key: Option<String> },
+    /// Remove a module configuration value (`all`: every one)
+    Unset { key: String },
+    /// Module configuration: with a key and a value, set; with a key, get; alone, list
+    #[command(alias = "config")]
+    Conf {
+        key: Option<String>,
+        value: Option<String>,
+    },
     /// Run the daemon (started by the CLI itself)
     #[command(name = rpm2_client::DAEMON_SUBCOMMAND, hide = true)]
     Daemon,

@@ -10,6 +10,7 @@ pub mod drain;
 mod env;
 mod info;
 mod lifecycle;
+mod module_env;
 pub mod notices;
 pub mod ops;
 mod os;

@@ -18,6 +18,7 @@ pub async fn handle(sup: &SupervisorHandle, home: &Home, req: Request) -> Respon
 }
 
 async fn run(sup: &SupervisorHandle, home: &Home, req: Request) -> Result<Response, RpcError> {
+    let req = super::module_env::merge(home, req);
     match req {
         Request::Ping => Ok(Response::Pong),
         Request::Start { apps, only_new } => {
