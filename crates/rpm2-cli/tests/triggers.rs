@@ -72,7 +72,15 @@ fn stop_ends_watching_and_restart_watch_toggles_it() {
     r.ok(&["start", "toggled"]);
     r.wait_status("toggled", "online");
     assert_eq!(watching(&r), false);
-    // `restart --watch` turns it on (and the watcher works) ...
+    // `start <script> --watch` of the known app toggles it (pm2 does so on
+    // any restart asked with --watch) ...
+    r.ok(&["stop", "toggled"]);
+    r.ok(&["start", &script, "--watch"]);
+    r.wait_status("toggled", "online");
+    assert_eq!(watching(&r), true);
+    r.ok(&["restart", "toggled", "--watch"]);
+    assert_eq!(watching(&r), false);
+    // ... so does `restart --watch` (and the watcher works) ...
     r.ok(&["restart", "toggled", "--watch"]);
     assert_eq!(watching(&r), true);
     let before = restart_time(&r.proc("toggled"));

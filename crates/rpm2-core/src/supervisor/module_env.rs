@@ -11,15 +11,18 @@ use rpm2_proto::{Request, Target};
 use crate::paths::Home;
 
 /// `req` with the module configuration of the apps it names merged in.
-pub fn merge(home: &Home, req: Request) -> Request {
-    match req {
-        Request::Start { .. } | Request::StartOrReload { .. } => {}
-        Request::Restart { ref targets, .. } | Request::Reload { ref targets, .. }
-            if targets.iter().any(|t| matches!(t, Target::Name(_))) => {}
-        _ => return req,
+pub fn merge(home: &Home, mut req: Request) -> Request {
+    let wanted = match &req {
+        Request::Start { .. } | Request::StartOrReload { .. } => true,
+        Request::Restart { targets, .. } | Request::Reload { targets, .. } => {
+            targets.iter().any(|t| matches!(t, Target::Name(_)))
+        }
+        _ => false,
+    };
+    if !wanted {
+        return req;
     }
-    let path = home.module_conf_file();
-    let conf = match module_conf::load(&path) {
+    let conf = match module_conf::load(&home.module_conf_file()) {
         Ok(c) if c.is_empty() => return req,
         Ok(c) => c,
         Err(e) => {
@@ -27,63 +30,34 @@ pub fn merge(home: &Home, req: Request) -> Request {
             return req;
         }
     };
-    let by_name = |targets: &[Target]| {
-        let mut env = BTreeMap::new();
-        for t in targets {
-            if let Target::Name(name) = t {
-                env.extend(module_conf::app_env(&conf, name));
-            }
-        }
-        env
-    };
-    match req {
-        Request::Start { mut apps, only_new } => {
-            for app in &mut apps {
+    match &mut req {
+        Request::Start { apps, .. } | Request::StartOrReload { apps } => {
+            for app in apps {
                 app.env.extend(module_conf::app_env(&conf, &app.name));
             }
-            Request::Start { apps, only_new }
-        }
-        Request::StartOrReload { mut apps } => {
-            for app in &mut apps {
-                app.env.extend(module_conf::app_env(&conf, &app.name));
-            }
-            Request::StartOrReload { apps }
         }
         Request::Restart {
             targets,
             update_env,
-        } => {
-            let update_env = with(update_env, by_name(&targets));
-            Request::Restart {
-                targets,
-                update_env,
-            }
+            ..
         }
-        Request::Reload {
+        | Request::Reload {
             targets,
             update_env,
-            parallel,
+            ..
         } => {
-            let update_env = with(update_env, by_name(&targets));
-            Request::Reload {
-                targets,
-                update_env,
-                parallel,
+            let mut values = BTreeMap::new();
+            for t in targets.iter() {
+                if let Target::Name(name) = t {
+                    values.extend(module_conf::app_env(&conf, name));
+                }
+            }
+            // The caller's update (if any) with the module values over it.
+            if !values.is_empty() {
+                update_env.get_or_insert_with(BTreeMap::new).extend(values);
             }
         }
-        other => other,
+        _ => {}
     }
-}
-
-/// The caller's update (if any) with the module values over it.
-fn with(
-    update: Option<BTreeMap<String, String>>,
-    conf: BTreeMap<String, String>,
-) -> Option<BTreeMap<String, String>> {
-    if conf.is_empty() {
-        return update;
-    }
-    let mut env = update.unwrap_or_default();
-    env.extend(conf);
-    Some(env)
+    req
 }
