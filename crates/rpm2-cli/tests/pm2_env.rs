@@ -1,6 +1,8 @@
-//! pm2's path overrides: `PM2_PID_FILE_PATH`, `PM2_LOG_FILE_PATH`, … given
-//! to the command that starts the daemon move its files; a path that
-//! cannot work is refused before anything is created.
+//! pm2's environment variables: path overrides (`PM2_PID_FILE_PATH`,
+//! `PM2_LOG_FILE_PATH`, …) given to the command that starts the daemon move
+//! its files, and a path that cannot work is refused before anything is
+//! created; `PM2_KILL_TIMEOUT` and friends are defaults of app options;
+//! `PM2_LOG_DATE_FORMAT` sets the daemon log's timestamps.
 
 mod common;
 
@@ -69,4 +71,47 @@ fn a_log_file_path_that_is_a_folder_is_refused() {
         out.stderr
     );
     assert!(!r.home().join("rpc.sock").exists());
+}
+
+#[test]
+fn pm2_option_variables_are_defaults_of_app_options() {
+    let r = Rpm2::new();
+    let vars = [
+        ("PM2_KILL_TIMEOUT", "4321"),
+        ("PM2_GRACEFUL_LISTEN_TIMEOUT", "6543"),
+        ("PM2_KILL_USE_MESSAGE", "true"),
+    ];
+    r.run_env(
+        &["start", &common::fixture("idle.js"), "--name", "from-env"],
+        &vars,
+    );
+    let env = &r.proc("from-env")["pm2_env"];
+    assert_eq!(env["kill_timeout"], 4321);
+    assert_eq!(env["listen_timeout"], 6543);
+    // An option given by the app wins over the variable.
+    r.run_env(
+        &[
+            "start",
+            &common::fixture("idle.js"),
+            "--name",
+            "own",
+            "--kill-timeout",
+            "100",
+        ],
+        &vars,
+    );
+    assert_eq!(r.proc("own")["pm2_env"]["kill_timeout"], 100);
+    // A bad value is refused, and nothing is started.
+    let out = r.run_with(
+        &["start", &common::fixture("idle.js"), "--name", "bad"],
+        &[("PM2_KILL_TIMEOUT", "soon")],
+    );
+    assert!(!out.success());
+    assert!(
+        out.stderr
+            .contains("PM2_KILL_TIMEOUT=\"soon\" is not a number of milliseconds"),
+        "{}",
+        out.stderr
+    );
+    assert!(r.procs("bad").is_empty());
 }
