@@ -115,3 +115,31 @@ fn pm2_option_variables_are_defaults_of_app_options() {
     );
     assert!(r.procs("bad").is_empty());
 }
+
+#[test]
+fn pm2_log_date_format_stamps_the_daemon_log() {
+    // A dayjs format: lines start with it (local time).
+    let r = Rpm2::new();
+    r.run_env(&["ping"], &[("PM2_LOG_DATE_FORMAT", "[at] YYYY/MM/DD")]);
+    let log = wait_file(&r.home().join("rpm2.log"));
+    let started = log
+        .lines()
+        .find(|l| l.contains("daemon") && l.contains("started"))
+        .unwrap_or_else(|| panic!("{log}"));
+    let stamp = started.split_whitespace().take(2).collect::<Vec<_>>();
+    assert_eq!(stamp[0], "at", "{started}");
+    let date: Vec<&str> = stamp[1].split('/').collect();
+    assert!(
+        date.len() == 3 && date.iter().all(|p| p.chars().all(|c| c.is_ascii_digit())),
+        "{started}"
+    );
+    // Empty: no stamp, the level comes first.
+    let r = Rpm2::new();
+    r.run_env(&["ping"], &[("PM2_LOG_DATE_FORMAT", "")]);
+    let log = wait_file(&r.home().join("rpm2.log"));
+    let started = log
+        .lines()
+        .find(|l| l.contains("daemon") && l.contains("started"))
+        .unwrap_or_else(|| panic!("{log}"));
+    assert!(started.trim_start().starts_with("INFO"), "{started}");
+}
