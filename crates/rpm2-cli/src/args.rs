@@ -101,7 +101,7 @@ pub enum Command {
     Ping,
     /// Stop every app, then the daemon
     Kill,
-    /// Set a module configuration value (`<app>:<key> <value>` or `<app>.<key>`), then restart that app with it
+    /// Set a module configuration value (`<app>:<key> <value>` or `<app>.<key>`); a running app of that name restarts with it
     Set {
         key: Option<String>,
         value: Option<String>,
