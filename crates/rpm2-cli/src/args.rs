@@ -114,6 +114,23 @@ pub enum Command {
     /// of the selected one; keys restart, reload or stop it
     #[command(aliases = ["dashboard", "dash"])]
     Monit,
+    /// Set a module configuration value (`<app>:<key> <value>` or `<app>.<key>`); a running app of that name restarts with it
+    Set {
+        key: Option<String>,
+        value: Option<String>,
+    },
+    /// Set several values: "<key1> <value1> <key2> <value2>"
+    Multiset { values: String },
+    /// Print module configuration: everything, an app's values, or one value
+    Get { key: Option<String> },
+    /// Remove a module configuration value (`all`: every one)
+    Unset { key: String },
+    /// Module configuration: with a key and a value, set; with a key, get; alone, list
+    #[command(alias = "config")]
+    Conf {
+        key: Option<String>,
+        value: Option<String>,
+    },
     /// Run the daemon (started by the CLI itself)
     #[command(name = rpm2_client::DAEMON_SUBCOMMAND, hide = true)]
     Daemon,
@@ -146,6 +163,9 @@ pub struct ActionArgs {
     /// Merge this shell's environment into the apps' env
     #[arg(short = 'a', long = "update-env")]
     pub update_env: bool,
+    /// restart: toggle watching of the apps (on if off, off if on), as pm2
+    #[arg(long)]
+    pub watch: bool,
     /// Workers replaced at once during reload (default 1)
     #[arg(long)]
     pub parallel: Option<u32>,

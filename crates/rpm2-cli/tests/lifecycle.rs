@@ -376,6 +376,30 @@ fn scale_up_and_down_in_fork_mode() {
     pids.dedup();
     assert_eq!(pids.len(), 4, "each worker is its own process");
 
+    // As pm2: scaling down removes the oldest workers, and scaling up again
+    // reuses their NODE_APP_INSTANCE numbers.
+    r.ok(&["scale", "sc", "2"]);
+    let procs = r.wait_online("sc", 2);
+    let ids_and_instances = |procs: &[serde_json::Value]| {
+        let mut v: Vec<(u64, u64)> = procs
+            .iter()
+            .map(|p| {
+                (
+                    p["pm_id"].as_u64().unwrap(),
+                    p["pm2_env"]["NODE_APP_INSTANCE"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        v.sort_unstable();
+        v
+    };
+    assert_eq!(ids_and_instances(&procs), [(2, 2), (3, 3)]);
+    r.ok(&["scale", "sc", "4"]);
+    let procs = r.wait_online("sc", 4);
+    let mut instances: Vec<u64> = ids_and_instances(&procs).iter().map(|p| p.1).collect();
+    instances.sort_unstable();
+    assert_eq!(instances, [0, 1, 2, 3]);
+
     r.ok(&["scale", "sc", "1"]);
     let left = r.wait_online("sc", 1);
     for p in &procs {

@@ -58,3 +58,41 @@ fn max_memory_restart_restarts_a_growing_app() {
     let log = std::fs::read_to_string(r.home().join("rpm2.log")).unwrap();
     assert!(log.contains("exceeds --max-memory-restart"), "{log}");
 }
+
+#[test]
+fn stop_ends_watching_and_restart_watch_toggles_it() {
+    let r = Rpm2::new();
+    let script = r.write("toggled.js", "setInterval(() => {}, 1 << 30);\n");
+    let watching = |r: &Rpm2| r.proc("toggled")["pm2_env"]["watch"].clone();
+    r.ok(&["start", &script, "--name", "toggled", "--watch"]);
+    assert_eq!(watching(&r), true);
+    // As pm2: what is stopped is no longer watched, and stays so.
+    r.ok(&["stop", "toggled"]);
+    assert_eq!(watching(&r), false);
+    r.ok(&["start", "toggled"]);
+    r.wait_status("toggled", "online");
+    assert_eq!(watching(&r), false);
+    // `start <script> --watch` of the known app toggles it (pm2 does so on
+    // any restart asked with --watch) ...
+    r.ok(&["stop", "toggled"]);
+    r.ok(&["start", &script, "--watch"]);
+    r.wait_status("toggled", "online");
+    assert_eq!(watching(&r), true);
+    r.ok(&["restart", "toggled", "--watch"]);
+    assert_eq!(watching(&r), false);
+    // ... so does `restart --watch` (and the watcher works) ...
+    r.ok(&["restart", "toggled", "--watch"]);
+    assert_eq!(watching(&r), true);
+    let before = restart_time(&r.proc("toggled"));
+    std::fs::write(r.path("changed.json"), "{}").unwrap();
+    wait_until("a restart after the change", || {
+        (restart_time(&r.proc("toggled")) > before).then_some(())
+    });
+    r.wait_status("toggled", "online");
+    // ... and off again.
+    r.ok(&["restart", "toggled", "--watch"]);
+    assert_eq!(watching(&r), false);
+    // An unknown target changes nothing.
+    r.fails(&["restart", "nope", "--watch"]);
+    assert_eq!(watching(&r), false);
+}

@@ -116,6 +116,12 @@ impl Client {
         self.processes(&Request::Delete { targets })
     }
 
+    /// pm2's `toggleWatch`: watching of the targets' apps on if it was
+    /// off, off if it was on.
+    pub fn toggle_watch(&mut self, targets: Vec<Target>) -> Result<Vec<ProcessInfo>, ClientError> {
+        self.processes(&Request::ToggleWatch { targets })
+    }
+
     /// The app's workers after scaling.
     pub fn scale(
         &mut self,

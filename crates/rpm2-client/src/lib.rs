@@ -3,6 +3,7 @@
 //!
 //! - [`home`]: the `RPM2_HOME` layout (the daemon uses it too).
 //! - [`conn`]: the blocking connection: hello, framing, event streams.
+//! - [`module_conf`]: pm2's `module_conf.json` (`set`/`get`).
 //! - [`pidfile`]: the daemon found through its pid file (socket lost).
 //! - [`api`]: typed calls, one per request (`list()`, `stop(targets)`, …).
 //! - [`spawn`]: connect, starting the daemon (`rpm2 __daemon`) if needed.
@@ -15,6 +16,7 @@ pub mod api;
 pub mod conn;
 pub mod error;
 pub mod home;
+pub mod module_conf;
 pub mod pidfile;
 #[cfg(feature = "plan")]
 pub mod plan;

@@ -30,6 +30,10 @@ pub fn connect_or_spawn_with(
     if let Some(e) = crate::pidfile::foreign_owner(home) {
         return Err(e);
     }
+    // A path moved by a PM2_* variable that cannot work: said now, before
+    // anything is created or started.
+    home.check()
+        .map_err(|e| ClientError::rejected(rpm2_proto::ErrorCode::InvalidConfig, e.to_string()))?;
     home.ensure().map_err(|e| {
         ClientError::Unavailable(format!("cannot create {}: {e}", home.root().display()))
     })?;

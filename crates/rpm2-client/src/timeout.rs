@@ -79,6 +79,7 @@ impl Timeouts {
             | Request::SendSignal { .. }
             | Request::SendData { .. }
             | Request::Reset { .. }
+            | Request::ToggleWatch { .. }
             | Request::Flush { .. }
             | Request::ReloadLogs
             | Request::Save { .. }

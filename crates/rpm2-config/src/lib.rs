@@ -23,6 +23,7 @@ mod error;
 mod load;
 mod normalize;
 mod paths;
+mod pm2_vars;
 mod resolve;
 mod shell;
 mod units;

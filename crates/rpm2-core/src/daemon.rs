@@ -55,11 +55,7 @@ pub fn run_foreground(home: &Home) -> i32 {
         // Another daemon owns this home: it will answer the client.
         return 0;
     };
-    tracing_subscriber::fmt()
-        .with_ansi(false)
-        .with_target(false)
-        .with_writer(io::stdout)
-        .init();
+    init_log();
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -76,6 +72,29 @@ pub fn run_foreground(home: &Home) -> i32 {
     drop(lock);
     tracing::info!("rpm2 daemon stopped");
     code
+}
+
+/// The daemon log: its stdout (the CLI opened the file), stamped as
+/// `PM2_LOG_DATE_FORMAT` says.
+fn init_log() {
+    use crate::log_time::{LocalFormat, LogTime, DATE_FORMAT_ENV};
+    let fmt = tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_target(false)
+        .with_writer(io::stdout);
+    let var = std::env::var(DATE_FORMAT_ENV).ok();
+    let (time, problem) = match LogTime::from_var(var.as_deref()) {
+        Ok(t) => (t, None),
+        Err(e) => (LogTime::Default, Some(e)),
+    };
+    match time {
+        LogTime::Default => fmt.init(),
+        LogTime::Off => fmt.without_time().init(),
+        LogTime::Format(f) => fmt.with_timer(LocalFormat(f)).init(),
+    }
+    if let Some(e) = problem {
+        tracing::warn!("{e}: default timestamps used");
+    }
 }
 
 /// Hold an exclusive lock on the pid file for the daemon's life. A stale

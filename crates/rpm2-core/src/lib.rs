@@ -7,6 +7,7 @@
 pub mod cluster;
 pub mod daemon;
 pub mod link;
+pub mod log_time;
 pub mod metrics;
 pub mod paths;
 pub mod rpc;

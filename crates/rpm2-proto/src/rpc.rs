@@ -64,6 +64,11 @@ pub enum Request {
     Delete {
         targets: Vec<Target>,
     },
+    /// pm2's `toggleWatch` (`restart --watch`): watching of the targets'
+    /// apps turns on if it was off, off if it was on. (`stop` turns it off.)
+    ToggleWatch {
+        targets: Vec<Target>,
+    },
     /// `scale <app> <n|+n|-n>`: `count` as typed.
     Scale {
         name: String,
@@ -133,6 +138,7 @@ impl Request {
         "restart",
         "reload",
         "delete",
+        "toggle_watch",
         "scale",
         "list",
         "describe",
@@ -161,6 +167,7 @@ impl Request {
             Self::Restart { .. } => "restart",
             Self::Reload { .. } => "reload",
             Self::Delete { .. } => "delete",
+            Self::ToggleWatch { .. } => "toggle_watch",
             Self::Scale { .. } => "scale",
             Self::List => "list",
             Self::Describe { .. } => "describe",
@@ -333,6 +340,9 @@ mod tests {
                 parallel: None,
             },
             Request::Delete {
+                targets: targets.clone(),
+            },
+            Request::ToggleWatch {
                 targets: targets.clone(),
             },
             Request::Scale {

@@ -62,7 +62,13 @@ pub fn restart_or_reload(ctx: &Ctx, a: ActionArgs, reload: bool) -> CmdResult {
     if reload {
         simple(ctx, "reload", |c| c.reload(targets, update_env, a.parallel))
     } else {
-        simple(ctx, "restart", |c| c.restart(targets, update_env))
+        simple(ctx, "restart", |c| {
+            // pm2's `restart --watch` toggles watching, then restarts.
+            if a.watch {
+                c.toggle_watch(targets.clone())?;
+            }
+            c.restart(targets, update_env)
+        })
     }
 }
 

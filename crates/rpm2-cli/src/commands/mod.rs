@@ -2,6 +2,7 @@
 
 mod actions;
 mod boot_failure;
+mod config;
 mod logs;
 mod show;
 mod start;
@@ -133,6 +134,11 @@ pub fn run() -> ExitCode {
             params,
         } => trigger::trigger(&ctx, target, action, params),
         Command::Monit => crate::monit::monit(&ctx),
+        Command::Set { key, value } => config::set(&ctx, key.as_deref(), value.as_deref()),
+        Command::Multiset { values } => config::multiset(&ctx, &values),
+        Command::Get { key } => config::get(&ctx, key.as_deref()),
+        Command::Unset { key } => config::unset(&ctx, &key),
+        Command::Conf { key, value } => config::conf(&ctx, key.as_deref(), value.as_deref()),
         Command::Daemon => unreachable!("handled above"),
     };
     result.unwrap_or_else(|e| print::error(&e))

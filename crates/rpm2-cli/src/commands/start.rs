@@ -38,6 +38,14 @@ pub fn start(ctx: &Ctx, a: StartArgs) -> CmdResult {
             ));
         }
     })?;
+    // pm2: a known app restarted by `start --watch` has its watching toggled.
+    if a.watch.is_some() && !done.restarted.is_empty() {
+        let ids = done
+            .restarted
+            .iter()
+            .map(|p| rpm2_proto::Target::Id(p.pm_id));
+        client.toggle_watch(ids.collect())?;
+    }
     // Processes that never came up while `start` waited for them.
     let (up, failed): (Vec<_>, Vec<_>) = done.started.into_iter().partition(boot_failure::came_up);
     for p in &up {

@@ -104,6 +104,10 @@ impl Rpm2 {
 
     pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(bin());
+        // Paths moved by the caller's PM2_* variables would leave the home.
+        for (name, _) in rpm2_client::home::OVERRIDES {
+            cmd.env_remove(name);
+        }
         cmd.args(args)
             .current_dir(self.work())
             .env("RPM2_HOME", self.home())

@@ -259,6 +259,7 @@ pub(crate) fn resolve_app(
     index: usize,
 ) -> Result<AppSpec, ConfigError> {
     let display = display_name(&map, index);
+    crate::pm2_vars::apply(&mut map, &ctx.opts.shell_env, ctx.origin, &display)?;
     check_simple_types(&mut map, ctx.origin, &display)?;
     let app = App {
         map: &map,

@@ -63,6 +63,10 @@ impl Actor {
                 self.remove(pm_id);
                 let _ = reply.send(Ok(()));
             }
+            Call::Watch { ids, change, reply } => {
+                self.change_watch(&ids, change);
+                let _ = reply.send(Ok(()));
+            }
             Call::Scale { name, count, reply } => {
                 let _ = reply.send(self.scale(&name, count));
             }
@@ -278,8 +282,10 @@ impl Actor {
                 plan.add.push(self.add_worker(name));
             }
         } else {
+            // As pm2: the oldest workers (lowest ids) go first, so a later
+            // scale-up reuses their NODE_APP_INSTANCE numbers.
             let n = usize::try_from(current - target).unwrap_or(0);
-            plan.remove = ids.into_iter().rev().take(n).collect();
+            plan.remove = ids.into_iter().take(n).collect();
         }
         if let Some(a) = self.table.apps.get_mut(name) {
             a.spec.instances = u32::try_from(target).unwrap_or(u32::MAX);

@@ -12,6 +12,7 @@ pub mod drain;
 mod env;
 mod info;
 mod lifecycle;
+mod module_env;
 pub mod notices;
 pub mod ops;
 mod os;
@@ -140,6 +141,13 @@ pub enum Call {
         ids: Option<Vec<u32>>,
         reply: Reply<Vec<std::path::PathBuf>>,
     },
+    /// Turn watching of the workers' apps off, or toggle it (pm2's
+    /// `stopWatch`, `toggleWatch`).
+    Watch {
+        ids: Vec<u32>,
+        change: WatchChange,
+        reply: Reply<()>,
+    },
     /// Specs of every app with whether it has a running worker (for save).
     Specs {
         reply: Reply<Vec<(AppSpec, bool)>>,
@@ -156,6 +164,15 @@ pub enum Call {
     ShutDown {
         reply: Reply<()>,
     },
+}
+
+/// What `Call::Watch` does to an app's watching.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WatchChange {
+    /// `stop`: pm2 stops watching what it stops.
+    Off,
+    /// `restart --watch`: on if it was off, off if it was on.
+    Toggle,
 }
 
 pub struct Registered {

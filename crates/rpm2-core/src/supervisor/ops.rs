@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use rpm2_proto::{AppSpec, ErrorCode, ProcessInfo, Request, Response, RpcError, Target};
 
-use super::{Call, SupervisorHandle};
+use super::{Call, SupervisorHandle, WatchChange};
 use crate::paths::Home;
 
 /// Answer one request (not `Hello`/`Subscribe`/`Kill`, which the RPC server
@@ -18,6 +18,7 @@ pub async fn handle(sup: &SupervisorHandle, home: &Home, req: Request) -> Respon
 }
 
 async fn run(sup: &SupervisorHandle, home: &Home, req: Request) -> Result<Response, RpcError> {
+    let req = super::module_env::merge(home, req);
     match req {
         Request::Ping => Ok(Response::Pong),
         Request::Start { apps, only_new } => {
@@ -26,6 +27,13 @@ async fn run(sup: &SupervisorHandle, home: &Home, req: Request) -> Result<Respon
         Request::StartOrReload { apps } => start(sup, apps, false, &[], Existing::Reload).await,
         Request::Stop { targets } => {
             let ids = resolve(sup, targets).await?;
+            // As pm2: what is stopped is no longer watched.
+            sup.call(|reply| Call::Watch {
+                ids: ids.clone(),
+                change: WatchChange::Off,
+                reply,
+            })
+            .await?;
             each_concurrently(sup, &ids, |pm_id, reply| Call::Stop { pm_id, reply }).await?;
             processes(sup, ids).await
         }
@@ -56,6 +64,16 @@ async fn run(sup: &SupervisorHandle, home: &Home, req: Request) -> Result<Respon
                 .await?;
             delete(sup, &ids).await?;
             Ok(Response::Processes { processes: infos })
+        }
+        Request::ToggleWatch { targets } => {
+            let ids = resolve(sup, targets).await?;
+            sup.call(|reply| Call::Watch {
+                ids: ids.clone(),
+                change: WatchChange::Toggle,
+                reply,
+            })
+            .await?;
+            processes(sup, ids).await
         }
         Request::Scale { name, count } => {
             let plan = sup
@@ -346,7 +364,7 @@ async fn save(sup: &SupervisorHandle, home: &Home, force: bool) -> Result<Respon
     let text = serde_json::to_string_pretty(&entries)
         .map_err(|e| RpcError::new(ErrorCode::Io, format!("cannot encode dump: {e}")))?;
     if path.exists() {
-        let _ = std::fs::copy(&path, path.with_extension("pm2.bak"));
+        let _ = std::fs::copy(&path, home.dump_backup_file());
     }
     // Write then rename: a crash never leaves half a dump.
     let tmp = path.with_extension("pm2.tmp");
@@ -366,7 +384,7 @@ async fn save(sup: &SupervisorHandle, home: &Home, force: bool) -> Result<Respon
 
 async fn resurrect(sup: &SupervisorHandle, home: &Home) -> Result<Response, RpcError> {
     let path = home.dump_file();
-    let backup = path.with_extension("pm2.bak");
+    let backup = home.dump_backup_file();
     let entries = read_dump(&path).or_else(|first| read_dump(&backup).map_err(|_| first))?;
     if entries.is_empty() {
         return processes_all(sup).await;

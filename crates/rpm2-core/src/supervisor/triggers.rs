@@ -163,6 +163,43 @@ impl Actor {
         self.restart_app(app, false);
     }
 
+    /// Watching of the apps of `ids` off, or toggled. rpm2 watches per app
+    /// (pm2 per worker, each watcher restarting the whole app): one change
+    /// for each app named.
+    pub(crate) fn change_watch(&mut self, ids: &[u32], change: super::WatchChange) {
+        let mut apps: Vec<String> = ids
+            .iter()
+            .filter_map(|id| self.table.workers.get(id).map(|w| w.app.clone()))
+            .collect();
+        apps.sort_unstable();
+        apps.dedup();
+        for app in apps {
+            let Some(a) = self.table.apps.get_mut(&app) else {
+                continue;
+            };
+            let on = match change {
+                super::WatchChange::Off => false,
+                super::WatchChange::Toggle => !a.spec.watch.enabled,
+            };
+            if on == a.spec.watch.enabled {
+                continue;
+            }
+            a.spec.watch.enabled = on;
+            a.triggers.watch_pending = false;
+            a.triggers.watcher = None;
+            if on {
+                match watch(&a.spec, self.tx.clone()) {
+                    Ok(w) => a.triggers.watcher = Some(w),
+                    Err(e) => tracing::warn!("App [{app}] cannot watch files: {e}"),
+                }
+            }
+            tracing::info!(
+                "[Watch] {} watching {app}",
+                if on { "Start" } else { "Stop" }
+            );
+        }
+    }
+
     /// Restart every worker of `app` (running ones; all of them with `include_stopped`).
     fn restart_app(&mut self, app: &str, include_stopped: bool) {
         for pm_id in self.table.workers_of(app) {

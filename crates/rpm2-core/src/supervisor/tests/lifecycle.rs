@@ -204,14 +204,16 @@ async fn scale_up_and_down_during_a_reload() {
     let third = h.serving(added[0]);
     h.says(third, json!("ready")).await;
     assert_eq!(answered(&mut started), Some(Ok(())));
-    // Scale down to one: the reloading worker is removed (stop, then remove).
+    // Scale down to one: the oldest workers go, as in pm2, the reloading
+    // one among them (stop, then remove).
     let mut plan = h.call(|reply| Call::Scale {
         name: "web".into(),
         count: rpm2_proto::ScaleCount::To(1),
         reply,
     });
     let remove = plan.try_recv().unwrap().unwrap().remove;
-    assert!(remove.contains(&ids[1]));
+    assert_eq!(remove, ids);
+    let first = h.serving(ids[0]);
     let old = h.serving(ids[1]);
     let mut stops: Vec<Answer> = remove.iter().map(|&id| h.stop(id)).collect();
     h.settle().await;
@@ -219,7 +221,7 @@ async fn scale_up_and_down_during_a_reload() {
     assert_eq!(err.code, ErrorCode::ReloadFailed, "the reload is cut short");
     // Successor and old run are both asked to end; they exit.
     h.advance(100).await;
-    for gen in [successor, old, third] {
+    for gen in [successor, old, first] {
         if h.actor.table.runs.contains_key(&gen) {
             h.exit(gen, Some(0), None).await;
         }
@@ -230,8 +232,12 @@ async fn scale_up_and_down_during_a_reload() {
     for &id in &remove {
         drop(h.call(|reply| Call::Remove { pm_id: id, reply }));
     }
-    assert_eq!(h.actor.table.workers_of("web"), vec![ids[0]]);
-    assert_eq!(h.status(ids[0]), WorkerStatus::Online);
+    assert_eq!(h.actor.table.workers_of("web"), added);
+    assert_eq!(h.status(added[0]), WorkerStatus::Online);
+    assert!(
+        h.actor.table.runs.contains_key(&third),
+        "the newest keeps running"
+    );
 }
 
 #[tokio::test(start_paused = true)]
