@@ -145,6 +145,17 @@ describe('drain preload', () => {
     h.cli(['delete', 'esm']);
   });
 
+  test("the preload reports the app's name as pm2's agent does (axm_options.module_name)", async () => {
+    const port = await freePort();
+    const file = ecosystem(h, 'named', { script: ARGV, env: { PORT: String(port) } });
+    assert.equal(h.cli(['start', file]).code, 0);
+    await waitServing(port);
+    const optionsNow = () => byName(h.jlist(), 'named')[0].pm2_env.axm_options;
+    const options = await waitFor(() => optionsNow().module_name && optionsNow(), { what: 'axm_options.module_name' });
+    assert.deepEqual(options, { module_name: 'named' });
+    h.cli(['delete', 'named']);
+  });
+
   test('an app with no server reloads and stops with the preload', async () => {
     const r = h.cli(['start', path.join(FIXTURES, 'cluster-nolisten.js'), '-i', '1', '--name', 'worker']);
     assert.equal(r.code, 0, r.out);
@@ -196,6 +207,8 @@ describe('drain preload', () => {
     assert.deepEqual(got.execArgv, []);
     const w = byName(h.jlist(), 'plain')[0];
     assert.equal(w.pm2_env.drain, false);
+    // Only the preload reports the name as pm2's injected agent does.
+    assert.deepEqual(w.pm2_env.axm_options, {});
     assert.match(h.cli(['describe', 'plain']).stdout, /drain\s*│\s*✘/);
     assert.equal(h.cli(['reload', 'plain']).code, 0);
     h.cli(['delete', 'plain']);

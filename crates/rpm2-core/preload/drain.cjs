@@ -14,7 +14,9 @@
 //   the daemon (`NODE_RPM2_DRAINED`), which then interrupts it at once.
 //
 // It also reports the number of requests in flight (at most every 500 ms,
-// only when it changed). Messages to and from the daemon are Node internal
+// only when it changed), and at start the app's name as `@pm2/io`'s
+// configuration message, which pm2's injected agent sends for every Node
+// app: jlist's `axm_options.module_name`, as pm2 shows it. Messages to and from the daemon are Node internal
 // messages (`cmd` starting with `NODE_`): the app's process.on('message')
 // never sees them, and listening for them does not keep the process alive.
 // Requires Node 18 (diagnostics_channel http server events).
@@ -32,6 +34,9 @@
   try {
     install(send);
     send({ cmd: HELLO, version: 1 });
+    if (process.env.name) {
+      send({ type: 'axm:option:configuration', data: { module_name: process.env.name } });
+    }
   } catch (e) {
     send({ cmd: HELLO, version: 1, error: String((e && e.message) || e) });
   }
