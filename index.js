@@ -303,10 +303,26 @@ class API {
       throw badRequest(`start needs a script, a config file or app objects, not ${JSON.stringify(target)}`);
     }
     if (Array.isArray(target) && !target.length) return [];
+    if (typeof target === 'string' && !isConfigFile(target) && !opts.force) await this._refuseRunning(target, opts);
     const out = await this._unwrap(this._connection().start(target, loadOpts(this._withCwd(opts))));
     const result = out.processes.map(actionResult);
     Object.defineProperty(result, 'warnings', { value: out.warnings, enumerable: false });
     return result;
+  }
+
+  /**
+   * pm2's rule for `start(script)`: the same script under the same name,
+   * running, is refused (stopped or errored, it is started again).
+   */
+  async _refuseRunning(script, opts) {
+    const cwd = path.resolve(opts.cwd || this._opts.cwd || process.cwd());
+    const file = path.resolve(cwd, script);
+    const name = typeof opts.name === 'string' ? opts.name : path.basename(script, path.extname(script));
+    const running = (await this._processes({ op: OP.list })).filter(
+      (p) =>
+        p.name === name && p.pm2_env.pm_exec_path === file && !['stopped', 'stopping', 'errored'].includes(p.pm2_env.status),
+    );
+    if (running.length) throw badRequest('Script already launched, add -f option to force re-execution');
   }
 
   /**
