@@ -169,6 +169,7 @@ class API {
     this._conn = null;
     this._home = null;
     this._child = null;
+    this._pin = null;
     this._buses = new Set();
     for (const name of Object.getOwnPropertyNames(API.prototype)) {
       if (name !== 'constructor' && typeof this[name] === 'function') this[name] = this[name].bind(this);
@@ -198,6 +199,9 @@ class API {
   }
 
   _connection() {
+    // As pm2's client: once it has talked to the daemon, Node keeps running
+    // until disconnect() or killDaemon().
+    if (!this._pin) this._pin = setInterval(() => {}, 0x7fffffff);
     if (!this._conn) {
       const { Connection } = loadNative();
       this._conn = new Connection(this._homeDir(), this._exe());
@@ -279,12 +283,21 @@ class API {
     }
   }
 
+  _unpin() {
+    if (this._pin) clearInterval(this._pin);
+    this._pin = null;
+  }
+
   async _kill() {
     const child = this._child;
-    await this._request({ op: OP.kill });
-    for (const bus of this._buses) bus.close();
-    this._buses.clear();
-    if (this._conn) this._conn.close();
+    try {
+      await this._request({ op: OP.kill });
+    } finally {
+      for (const bus of this._buses) bus.close();
+      this._buses.clear();
+      if (this._conn) this._conn.close();
+      this._unpin();
+    }
     if (child && child.exitCode === null && child.signalCode === null) {
       await new Promise((resolve) => child.once('exit', resolve));
     }
@@ -487,6 +500,7 @@ const METHODS = {
     this._buses.clear();
     if (this._conn) this._conn.close();
     this._conn = null;
+    this._unpin();
   },
   /** `killDaemon(cb)`: stop every app, then the daemon. */
   killDaemon() {

@@ -136,3 +136,30 @@ test('the same calls against pm2 7 give the same outcomes, but for the listed di
   const pm2Silent = pm2.results.filter((p) => p.outcome === 'hang' || p.outcome === 'throw').map((p) => p.label);
   assert.ok(pm2Silent.length > 0, 'expected pm2 to leave some shapes unanswered');
 });
+
+// pm2's client keeps Node running once it has talked to the daemon, until
+// disconnect(): a launcher app that calls start() and nothing else stays up
+// (and is not restarted in a loop by its process manager).
+test('a call holds the event loop until disconnect(), as pm2', { timeout: 60_000 }, async () => {
+  const home = tempHome('pin');
+  const code = `
+    const rpm2 = require(${JSON.stringify(ROOT)});
+    const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    const before = timers();
+    rpm2.list([], (err) => {
+      if (err) throw err;
+      const held = timers() - before;
+      rpm2.disconnect(() => {
+        console.log(JSON.stringify({ held, after: timers() - before }));
+      });
+    });`;
+  const r = spawnSync(process.execPath, ['-e', code], {
+    env: { ...process.env, RPM2_HOME: home },
+    encoding: 'utf8',
+    timeout: 50_000,
+  });
+  spawnSync(RPM2, ['kill'], { env: { ...process.env, RPM2_HOME: home }, timeout: 60_000 });
+  // It exited by itself after disconnect() (spawnSync's timeout is the watchdog).
+  assert.equal(r.status, 0, r.stdout + r.stderr);
+  assert.deepEqual(JSON.parse(r.stdout.trim()), { held: 1, after: 0 });
+});
