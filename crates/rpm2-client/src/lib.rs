@@ -21,7 +21,7 @@ pub mod plan;
 pub mod spawn;
 pub mod timeout;
 
-pub use api::{Saved, UpdateEnv};
+pub use api::{Saved, Triggered, UpdateEnv};
 pub use conn::{Client, Events};
 pub use error::ClientError;
 pub use home::Home;

@@ -5,6 +5,7 @@ mod boot_failure;
 mod logs;
 mod show;
 mod start;
+mod trigger;
 
 use std::process::ExitCode;
 
@@ -126,6 +127,11 @@ pub fn run() -> ExitCode {
         Command::Resurrect => actions::resurrect(&ctx),
         Command::Ping => actions::ping(&ctx),
         Command::Kill => actions::kill(&ctx),
+        Command::Trigger {
+            target,
+            action,
+            params,
+        } => trigger::trigger(&ctx, target, action, params),
         Command::Daemon => unreachable!("handled above"),
     };
     result.unwrap_or_else(|e| print::error(&e))
