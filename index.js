@@ -6,12 +6,12 @@
 // method takes a Node-style callback or, without one, returns a Promise.
 // Errors are `Error`s with a stable `code` (PROCESS_NOT_FOUND,
 // INVALID_OPTION, DAEMON_UNAVAILABLE…).
-const { EventEmitter } = require('node:events');
 const childProcess = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { resolveBinary, resolveAddon } = require('./npm/resolve-binary.js');
+const { openBus } = require('./bus.js');
 
 let native = null;
 function loadNative() {
@@ -152,12 +152,6 @@ function loadOpts(opts = {}, { forStart = true } = {}) {
     overrides,
     updateEnv,
   };
-}
-
-/** Bus pattern (`log:*`, `*`) → RegExp. */
-function patternRegExp(pattern) {
-  const escaped = pattern.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*');
-  return new RegExp(`^${escaped}$`);
 }
 
 class API {
@@ -420,70 +414,7 @@ class API {
   async _launchBus() {
     const conn = this._connection();
     await this._unwrap(conn.connect(this._child === null && this._opts.daemon_mode !== false, 0));
-    const bus = new EventEmitter();
-    const patterns = new Map();
-    const emit = (type, packet) => {
-      bus.emit(type, packet);
-      for (const name of bus.eventNames()) {
-        if (typeof name !== 'string' || !name.includes('*')) continue;
-        let re = patterns.get(name);
-        if (!re) patterns.set(name, (re = patternRegExp(name)));
-        if (re.test(type)) bus.emit(name, type, packet);
-      }
-    };
-    let id = null;
-    let closed = false;
-    return new Promise((resolve, reject) => {
-      let ready = false;
-      const onPacket = (text) => {
-        const ev = JSON.parse(text);
-        if (ev.rpm2 === 'ready') {
-          ready = true;
-          resolve(bus);
-          return;
-        }
-        if (ev.rpm2 === 'error') {
-          const err = rpm2Error(ev.code, ev.message);
-          if (!ready) reject(err);
-          else if (bus.listenerCount('error')) bus.emit('error', err);
-          return;
-        }
-        if (ev.rpm2 === 'closed') {
-          this._buses.delete(bus);
-          if (!closed) {
-            closed = true;
-            bus.emit('close');
-          }
-          return;
-        }
-        if (closed) return;
-        const proc = { ...ev.process, rev: null };
-        switch (ev.type) {
-          case 'log:out':
-          case 'log:err':
-            emit(ev.type, { process: proc, at: ev.at, data: ev.data });
-            break;
-          case 'process:event':
-            emit('process:event', { event: ev.event, manually: ev.manually, process: proc, at: ev.at });
-            break;
-          case 'process:msg':
-            if (ev.msg_type) emit(ev.msg_type, { process: proc, at: ev.at, data: ev.data });
-            else emit('process:msg', { process: proc, at: ev.at, raw: ev.raw });
-            break;
-          default:
-            emit(ev.type, ev);
-        }
-      };
-      id = conn.subscribe(onPacket);
-      bus.close = () => {
-        if (closed) return;
-        closed = true;
-        conn.closeBus(id);
-        this._buses.delete(bus);
-        bus.emit('close');
-      };
-      this._buses.add(bus);
-    });
+    return openBus(conn, this._buses, rpm2Error);
   }
 }
 
