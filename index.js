@@ -156,8 +156,10 @@ function loadOpts(opts = {}, { forStart = true } = {}) {
 
 class API {
   /**
-   * @param {object} [opts] `rpm2_home` (else $RPM2_HOME, else ~/.rpm2),
-   *   `daemon_mode` (false: like `connect(true)`).
+   * @param {object} [opts] `rpm2_home` or pm2's `pm2_home` (else a fresh
+   *   temporary home with pm2's `independent`, else $RPM2_HOME, else
+   *   ~/.rpm2), `daemon_mode` (false: like `connect(true)`), `cwd` (where
+   *   relative scripts and config files resolve).
    */
   constructor(opts) {
     this._opts = opts || {};
