@@ -163,8 +163,12 @@ declare namespace rpm2 {
     parallel?: number;
   }
 
-  /** name, pm_id, namespace, 'all', a config path, or app objects. */
+  /** name, pm_id, namespace, 'all', `/regex/` (on names), a config path, or app objects. */
   type Target = string | number | StartOptions | Array<string | number | StartOptions>;
+
+  interface Success {
+    success: true;
+  }
 
   interface ConnectResult {
     daemon_mode: boolean;
@@ -235,7 +239,13 @@ declare namespace rpm2 {
   interface ApiOptions {
     /** Daemon home; default `$RPM2_HOME`, else `~/.rpm2`. */
     rpm2_home?: string;
+    /** pm2's name for the same. */
+    pm2_home?: string;
     home?: string;
+    /** A home of its own in the temp folder (pm2's `independent`). */
+    independent?: boolean;
+    /** Where relative scripts and config files resolve; default `process.cwd()`. */
+    cwd?: string;
     /** false: like `connect(true)` (the daemon is our child). */
     daemon_mode?: boolean;
   }
@@ -255,29 +265,32 @@ declare namespace rpm2 {
     close(): Promise<void>;
 
     start(target: string | StartOptions | StartOptions[], cb: Callback<Proc[]>): void;
-    start(target: string | StartOptions | StartOptions[], opts: StartFlags, cb: Callback<Proc[]>): void;
+    start(target: string | StartOptions | StartOptions[], opts: StartFlags | null, cb: Callback<Proc[]>): void;
     start(target?: string | StartOptions | StartOptions[], opts?: StartFlags): Promise<Proc[]>;
 
     stop(target: Target, cb: Callback<Proc[]>): void;
-    stop(target: Target, opts: ActionOptions, cb: Callback<Proc[]>): void;
+    stop(target: Target, opts: ActionOptions | null, cb: Callback<Proc[]>): void;
     stop(target: Target, opts?: ActionOptions): Promise<Proc[]>;
     restart(target: Target, cb: Callback<Proc[]>): void;
-    restart(target: Target, opts: ActionOptions, cb: Callback<Proc[]>): void;
+    restart(target: Target, opts: ActionOptions | null, cb: Callback<Proc[]>): void;
     restart(target: Target, opts?: ActionOptions): Promise<Proc[]>;
     reload(target: Target, cb: Callback<Proc[]>): void;
-    reload(target: Target, opts: ActionOptions, cb: Callback<Proc[]>): void;
+    reload(target: Target, opts: ActionOptions | null, cb: Callback<Proc[]>): void;
     reload(target: Target, opts?: ActionOptions): Promise<Proc[]>;
     delete(target: Target, cb: Callback<Proc[]>): void;
-    delete(target: Target, opts: ActionOptions, cb: Callback<Proc[]>): void;
+    delete(target: Target, opts: ActionOptions | null, cb: Callback<Proc[]>): void;
     delete(target: Target, opts?: ActionOptions): Promise<Proc[]>;
-    reset(target: string | number, cb: Callback<Proc[]>): void;
-    reset(target: string | number): Promise<Proc[]>;
+    reset(target: string | number, cb: Callback<Success>): void;
+    reset(target: string | number): Promise<Success>;
 
-    scale(name: string, count: number | string, cb: Callback<Proc[]>): void;
-    scale(name: string, count: number | string): Promise<Proc[]>;
+    scale(name: string, count: number | string, cb: Callback<Success>): void;
+    scale(name: string, count: number | string): Promise<Success>;
 
     list(cb: Callback<ProcessDescription[]>): void;
+    /** pm2's `list(opts, cb)`: the options are ignored (pm2-prometheus-exporter passes `[]`). */
+    list(opts: object | null, cb: Callback<ProcessDescription[]>): void;
     list(): Promise<ProcessDescription[]>;
+    /** An unknown name or id gives `[]`, as in pm2. */
     describe(target: string | number, cb: Callback<ProcessDescription[]>): void;
     describe(target: string | number): Promise<ProcessDescription[]>;
 
@@ -285,10 +298,11 @@ declare namespace rpm2 {
     sendDataToProcessId<T>(packet: DataPacket<T> & { id: number }, cb: Callback<{ success: true; data: DataPacket<T> }>): void;
     sendDataToProcessId<T>(id: number, packet: DataPacket<T>): Promise<{ success: true; data: DataPacket<T> }>;
     sendDataToProcessId<T>(packet: DataPacket<T> & { id: number }): Promise<{ success: true; data: DataPacket<T> }>;
-    sendSignalToProcessName(signal: string | number, name: string, cb: Callback<Proc[]>): void;
-    sendSignalToProcessName(signal: string | number, name: string): Promise<Proc[]>;
-    sendSignalToProcessId(signal: string | number, id: number, cb: Callback<Proc[]>): void;
-    sendSignalToProcessId(signal: string | number, id: number): Promise<Proc[]>;
+    /** Answers with the whole process list, as pm2. */
+    sendSignalToProcessName(signal: string | number, name: string, cb: Callback<ProcessDescription[]>): void;
+    sendSignalToProcessName(signal: string | number, name: string): Promise<ProcessDescription[]>;
+    sendSignalToProcessId(signal: string | number, id: number | string, cb: Callback<ProcessDescription[]>): void;
+    sendSignalToProcessId(signal: string | number, id: number | string): Promise<ProcessDescription[]>;
 
     launchBus(cb: Callback<Bus>): void;
     launchBus(): Promise<Bus>;
@@ -310,11 +324,13 @@ declare namespace rpm2 {
     dump(force?: boolean): Promise<{ success: true }>;
     resurrect(cb: Callback<Proc[]>): void;
     resurrect(): Promise<Proc[]>;
-    flush(cb: Callback<{ success: true }>): void;
-    flush(target: string | number, cb: Callback<{ success: true }>): void;
-    flush(target?: string | number): Promise<{ success: true }>;
-    reloadLogs(cb: Callback<{ success: true }>): void;
-    reloadLogs(): Promise<{ success: true }>;
+    /** Answers with the process list, as pm2. */
+    flush(cb: Callback<ProcessDescription[]>): void;
+    flush(target: string | number | null, cb: Callback<ProcessDescription[]>): void;
+    flush(target?: string | number | null): Promise<ProcessDescription[]>;
+    /** Answers `{}`, as pm2. */
+    reloadLogs(cb: Callback<Record<string, never>>): void;
+    reloadLogs(): Promise<Record<string, never>>;
   }
 }
 

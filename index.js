@@ -6,12 +6,12 @@
 // method takes a Node-style callback or, without one, returns a Promise.
 // Errors are `Error`s with a stable `code` (PROCESS_NOT_FOUND,
 // INVALID_OPTION, DAEMON_UNAVAILABLE…).
-const { EventEmitter } = require('node:events');
 const childProcess = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { resolveBinary, resolveAddon } = require('./npm/resolve-binary.js');
+const { openBus } = require('./bus.js');
 
 let native = null;
 function loadNative() {
@@ -107,6 +107,15 @@ function toTargets(target) {
   return list.map((t) => String(t));
 }
 
+/** pm2's regex target: `/^api-\d+$/`. */
+function isRegexTarget(t) {
+  return typeof t === 'string' && t.length > 2 && t.startsWith('/') && t.endsWith('/');
+}
+
+function badRequest(message) {
+  return rpm2Error(codes().BadRequest, message);
+}
+
 function isConfigFile(t) {
   return loadNative().isConfigFile(t);
 }
@@ -145,22 +154,19 @@ function loadOpts(opts = {}, { forStart = true } = {}) {
   };
 }
 
-/** Bus pattern (`log:*`, `*`) → RegExp. */
-function patternRegExp(pattern) {
-  const escaped = pattern.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*');
-  return new RegExp(`^${escaped}$`);
-}
-
 class API {
   /**
-   * @param {object} [opts] `rpm2_home` (else $RPM2_HOME, else ~/.rpm2),
-   *   `daemon_mode` (false: like `connect(true)`).
+   * @param {object} [opts] `rpm2_home` or pm2's `pm2_home` (else a fresh
+   *   temporary home with pm2's `independent`, else $RPM2_HOME, else
+   *   ~/.rpm2), `daemon_mode` (false: like `connect(true)`), `cwd` (where
+   *   relative scripts and config files resolve).
    */
-  constructor(opts = {}) {
-    this._opts = opts;
+  constructor(opts) {
+    this._opts = opts || {};
     this._conn = null;
     this._home = null;
     this._child = null;
+    this._pin = null;
     this._buses = new Set();
     for (const name of Object.getOwnPropertyNames(API.prototype)) {
       if (name !== 'constructor' && typeof this[name] === 'function') this[name] = this[name].bind(this);
@@ -171,7 +177,9 @@ class API {
     if (!this._home) {
       this._home =
         this._opts.rpm2_home ||
+        this._opts.pm2_home ||
         this._opts.home ||
+        (this._opts.independent ? fs.mkdtempSync(path.join(os.tmpdir(), 'rpm2-')) : null) ||
         process.env.RPM2_HOME ||
         path.join(os.homedir(), '.rpm2');
       this._home = path.resolve(this._home);
@@ -188,6 +196,9 @@ class API {
   }
 
   _connection() {
+    // As pm2's client: once it has talked to the daemon, Node keeps running
+    // until disconnect() or killDaemon().
+    if (!this._pin) this._pin = setInterval(() => {}, 0x7fffffff);
     if (!this._conn) {
       const { Connection } = loadNative();
       this._conn = new Connection(this._homeDir(), this._exe());
@@ -211,7 +222,12 @@ class API {
   }
 
   async _actionResults(req) {
-    return (await this._processes(req)).map(actionResult);
+    const procs = await this._processes(req);
+    // pm2: `all` with no process is an error, not an empty success.
+    if (!procs.length && (req.targets || []).includes('all')) {
+      throw rpm2Error(codes().ProcessNotFound, 'process name not found: no process is running');
+    }
+    return procs.map(actionResult);
   }
 
   async _connect(noDaemon) {
@@ -264,50 +280,111 @@ class API {
     }
   }
 
+  _unpin() {
+    if (this._pin) clearInterval(this._pin);
+    this._pin = null;
+  }
+
   async _kill() {
     const child = this._child;
-    await this._request({ op: OP.kill });
-    for (const bus of this._buses) bus.close();
-    this._buses.clear();
-    if (this._conn) this._conn.close();
+    try {
+      await this._request({ op: OP.kill });
+    } finally {
+      for (const bus of this._buses) bus.close();
+      this._buses.clear();
+      if (this._conn) this._conn.close();
+      this._unpin();
+    }
     if (child && child.exitCode === null && child.signalCode === null) {
       await new Promise((resolve) => child.once('exit', resolve));
     }
     return { success: true };
   }
 
+  /** pm2's `new API({ cwd })`: where relative paths resolve unless a call says. */
+  _withCwd(opts) {
+    const o = opts && typeof opts === 'object' ? opts : {};
+    return this._opts.cwd && !o.cwd ? { ...o, cwd: this._opts.cwd } : o;
+  }
+
   async _start(target, opts) {
     if (target === undefined || target === null) target = 'ecosystem.config.js';
-    const out = await this._unwrap(this._connection().start(target, loadOpts(opts)));
+    if (typeof target !== 'string' && typeof target !== 'object') {
+      throw badRequest(`start needs a script, a config file or app objects, not ${JSON.stringify(target)}`);
+    }
+    if (Array.isArray(target) && !target.length) return [];
+    if (typeof target === 'string' && !isConfigFile(target) && !opts.force) await this._refuseRunning(target, opts);
+    const out = await this._unwrap(this._connection().start(target, loadOpts(this._withCwd(opts))));
     const result = out.processes.map(actionResult);
     Object.defineProperty(result, 'warnings', { value: out.warnings, enumerable: false });
     return result;
   }
 
-  /** Names for a target that is a config path, an app object or an array of them. */
-  async _names(target, opts) {
-    if (typeof target === 'string' && isConfigFile(target)) {
-      const apps = await this._unwrap(this._connection().load(target, loadOpts(opts, { forStart: false })));
-      return apps.map((a) => a.name);
-    }
-    if (target && typeof target === 'object' && !Array.isArray(target)) return [String(target.name)];
-    if (Array.isArray(target) && target.some((t) => t && typeof t === 'object')) {
-      return target.map((t) => (t && typeof t === 'object' ? String(t.name) : String(t)));
-    }
-    return toTargets(target);
+  /**
+   * pm2's rule for `start(script)`: the same script under the same name,
+   * running, is refused (stopped or errored, it is started again).
+   */
+  async _refuseRunning(script, opts) {
+    const cwd = path.resolve(opts.cwd || this._opts.cwd || process.cwd());
+    const file = path.resolve(cwd, script);
+    const name = typeof opts.name === 'string' ? opts.name : path.basename(script, path.extname(script));
+    const running = (await this._processes({ op: OP.list })).filter(
+      (p) =>
+        p.name === name && p.pm2_env.pm_exec_path === file && !['stopped', 'stopping', 'errored'].includes(p.pm2_env.status),
+    );
+    if (running.length) throw badRequest('Script already launched, add -f option to force re-execution');
   }
 
+  /**
+   * Targets for a config path (its apps that are running: pm2 skips the
+   * others), an app object, an array, or names, ids and `/regex/`es.
+   */
+  async _names(target, opts) {
+    if (target === undefined) throw badRequest('a process name, id, namespace or "all" is needed');
+    let names;
+    if (typeof target === 'string' && isConfigFile(target)) {
+      const apps = await this._unwrap(this._connection().load(target, loadOpts(this._withCwd(opts), { forStart: false })));
+      const running = new Set((await this._processes({ op: OP.list })).map((p) => p.name));
+      return apps.map((a) => a.name).filter((n) => running.has(n));
+    }
+    if (target && typeof target === 'object' && !Array.isArray(target)) names = [String(target.name)];
+    else if (Array.isArray(target)) names = target.map((t) => (t && typeof t === 'object' ? String(t.name) : String(t)));
+    else names = toTargets(target);
+    if (!names.some(isRegexTarget)) return names;
+    // pm2 matches a regex against the names and acts on the ids found.
+    const list = await this._processes({ op: OP.list });
+    return names.flatMap((t) => {
+      if (!isRegexTarget(t)) return [t];
+      let re;
+      try {
+        re = new RegExp(t.slice(1, -1));
+      } catch (e) {
+        throw badRequest(`invalid regex target ${t}: ${e.message}`);
+      }
+      const ids = list.filter((p) => re.test(p.name)).map((p) => String(p.pm_id));
+      if (!ids.length) throw rpm2Error(codes().ProcessNotFound, `no process name matches ${t}`);
+      return ids;
+    });
+  }
+
+  /** A config file whose apps are not running is no error in pm2: nothing to do. */
   async _simple(op, target, opts) {
-    return this._actionResults({ op, targets: await this._names(target, opts) });
+    const targets = await this._names(target, opts);
+    if (!targets.length) return [];
+    return this._actionResults({ op, targets });
   }
 
   async _restart(op, target, opts) {
     if (typeof target === 'string' && isConfigFile(target)) {
       // As `rpm2 restart|reload <file>`: the file's spec applies.
       const out = await this._unwrap(
-        this._connection().startOr(target, loadOpts(opts, { forStart: false }), op === OP.reload),
+        this._connection().startOr(target, loadOpts(this._withCwd(opts), { forStart: false }), op === OP.reload),
       );
       return out.processes.map(actionResult);
+    }
+    if (opts.env && (typeof target !== 'object' || target === null)) {
+      // pm2's refusal, word for word: `env_<name>` lives in a config file.
+      throw badRequest('Using --env [env] without passing the ecosystem.config.js does not work');
     }
     const targets = await this._names(target, opts);
     if (!targets.length) return [];
@@ -327,80 +404,19 @@ class API {
       if (packet && typeof packet === 'object') packet.id = id;
     }
     if (!packet || typeof packet !== 'object' || id === undefined || id === null || packet.data === undefined || !packet.topic) {
-      throw rpm2Error(codes().BadRequest, 'ID, DATA or TOPIC field is missing');
+      throw badRequest('ID, DATA or TOPIC field is missing');
     }
     const pmId = Number(id);
-    if (!Number.isInteger(pmId) || pmId < 0) throw rpm2Error(codes().BadRequest, `invalid process id: ${id}`);
+    if (!Number.isInteger(pmId) || pmId < 0) throw badRequest(`invalid process id: ${id}`);
     await this._request({ op: OP.sendData, pm_id: pmId, packet });
     return { success: true, data: packet };
   }
 
-  _launchBus() {
+  /** As pm2's: the daemon is started if none runs, then the bus opens. */
+  async _launchBus() {
     const conn = this._connection();
-    const bus = new EventEmitter();
-    const patterns = new Map();
-    const emit = (type, packet) => {
-      bus.emit(type, packet);
-      for (const name of bus.eventNames()) {
-        if (typeof name !== 'string' || !name.includes('*')) continue;
-        let re = patterns.get(name);
-        if (!re) patterns.set(name, (re = patternRegExp(name)));
-        if (re.test(type)) bus.emit(name, type, packet);
-      }
-    };
-    let id = null;
-    let closed = false;
-    return new Promise((resolve, reject) => {
-      let ready = false;
-      const onPacket = (text) => {
-        const ev = JSON.parse(text);
-        if (ev.rpm2 === 'ready') {
-          ready = true;
-          resolve(bus);
-          return;
-        }
-        if (ev.rpm2 === 'error') {
-          const err = rpm2Error(ev.code, ev.message);
-          if (!ready) reject(err);
-          else if (bus.listenerCount('error')) bus.emit('error', err);
-          return;
-        }
-        if (ev.rpm2 === 'closed') {
-          this._buses.delete(bus);
-          if (!closed) {
-            closed = true;
-            bus.emit('close');
-          }
-          return;
-        }
-        if (closed) return;
-        const proc = { ...ev.process, rev: null };
-        switch (ev.type) {
-          case 'log:out':
-          case 'log:err':
-            emit(ev.type, { process: proc, at: ev.at, data: ev.data });
-            break;
-          case 'process:event':
-            emit('process:event', { event: ev.event, manually: ev.manually, process: proc, at: ev.at });
-            break;
-          case 'process:msg':
-            if (ev.msg_type) emit(ev.msg_type, { process: proc, at: ev.at, data: ev.data });
-            else emit('process:msg', { process: proc, at: ev.at, raw: ev.raw });
-            break;
-          default:
-            emit(ev.type, ev);
-        }
-      };
-      id = conn.subscribe(onPacket);
-      bus.close = () => {
-        if (closed) return;
-        closed = true;
-        conn.closeBus(id);
-        this._buses.delete(bus);
-        bus.emit('close');
-      };
-      this._buses.add(bus);
-    });
+    await this._unwrap(conn.connect(this._child === null && this._opts.daemon_mode !== false, 0));
+    return openBus(conn, this._buses, rpm2Error);
   }
 }
 
@@ -418,6 +434,7 @@ const METHODS = {
     this._buses.clear();
     if (this._conn) this._conn.close();
     this._conn = null;
+    this._unpin();
   },
   /** `killDaemon(cb)`: stop every app, then the daemon. */
   killDaemon() {
@@ -429,8 +446,8 @@ const METHODS = {
 
   // ---------------------------------------------------------------- apps
   /** `start(script | configPath | appObject | appArray, [opts], cb)`. */
-  start(target, opts = {}) {
-    return this._start(target, opts);
+  start(target, opts) {
+    return this._start(target, opts || {});
   },
   stop(target, opts) {
     return this._simple(OP.stop, target, opts || {});
@@ -444,21 +461,28 @@ const METHODS = {
   reload(target, opts) {
     return this._restart(OP.reload, target, opts || {});
   },
-  /** `reset(target, cb)`: zero the restart counters. */
+  /** `reset(target, cb)`: zero the restart counters; `{ success: true }` as pm2. */
   reset(target) {
-    return this._simple(OP.reset, target, {});
+    return this._simple(OP.reset, target, {}).then(() => ({ success: true }));
   },
-  /** `scale(name, n | '+n' | '-n', cb)`. */
+  /** `scale(name, n | '+n' | '-n', cb)`; `{ success: true }` as pm2. */
   scale(name, count) {
-    return this._actionResults({ op: OP.scale, name: String(name), count: String(count) });
+    if (name === undefined || name === null || count === undefined || count === null) {
+      throw badRequest('scale needs an app name and a number of workers');
+    }
+    return this._request({ op: OP.scale, name: String(name), count: String(count) }).then(() => ({ success: true }));
   },
   /** `list(cb)`: every worker, as `rpm2 jlist` prints it. */
   list() {
     return this._processes({ op: OP.list });
   },
-  /** `describe(name | id, cb)`: the workers matching. */
+  /** `describe(name | id, cb)`: the workers matching; none is `[]`, as in pm2. */
   describe(target) {
-    return this._processes({ op: OP.describe, targets: toTargets(target) });
+    if (target === undefined) throw badRequest('describe needs a process name or id');
+    return this._processes({ op: OP.describe, targets: toTargets(target) }).catch((e) => {
+      if (e.code === codes().ProcessNotFound) return [];
+      throw e;
+    });
   },
 
   // ---------------------------------------------------------------- messages
@@ -466,8 +490,12 @@ const METHODS = {
   sendDataToProcessId(...list) {
     return this._sendData(list);
   },
+  /** `sendSignalToProcessName(signal, name, cb)`: answers with the whole list, as pm2. */
   sendSignalToProcessName(signal, name) {
-    return this._actionResults({ op: OP.sendSignal, signal: String(signal), targets: toTargets(name) });
+    if (signal === undefined || name === undefined) throw badRequest('a signal and a process are needed');
+    return this._request({ op: OP.sendSignal, signal: String(signal), targets: toTargets(name) }).then(() =>
+      this._processes({ op: OP.list }),
+    );
   },
   /** `launchBus(cb)`: an EventEmitter of the daemon's events (pm2's bus). */
   launchBus() {
@@ -492,14 +520,14 @@ const METHODS = {
   resurrect() {
     return this._actionResults({ op: OP.resurrect });
   },
-  /** `flush([name | id], cb)`: truncate log files (all when no target). */
+  /** `flush([name | id], cb)`: truncate log files (all when no target); answers with the list, as pm2. */
   flush(target) {
     const targets = target === undefined || target === null || target === 'all' ? [] : toTargets(target);
-    return this._request({ op: OP.flush, targets }).then(() => ({ success: true }));
+    return this._request({ op: OP.flush, targets }).then(() => this._processes({ op: OP.list }));
   },
-  /** `reloadLogs(cb)`: reopen every log file (after rotation). */
+  /** `reloadLogs(cb)`: reopen every log file (after rotation); `{}` as pm2. */
   reloadLogs() {
-    return this._request({ op: OP.reloadLogs }).then(() => ({ success: true }));
+    return this._request({ op: OP.reloadLogs }).then(() => ({}));
   },
 };
 

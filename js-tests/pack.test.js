@@ -44,7 +44,7 @@ test('npm pack → npm install into an Express project → npx rpm2 start + requ
   const packed = JSON.parse(run('npm', ['pack', '--json', '--pack-destination', TMP], { cwd: ROOT }));
   const tarball = path.join(TMP, packed[0].filename);
   const files = packed[0].files.map((f) => f.path);
-  for (const needed of ['index.js', 'index.d.ts', 'bin/rpm2.js', 'npm/install.js', 'npm/linux-x64-gnu/package.json', 'Cargo.toml', 'Cargo.lock', 'crates/rpm2-napi/build.rs', 'crates/rpm2-core/src/lib.rs']) {
+  for (const needed of ['index.js', 'bus.js', 'index.d.ts', 'bin/rpm2.js', 'npm/install.js', 'npm/linux-x64-gnu/package.json', 'Cargo.toml', 'Cargo.lock', 'crates/rpm2-napi/build.rs', 'crates/rpm2-core/src/lib.rs']) {
     assert.ok(files.includes(needed), `tarball lacks ${needed}`);
   }
   assert.ok(!files.some((f) => f.startsWith('target/') || f.endsWith('.node') || f === 'npm/linux-x64-gnu/rpm2'), 'tarball holds build output');
