@@ -101,6 +101,15 @@ pub enum Command {
     Ping,
     /// Stop every app, then the daemon
     Kill,
+    /// Write a sample ecosystem.config.js in this directory (replacing one there)
+    #[command(alias = "init")]
+    Ecosystem {
+        /// `simple` (the same sample here)
+        mode: Option<String>,
+    },
+    /// Not available yet: replacing the running daemon by this rpm2 in place
+    #[command(alias = "updatePM2")]
+    Update,
     /// Run the daemon (started by the CLI itself)
     #[command(name = rpm2_client::DAEMON_SUBCOMMAND, hide = true)]
     Daemon,
@@ -120,14 +129,19 @@ pub struct FileArgs {
 
 #[derive(Debug, Args)]
 pub struct TargetArgs {
-    /// Names, ids, namespaces, or `all`
+    /// Names, ids, namespaces, `all`, `/regex/` (on names), script files,
+    /// ecosystem files (their apps), or `-` (a JSON config on stdin)
     #[arg(required = true)]
-    pub targets: Vec<Target>,
+    pub targets: Vec<String>,
+    /// With an ecosystem file: only these apps (comma separated)
+    #[arg(long)]
+    pub only: Option<String>,
 }
 
 #[derive(Debug, Args)]
 pub struct ActionArgs {
-    /// Names, ids, namespaces, `all`, or an ecosystem file
+    /// Names, ids, namespaces, `all`, `/regex/` (on names), script files,
+    /// an ecosystem file, or `-` (a JSON config on stdin)
     #[arg(required = true)]
     pub targets: Vec<String>,
     /// Merge this shell's environment into the apps' env
@@ -147,7 +161,8 @@ pub struct ActionArgs {
 #[derive(Debug, Args)]
 #[expect(clippy::struct_excessive_bools, reason = "one per pm2 flag")]
 pub struct StartArgs {
-    /// Ecosystem file, script, or known app name/id/namespace
+    /// Ecosystem file, script, known app name/id/namespace, or `-` (a JSON
+    /// config on stdin)
     pub targets: Vec<String>,
     /// App name
     #[arg(short = 'n', long)]
@@ -256,6 +271,18 @@ pub struct StartArgs {
     /// Start the same script again even if already running
     #[arg(short = 'f', long)]
     pub force: bool,
+    /// Run in fork mode (no cluster, whatever the script)
+    #[arg(short = 'x', long = "execute-command")]
+    pub execute_command: bool,
+    /// Pid file (the worker's id is added: app.pid → app-0.pid)
+    #[arg(short = 'p', long = "pid", value_name = "FILE")]
+    pub pid: Option<String>,
+    /// Accepted for pm2 scripts: rpm2 never injects @pm2/io (`--no-automation`, `--no-pmx`) nor reads git metadata (`--no-vizion`)
+    #[arg(long = "no-automation", alias = "no-pmx")]
+    pub no_automation: bool,
+    /// Accepted for pm2 scripts (see --no-automation)
+    #[arg(long = "no-vizion", hide = true)]
+    pub no_vizion: bool,
     /// Arguments for the script (after --)
     #[arg(last = true, allow_hyphen_values = true)]
     pub args: Vec<String>,

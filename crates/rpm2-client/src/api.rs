@@ -60,11 +60,27 @@ impl Client {
     /// Start apps; known ones restart with their new spec. Many apps go
     /// in several requests, each well under the frame limit.
     pub fn start(&mut self, apps: Vec<AppSpec>) -> Result<Vec<ProcessInfo>, ClientError> {
+        self.start_with(apps, false)
+    }
+
+    /// `start <script> -f`: an app whose name is known is started again
+    /// beside the running one (two apps of one name, as in pm2); answers
+    /// with the new workers.
+    pub fn start_beside(&mut self, apps: Vec<AppSpec>) -> Result<Vec<ProcessInfo>, ClientError> {
+        self.start_with(apps, true)
+    }
+
+    fn start_with(
+        &mut self,
+        apps: Vec<AppSpec>,
+        force: bool,
+    ) -> Result<Vec<ProcessInfo>, ClientError> {
         let mut all = Vec::new();
         for apps in in_chunks(apps)? {
             all.extend(self.processes(&Request::Start {
                 apps,
                 only_new: false,
+                force,
             })?);
         }
         Ok(all)

@@ -4,10 +4,11 @@
 //! validated before the daemon is asked for anything, so a bad config
 //! starts nothing.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use rpm2_config::{LoadOptions, Loaded};
-use rpm2_proto::{AppSpec, ErrorCode, ProcessInfo, Target};
+use rpm2_proto::{AppSpec, ErrorCode, ProcessInfo, Target, WorkerStatus};
 use serde_json::Value;
 
 use crate::api::UpdateEnv;
@@ -36,6 +37,11 @@ pub struct StartPlan {
     restart: Vec<String>,
     /// Where a word would have been a script (for "Script not found").
     cwd: PathBuf,
+    /// Apps started from a script target (not a config): pm2 refuses to
+    /// start one again while it runs, unless `force`.
+    scripts: BTreeSet<String>,
+    /// `-f`: start a running script again, beside itself.
+    pub force: bool,
 }
 
 /// What `run` did.
@@ -56,6 +62,8 @@ impl StartPlan {
             warnings: Vec::new(),
             restart: Vec::new(),
             cwd: opts.cwd.clone(),
+            scripts: BTreeSet::new(),
+            force: false,
         };
         for target in targets {
             let loaded = match target {
@@ -63,7 +71,10 @@ impl StartPlan {
                     rpm2_config::load_file(Path::new(&t), opts)?
                 }
                 StartTarget::Text(t) if rpm2_config::looks_like_script(&t, &opts.cwd) => {
-                    rpm2_config::from_script(&t, opts)?
+                    let loaded = rpm2_config::from_script(&t, opts)?;
+                    plan.scripts
+                        .extend(loaded.apps.iter().map(|a| a.name.clone()));
+                    loaded
                 }
                 StartTarget::Text(t) => {
                     plan.restart.push(t);
@@ -80,6 +91,19 @@ impl StartPlan {
         // loader warned, naming them): start the last of each once.
         plan.apps = rpm2_config::last_of_each_name(plan.apps);
         Ok(plan)
+    }
+
+    /// Apps loaded already (a config read from stdin), as a plan.
+    #[must_use]
+    pub fn from_loaded(loaded: Loaded, opts: &LoadOptions) -> Self {
+        Self {
+            apps: rpm2_config::last_of_each_name(loaded.apps),
+            warnings: loaded.warnings,
+            restart: Vec::new(),
+            cwd: opts.cwd.clone(),
+            scripts: BTreeSet::new(),
+            force: false,
+        }
     }
 
     /// The apps alone, for callers that start nothing by name (a config
@@ -133,15 +157,49 @@ impl StartPlan {
         update_env: UpdateEnv,
         on_starting: impl FnOnce(&[AppSpec]),
     ) -> Result<Started, ClientError> {
-        let restart = if self.restart.is_empty() {
+        let known = if self.restart.is_empty() && self.scripts.is_empty() {
             Vec::new()
         } else {
-            self.restart_targets(&client.list()?)?
+            client.list()?
         };
+        let mut restart = if self.restart.is_empty() {
+            Vec::new()
+        } else {
+            self.restart_targets(&known)?
+        };
+        let (mut apps, mut beside) = (Vec::new(), Vec::new());
+        for app in self.apps {
+            if !self.scripts.contains(&app.name) {
+                apps.push(app);
+                continue;
+            }
+            match script_state(&app, &known) {
+                ScriptState::New => apps.push(app),
+                ScriptState::Down => restart.push(Target::Name(app.name)),
+                ScriptState::Running if self.force => beside.push(app),
+                ScriptState::Running => {
+                    return Err(ClientError::rejected(
+                        ErrorCode::BadRequest,
+                        format!(
+                            "Script already launched, add -f option to force re-execution \
+                             ({} runs {})",
+                            app.name,
+                            app.script.display()
+                        ),
+                    ))
+                }
+            }
+        }
         let mut done = Started::default();
-        if !self.apps.is_empty() {
-            on_starting(&self.apps);
-            done.started = client.start(self.apps)?;
+        if !apps.is_empty() || !beside.is_empty() {
+            let all: Vec<AppSpec> = apps.iter().chain(&beside).cloned().collect();
+            on_starting(&all);
+        }
+        if !apps.is_empty() {
+            done.started = client.start(apps)?;
+        }
+        if !beside.is_empty() {
+            done.started.extend(client.start_beside(beside)?);
         }
         if !restart.is_empty() {
             done.restarted = client.restart(restart, update_env)?;
@@ -164,6 +222,28 @@ impl StartPlan {
             client.start(loaded.apps)?
         };
         Ok((procs, loaded.warnings))
+    }
+}
+
+/// A script's app against the running processes (pm2 looks for one of
+/// the same name and file).
+enum ScriptState {
+    New,
+    /// Stopped or errored: `start` restarts it.
+    Down,
+    Running,
+}
+
+fn script_state(app: &AppSpec, known: &[ProcessInfo]) -> ScriptState {
+    let same = known
+        .iter()
+        .rfind(|p| p.name == app.name && Path::new(&p.pm2_env.pm_exec_path) == app.script);
+    match same.map(|p| p.pm2_env.status) {
+        None => ScriptState::New,
+        Some(WorkerStatus::Stopped | WorkerStatus::Stopping | WorkerStatus::Errored) => {
+            ScriptState::Down
+        }
+        Some(_) => ScriptState::Running,
     }
 }
 

@@ -34,10 +34,14 @@ pub enum Request {
     /// Start apps. An app whose name is already known is restarted with the
     /// new spec (what `pm2 start ecosystem.config.js` does), unless
     /// `only_new` is set (resurrect: apps already running are left alone).
+    /// With `force` (`start <script> -f`) an app whose name is known is
+    /// added beside it, as pm2 does: two apps of one name.
     Start {
         apps: Vec<AppSpec>,
         #[serde(default)]
         only_new: bool,
+        #[serde(default)]
+        force: bool,
     },
     /// pm2's `startOrReload`: start the apps not known yet, reload (with
     /// the new spec) those that are, remove workers above a lowered count.
@@ -288,6 +292,7 @@ mod tests {
             Request::Start {
                 apps: Vec::new(),
                 only_new: false,
+                force: false,
             },
             Request::StartOrReload { apps: Vec::new() },
             Request::Stop {

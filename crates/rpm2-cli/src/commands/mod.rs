@@ -3,8 +3,12 @@
 mod actions;
 mod boot_failure;
 mod logs;
+mod extra;
 mod show;
 mod start;
+mod words;
+
+pub use words::{stdin_config, STDIN};
 
 use std::process::ExitCode;
 
@@ -97,8 +101,8 @@ pub fn run() -> ExitCode {
     };
     let result = match cli.command {
         Command::Start(a) => start::start(&ctx, a),
-        Command::Stop(a) => actions::simple(&ctx, "stop", |c| c.stop(a.targets)),
-        Command::Delete(a) => actions::simple(&ctx, "delete", |c| c.delete(a.targets)),
+        Command::Stop(a) => words::stop_or_delete(&ctx, &a.targets, a.only.as_deref(), false),
+        Command::Delete(a) => words::stop_or_delete(&ctx, &a.targets, a.only.as_deref(), true),
         Command::StartOrRestart(a) => {
             actions::start_or(&ctx, &a.file, a.only.as_deref(), a.env, false)
         }
@@ -126,6 +130,8 @@ pub fn run() -> ExitCode {
         Command::Resurrect => actions::resurrect(&ctx),
         Command::Ping => actions::ping(&ctx),
         Command::Kill => actions::kill(&ctx),
+        Command::Ecosystem { mode } => extra::ecosystem(&ctx, mode.as_deref()),
+        Command::Update => Ok(extra::update(&ctx)),
         Command::Daemon => unreachable!("handled above"),
     };
     result.unwrap_or_else(|e| print::error(&e))

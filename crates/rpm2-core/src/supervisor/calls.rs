@@ -18,17 +18,20 @@ impl Actor {
             Call::Register {
                 apps,
                 only_new,
+                force,
                 stopped,
                 reply,
             } => {
-                let _ = reply.send(Ok(self.register(apps, only_new, &stopped)));
+                let _ = reply.send(Ok(self.register(apps, only_new, force, &stopped)));
             }
             Call::Resolve { targets, reply } => {
                 let _ = reply.send(self.table.resolve(&targets).map_err(|t| {
-                    RpcError::new(
-                        ErrorCode::ProcessNotFound,
-                        format!("process or namespace {t} not found"),
-                    )
+                    let message = if t == rpm2_proto::Target::All {
+                        "No process found".to_owned()
+                    } else {
+                        format!("process or namespace {t} not found")
+                    };
+                    RpcError::new(ErrorCode::ProcessNotFound, message)
                 }));
             }
             Call::Start {
@@ -143,23 +146,43 @@ impl Actor {
         }
     }
 
-    fn register(&mut self, apps: Vec<AppSpec>, only_new: bool, stopped: &[String]) -> Registered {
+    fn register(
+        &mut self,
+        apps: Vec<AppSpec>,
+        only_new: bool,
+        force: bool,
+        stopped: &[String],
+    ) -> Registered {
         let mut out = Registered {
             new_ids: Vec::new(),
             existing_ids: Vec::new(),
             extra_ids: Vec::new(),
             stay_stopped: Vec::new(),
         };
+        // How many entries of each name this call has seen so far.
+        let mut seen: BTreeMap<String, usize> = BTreeMap::new();
         for spec in apps {
-            if self.table.apps.contains_key(&spec.name) {
-                if only_new {
+            let earlier = seen.get(&spec.name).copied().unwrap_or(0);
+            *seen.entry(spec.name.clone()).or_default() += 1;
+            let running = if self.table.apps.contains_key(&spec.name) {
+                self.table.apps.values().filter(|a| a.spec.name == spec.name).count()
+            } else {
+                0
+            };
+            // A second app of a known name: `-f`, or an entry of a dump
+            // that held more apps of this name than are running.
+            let beside = running > 0 && (force || earlier >= running);
+            if running > 0 && !beside {
+                // The n-th entry of a name stands for its n-th app; only
+                // the first (keyed by the name) takes a new spec.
+                if only_new || earlier > 0 {
                     continue;
                 }
                 let ids = self.table.workers_of(&spec.name);
                 // Scale to the new instance count, then restart the rest.
                 let want = spec.instances as usize;
                 let name = spec.name.clone();
-                let triggers = super::triggers::arm(&spec, &self.tx);
+                let triggers = super::triggers::arm(&name, &spec, &self.tx);
                 if let Some(app) = self.table.apps.get_mut(&name) {
                     app.spec = spec;
                     app.triggers = triggers;
@@ -173,10 +196,14 @@ impl Actor {
                 out.existing_ids.extend(ids.into_iter().take(keep));
                 continue;
             }
-            let name = spec.name.clone();
+            let name = if beside {
+                self.table.second_key(&spec.name)
+            } else {
+                spec.name.clone()
+            };
             let autostart = spec.autostart && !stopped.contains(&spec.name);
             let n = spec.instances.max(1);
-            let triggers = super::triggers::arm(&spec, &self.tx);
+            let triggers = super::triggers::arm(&name, &spec, &self.tx);
             self.table.apps.insert(name.clone(), App { spec, triggers });
             for _ in 0..n {
                 let id = self.add_worker(&name);

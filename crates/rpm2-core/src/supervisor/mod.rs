@@ -66,10 +66,13 @@ pub enum Call {
     /// Add apps (or, for a known name, replace its spec). Returns the ids
     /// to start and the ids that already existed (to restart).
     /// New apps named in `stopped` are registered but stay stopped
-    /// (resurrect of a dump where they were stopped).
+    /// (resurrect of a dump where they were stopped). With `force`, a known
+    /// name gets a second app beside the first (`start <script> -f`); a
+    /// name given twice in one call does too (a dump of such apps).
     Register {
         apps: Vec<AppSpec>,
         only_new: bool,
+        force: bool,
         stopped: Vec<String>,
         reply: Reply<Registered>,
     },

@@ -20,8 +20,17 @@ pub async fn handle(sup: &SupervisorHandle, home: &Home, req: Request) -> Respon
 async fn run(sup: &SupervisorHandle, home: &Home, req: Request) -> Result<Response, RpcError> {
     match req {
         Request::Ping => Ok(Response::Pong),
-        Request::Start { apps, only_new } => {
-            start(sup, apps, only_new, &[], Existing::Restart).await
+        Request::Start {
+            apps,
+            only_new,
+            force,
+        } => {
+            let existing = if force {
+                Existing::Beside
+            } else {
+                Existing::Restart
+            };
+            start(sup, apps, only_new, &[], existing).await
         }
         Request::StartOrReload { apps } => start(sup, apps, false, &[], Existing::Reload).await,
         Request::Stop { targets } => {
@@ -170,6 +179,9 @@ async fn processes_all(sup: &SupervisorHandle) -> Result<Response, RpcError> {
 enum Existing {
     Restart,
     Reload,
+    /// `start -f`: a known name gets a second app; the answer is the new
+    /// workers alone.
+    Beside,
 }
 
 /// Start apps: new ones are started, known ones restarted (or reloaded) with
@@ -195,6 +207,7 @@ async fn start(
         .call(|reply| Call::Register {
             apps,
             only_new,
+            force: existing == Existing::Beside,
             stopped: stopped_names.to_vec(),
             reply,
         })
@@ -214,6 +227,11 @@ async fn start(
     match existing {
         Existing::Restart => restart_each(sup, &reg.existing_ids, None).await?,
         Existing::Reload => reload(sup, &reg.existing_ids, None, 1).await?,
+        Existing::Beside => {
+            restart_each(sup, &reg.existing_ids, None).await?;
+            delete(sup, &reg.extra_ids).await?;
+            return processes(sup, reg.new_ids).await;
+        }
     }
     delete(sup, &reg.extra_ids).await?;
     let ids = sup
@@ -349,7 +367,15 @@ async fn save(sup: &SupervisorHandle, home: &Home, force: bool) -> Result<Respon
 async fn resurrect(sup: &SupervisorHandle, home: &Home) -> Result<Response, RpcError> {
     let path = home.dump_file();
     let backup = path.with_extension("pm2.bak");
-    let entries = read_dump(&path).or_else(|first| read_dump(&backup).map_err(|_| first))?;
+    let entries = read_dump(&path)
+        .inspect_err(|e| {
+            // pm2 deletes a dump it cannot parse (the backup stays).
+            if e.code == ErrorCode::Io && path.exists() {
+                tracing::warn!("{e}: removed");
+                let _ = std::fs::remove_file(&path);
+            }
+        })
+        .or_else(|first| read_dump(&backup).map_err(|_| first))?;
     if entries.is_empty() {
         return processes_all(sup).await;
     }

@@ -47,25 +47,31 @@ pub enum Trigger {
 }
 
 /// Arm the triggers `spec` asks for.
-pub fn arm(spec: &AppSpec, tx: &UnboundedSender<Msg>) -> Triggers {
+/// `key` is the app's key in the table (its name, unless it is a second
+/// app of that name).
+pub fn arm(key: &str, spec: &AppSpec, tx: &UnboundedSender<Msg>) -> Triggers {
     let mut t = Triggers::default();
     if spec.watch.enabled {
-        match watch(spec, tx.clone()) {
+        match watch(key, spec, tx.clone()) {
             Ok(w) => t.watcher = Some(w),
             Err(e) => tracing::warn!("App [{}] cannot watch files: {e}", spec.name),
         }
     }
     if let Some(pattern) = spec.cron_restart.as_deref() {
         match croner::Cron::from_str(pattern) {
-            Ok(cron) => t.cron = Some(schedule(cron, spec.name.clone(), tx.clone())),
+            Ok(cron) => t.cron = Some(schedule(cron, key.to_owned(), tx.clone())),
             Err(e) => tracing::warn!("App [{}] invalid cron_restart {pattern:?}: {e}", spec.name),
         }
     }
     t
 }
 
-fn watch(spec: &AppSpec, tx: UnboundedSender<Msg>) -> notify::Result<notify::RecommendedWatcher> {
-    let app = spec.name.clone();
+fn watch(
+    key: &str,
+    spec: &AppSpec,
+    tx: UnboundedSender<Msg>,
+) -> notify::Result<notify::RecommendedWatcher> {
+    let app = key.to_owned();
     let paths = if spec.watch.paths.is_empty() {
         vec![spec.cwd.clone()]
     } else {
