@@ -116,8 +116,7 @@ pub fn from_text(text: &str, origin: &str, opts: &LoadOptions) -> Result<Loaded,
     if text.trim().is_empty() {
         return Err(parse("no config given (empty input)".to_owned()));
     }
-    let value =
-        json5::from_str::<Value>(text).map_err(|e| parse(format!("invalid JSON: {e}")))?;
+    let value = load::json_or_js(text, &opts.cwd.join(origin), origin, opts)?;
     let mut warnings = Vec::new();
     let (apps, deploy) = load::split_top(value, origin, &mut warnings)?;
     resolve::resolve_apps(apps, &opts.cwd, origin, opts, deploy.as_ref(), warnings)
