@@ -31,10 +31,7 @@ impl NameRegex {
     pub fn parse(word: &str) -> Result<Self, ClientError> {
         let pattern = word.replace('/', "");
         regex::Regex::new(&pattern).map(Self).map_err(|e| {
-            ClientError::rejected(
-                ErrorCode::BadRequest,
-                format!("invalid regex {word}: {e}"),
-            )
+            ClientError::rejected(ErrorCode::BadRequest, format!("invalid regex {word}: {e}"))
         })
     }
 

@@ -28,11 +28,7 @@ const SAMPLE: &str = r"module.exports = {
 /// name as pm2 does. `mode` (`simple` or none) picks pm2's template; rpm2
 /// has one.
 pub fn ecosystem(ctx: &Ctx, _mode: Option<&str>) -> CmdResult {
-    let dir = std::env::var_os("PWD")
-        .map(std::path::PathBuf::from)
-        .filter(|p| p.is_dir())
-        .map_or_else(std::env::current_dir, Ok)?;
-    let path = dir.join(SAMPLE_FILE);
+    let path = std::env::current_dir()?.join(SAMPLE_FILE);
     std::fs::write(&path, SAMPLE).map_err(|e| {
         std::io::Error::new(e.kind(), format!("cannot write {}: {e}", path.display()))
     })?;

@@ -2,8 +2,8 @@
 
 mod actions;
 mod boot_failure;
-mod logs;
 mod extra;
+mod logs;
 mod show;
 mod start;
 mod words;

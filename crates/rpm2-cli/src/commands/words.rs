@@ -19,9 +19,9 @@ pub const STDIN: &str = "-";
 /// malformed input is a config error and nothing is done.
 pub fn stdin_config(opts: &LoadOptions) -> Result<Loaded, CliError> {
     let mut text = String::new();
-    std::io::stdin()
-        .read_to_string(&mut text)
-        .map_err(|e| CliError::from(std::io::Error::new(e.kind(), format!("reading stdin: {e}"))))?;
+    std::io::stdin().read_to_string(&mut text).map_err(|e| {
+        CliError::from(std::io::Error::new(e.kind(), format!("reading stdin: {e}")))
+    })?;
     Ok(rpm2_config::from_text(&text, "stdin", opts).map_err(ClientError::from)?)
 }
 
@@ -34,13 +34,9 @@ pub fn stop_or_delete(ctx: &Ctx, words: &[String], only: Option<&str>, delete: b
         .partition(|w| *w == STDIN || rpm2_config::is_config_file(w));
     let mut names = Vec::new();
     if !configs.is_empty() {
-        let opts = rpm2_config::load_options(
-            only.map(str::to_owned),
-            None,
-            serde_json::Map::new(),
-            None,
-        )
-        .map_err(ClientError::from)?;
+        let opts =
+            rpm2_config::load_options(only.map(str::to_owned), None, serde_json::Map::new(), None)
+                .map_err(ClientError::from)?;
         for word in configs {
             for app in config_apps(word, &opts)?.apps {
                 names.push(app.name);
@@ -66,13 +62,17 @@ pub fn stop_or_delete(ctx: &Ctx, words: &[String], only: Option<&str>, delete: b
         return Ok(ExitCode::SUCCESS);
     }
     drop(client);
-    actions::simple(ctx, action, |c: &mut Client| -> Result<Vec<ProcessInfo>, ClientError> {
-        if delete {
-            c.delete(targets)
-        } else {
-            c.stop(targets)
-        }
-    })
+    actions::simple(
+        ctx,
+        action,
+        |c: &mut Client| -> Result<Vec<ProcessInfo>, ClientError> {
+            if delete {
+                c.delete(targets)
+            } else {
+                c.stop(targets)
+            }
+        },
+    )
 }
 
 /// The apps of a config file, or of the config on stdin.

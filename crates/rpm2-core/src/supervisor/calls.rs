@@ -165,7 +165,11 @@ impl Actor {
             let earlier = seen.get(&spec.name).copied().unwrap_or(0);
             *seen.entry(spec.name.clone()).or_default() += 1;
             let running = if self.table.apps.contains_key(&spec.name) {
-                self.table.apps.values().filter(|a| a.spec.name == spec.name).count()
+                self.table
+                    .apps
+                    .values()
+                    .filter(|a| a.spec.name == spec.name)
+                    .count()
             } else {
                 0
             };

@@ -140,7 +140,9 @@ impl Table {
     /// The app name a worker shows (its key may be a second app's).
     #[must_use]
     pub fn name_of<'a>(&'a self, w: &'a Worker) -> &'a str {
-        self.apps.get(&w.app).map_or(w.app.as_str(), |a| a.spec.name.as_str())
+        self.apps
+            .get(&w.app)
+            .map_or(w.app.as_str(), |a| a.spec.name.as_str())
     }
 
     #[must_use]
