@@ -156,6 +156,39 @@ pub struct ActionArgs {
     /// With an ecosystem file: only these apps (comma separated)
     #[arg(long)]
     pub only: Option<String>,
+    /// New arguments for the interpreter, kept for later starts (`null` clears them)
+    #[arg(
+        long = "node-args",
+        alias = "interpreter-args",
+        allow_hyphen_values = true
+    )]
+    pub node_args: Option<String>,
+    /// Rename the apps (their log and pid files keep their names)
+    #[arg(short = 'n', long)]
+    pub name: Option<String>,
+}
+
+impl ActionArgs {
+    /// The options pm2 merges into the apps on restart/reload.
+    #[must_use]
+    pub fn spec_update(&self) -> rpm2_proto::SpecUpdate {
+        spec_update(self.name.as_deref(), self.node_args.as_deref())
+    }
+}
+
+/// `--name` and `--node-args` given with a restart; `null` clears, as in pm2.
+#[must_use]
+pub fn spec_update(name: Option<&str>, node_args: Option<&str>) -> rpm2_proto::SpecUpdate {
+    rpm2_proto::SpecUpdate {
+        name: name.map(str::to_owned),
+        interpreter_args: node_args.map(|a| {
+            if a == "null" {
+                Vec::new()
+            } else {
+                a.split_whitespace().map(str::to_owned).collect()
+            }
+        }),
+    }
 }
 
 #[derive(Debug, Args)]

@@ -330,3 +330,47 @@ fn resurrect_drops_a_corrupt_dump_for_its_backup() {
     let procs: Vec<Value> = r.jlist();
     assert_eq!(procs.len(), 1);
 }
+
+#[test]
+fn restart_merges_node_args_and_name_into_the_app() {
+    let r = Rpm2::new();
+    let app = local_app(&r, "opts.js");
+    r.ok(&["start", &app, "-i", "2"]);
+    r.wait_online("opts", 2);
+    assert_eq!(
+        r.procs("opts")[0]["pm2_env"]["node_args"],
+        serde_json::json!([])
+    );
+    r.ok(&[
+        "restart",
+        &app,
+        "--node-args=--no-warnings --max-old-space-size=64",
+    ]);
+    let procs = r.wait_online("opts", 2);
+    let args = serde_json::json!(["--no-warnings", "--max-old-space-size=64"]);
+    assert_eq!(procs[1]["pm2_env"]["node_args"], args);
+    // The worker runs with them.
+    let pid = pid_of(&procs[0]);
+    let cmdline = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap();
+    assert!(cmdline.contains("--max-old-space-size=64"), "{cmdline:?}");
+
+    // A new name, kept by later actions; `null` clears the arguments.
+    r.ok(&["reload", "opts", "--name", "renamed", "--node-args", "null"]);
+    let procs = r.wait_online("renamed", 2);
+    assert_eq!(procs[0]["pm2_env"]["node_args"], serde_json::json!([]));
+    assert!(r.procs("opts").is_empty());
+    r.ok(&["scale", "renamed", "3"]);
+    r.wait_online("renamed", 3);
+    // `start <id> --name` renames too (pm2 restarts a known app).
+    r.ok(&["start", "0", "--name", "again"]);
+    r.wait_online("again", 3);
+    // A new app of the old name is another app.
+    r.ok(&["start", &app]);
+    r.wait_status("opts", "online");
+    assert_eq!(r.jlist().len(), 4);
+
+    // An empty name changes nothing.
+    let out = r.fails(&["restart", "again", "--name", " "]);
+    assert!(out.stderr.contains("empty name"), "{}", out.stderr);
+    assert_eq!(r.procs("again").len(), 3);
+}

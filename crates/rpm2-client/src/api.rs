@@ -5,7 +5,9 @@
 use std::collections::BTreeMap;
 
 use rpm2_proto::frame::MAX_FRAME_LEN;
-use rpm2_proto::{AppSpec, ProcessInfo, Request, Response, ScaleCount, SignalName, Target};
+use rpm2_proto::{
+    AppSpec, ProcessInfo, Request, Response, ScaleCount, SignalName, SpecUpdate, Target,
+};
 
 use crate::{Client, ClientError};
 
@@ -104,9 +106,21 @@ impl Client {
         targets: Vec<Target>,
         update_env: UpdateEnv,
     ) -> Result<Vec<ProcessInfo>, ClientError> {
+        self.restart_with(targets, update_env, SpecUpdate::default())
+    }
+
+    /// Restart with options merged into the apps first (`--node-args`,
+    /// `--name`).
+    pub fn restart_with(
+        &mut self,
+        targets: Vec<Target>,
+        update_env: UpdateEnv,
+        update: SpecUpdate,
+    ) -> Result<Vec<ProcessInfo>, ClientError> {
         self.processes(&Request::Restart {
             targets,
             update_env,
+            update,
         })
     }
 
@@ -117,9 +131,21 @@ impl Client {
         update_env: UpdateEnv,
         parallel: Option<u32>,
     ) -> Result<Vec<ProcessInfo>, ClientError> {
+        self.reload_with(targets, update_env, parallel, SpecUpdate::default())
+    }
+
+    /// Reload with options merged into the apps first.
+    pub fn reload_with(
+        &mut self,
+        targets: Vec<Target>,
+        update_env: UpdateEnv,
+        parallel: Option<u32>,
+        update: SpecUpdate,
+    ) -> Result<Vec<ProcessInfo>, ClientError> {
         self.processes(&Request::Reload {
             targets,
             update_env,
+            update,
             parallel,
         })
     }

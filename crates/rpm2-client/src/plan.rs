@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use rpm2_config::{LoadOptions, Loaded};
-use rpm2_proto::{AppSpec, ErrorCode, ProcessInfo, Target, WorkerStatus};
+use rpm2_proto::{AppSpec, ErrorCode, ProcessInfo, SpecUpdate, Target, WorkerStatus};
 use serde_json::Value;
 
 use crate::api::UpdateEnv;
@@ -42,6 +42,9 @@ pub struct StartPlan {
     scripts: BTreeSet<String>,
     /// `-f`: start a running script again, beside itself.
     pub force: bool,
+    /// Options merged into the known apps it restarts (`--name`,
+    /// `--node-args`).
+    pub update: SpecUpdate,
 }
 
 /// What `run` did.
@@ -64,6 +67,7 @@ impl StartPlan {
             cwd: opts.cwd.clone(),
             scripts: BTreeSet::new(),
             force: false,
+            update: SpecUpdate::default(),
         };
         for target in targets {
             let loaded = match target {
@@ -103,6 +107,7 @@ impl StartPlan {
             cwd: opts.cwd.clone(),
             scripts: BTreeSet::new(),
             force: false,
+            update: SpecUpdate::default(),
         }
     }
 
@@ -202,7 +207,7 @@ impl StartPlan {
             done.started.extend(client.start_beside(beside)?);
         }
         if !restart.is_empty() {
-            done.restarted = client.restart(restart, update_env)?;
+            done.restarted = client.restart_with(restart, update_env, self.update)?;
         }
         Ok(done)
     }

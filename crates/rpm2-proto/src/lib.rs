@@ -21,7 +21,9 @@ mod text;
 
 pub use info::{Monit, Pm2Env, ProcessInfo, WorkerStatus};
 pub use names::file_safe_name;
-pub use rpc::{ErrorCode, Event, EventProcess, Request, Response, RpcError, PROTOCOL_VERSION};
+pub use rpc::{
+    ErrorCode, Event, EventProcess, Request, Response, RpcError, SpecUpdate, PROTOCOL_VERSION,
+};
 pub use scale::ScaleCount;
 pub use signal::SignalName;
 pub use spec::{defaults, AppSpec, ExecMode, LogTarget, WatchSpec};

@@ -59,10 +59,15 @@ pub fn restart_or_reload(ctx: &Ctx, a: ActionArgs, reload: bool) -> CmdResult {
         ctx.style
             .info("Use --update-env to update environment variables");
     }
+    let update = a.spec_update();
     if reload {
-        simple(ctx, "reload", |c| c.reload(targets, update_env, a.parallel))
+        simple(ctx, "reload", |c| {
+            c.reload_with(targets, update_env, a.parallel, update)
+        })
     } else {
-        simple(ctx, "restart", |c| c.restart(targets, update_env))
+        simple(ctx, "restart", |c| {
+            c.restart_with(targets, update_env, update)
+        })
     }
 }
 

@@ -35,6 +35,10 @@ pub fn start(ctx: &Ctx, a: StartArgs) -> CmdResult {
         StartPlan::new(targets.into_iter().map(StartTarget::Text), &opts)?
     };
     plan.force = a.force;
+    plan.update = crate::args::spec_update(
+        a.name.as_deref(),
+        a.interpreter_args.as_deref().or(a.node_args.as_deref()),
+    );
     for w in &plan.warnings {
         ctx.style.warn(w);
     }

@@ -80,6 +80,12 @@ pub enum Call {
         targets: Vec<Target>,
         reply: Reply<Vec<u32>>,
     },
+    /// Merge options given with restart/reload into the apps of `ids`.
+    Update {
+        ids: Vec<u32>,
+        update: rpm2_proto::SpecUpdate,
+        reply: Reply<()>,
+    },
     /// Start a worker that is not running; answers once it is online, or
     /// with `until_ready` once it is ready to serve (scale-up waits for
     /// `listening`/`ready`, like a reload).

@@ -41,17 +41,21 @@ async fn run(sup: &SupervisorHandle, home: &Home, req: Request) -> Result<Respon
         Request::Restart {
             targets,
             update_env,
+            update,
         } => {
             let ids = resolve(sup, targets).await?;
+            update_specs(sup, &ids, update).await?;
             restart_each(sup, &ids, update_env).await?;
             processes(sup, ids).await
         }
         Request::Reload {
             targets,
             update_env,
+            update,
             parallel,
         } => {
             let ids = resolve(sup, targets).await?;
+            update_specs(sup, &ids, update).await?;
             reload(sup, &ids, update_env, parallel.unwrap_or(1).max(1) as usize).await?;
             processes(sup, ids).await
         }
@@ -157,6 +161,22 @@ async fn resolve(sup: &SupervisorHandle, targets: Vec<Target>) -> Result<Vec<u32
         return Err(RpcError::new(ErrorCode::BadRequest, "no target given"));
     }
     sup.call(|reply| Call::Resolve { targets, reply }).await
+}
+
+/// Options given with restart/reload, merged into the apps of `ids`.
+async fn update_specs(
+    sup: &SupervisorHandle,
+    ids: &[u32],
+    update: rpm2_proto::SpecUpdate,
+) -> Result<(), RpcError> {
+    if update.is_empty() {
+        return Ok(());
+    }
+    if update.name.as_deref().is_some_and(|n| n.trim().is_empty()) {
+        return Err(RpcError::new(ErrorCode::BadRequest, "--name: empty name"));
+    }
+    let ids = ids.to_vec();
+    sup.call(|reply| Call::Update { ids, update, reply }).await
 }
 
 async fn processes(sup: &SupervisorHandle, ids: Vec<u32>) -> Result<Response, RpcError> {

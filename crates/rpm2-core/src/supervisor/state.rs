@@ -137,6 +137,20 @@ impl Table {
             .unwrap_or_default()
     }
 
+    /// The key of the (first) app named `name`: its own name, unless it
+    /// was renamed.
+    #[must_use]
+    pub fn key_of(&self, name: &str) -> Option<String> {
+        match self.apps.get(name) {
+            Some(a) if a.spec.name == name => Some(name.to_owned()),
+            _ => self
+                .apps
+                .iter()
+                .find(|(_, a)| a.spec.name == name)
+                .map(|(k, _)| k.clone()),
+        }
+    }
+
     /// The app name a worker shows (its key may be a second app's).
     #[must_use]
     pub fn name_of<'a>(&'a self, w: &'a Worker) -> &'a str {
