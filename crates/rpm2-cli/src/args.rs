@@ -88,7 +88,13 @@ pub enum Command {
     Resurrect,
     /// Send a signal to apps
     #[command(name = "sendSignal")]
-    SendSignal { signal: SignalName, target: Target },
+    SendSignal {
+        /// SIGUSR2, USR2, usr2 or 12
+        signal: SignalName,
+        /// Names, ids, namespaces or `all` (pm2 takes one; more are each signalled)
+        #[arg(required = true)]
+        targets: Vec<Target>,
+    },
     /// Print the environment of a worker
     Env { id: u32 },
     /// Print pids (of one app, or all)

@@ -374,3 +374,19 @@ fn restart_merges_node_args_and_name_into_the_app() {
     assert!(out.stderr.contains("empty name"), "{}", out.stderr);
     assert_eq!(r.procs("again").len(), 3);
 }
+
+#[test]
+fn send_signal_takes_the_words_pm2_scripts_give() {
+    let r = Rpm2::new();
+    let marker = r.path("got").display().to_string();
+    r.ok(&["start", &fixture("usr2.js"), "--name", "sig", "--", &marker]);
+    r.wait_status("sig", "online");
+    common::wait_file(std::path::Path::new(&format!("{marker}.up")));
+    // `ID=$(pm2 prettylist | grep pm_id)` gives the id twice.
+    r.ok(&["sendSignal", "SIGUSR2", "0", "0"]);
+    assert_eq!(common::wait_file(std::path::Path::new(&marker)), "SIGUSR2");
+    let out = r.fails(&["sendSignal", "SIGNOPE", "sig"]);
+    assert!(out.stderr.contains("unknown signal"), "{}", out.stderr);
+    let out = r.fails(&["sendSignal", "SIGUSR2", "nobody"]);
+    assert_eq!(out.code, Some(1));
+}

@@ -113,8 +113,8 @@ pub fn run() -> ExitCode {
         Command::Reload(a) => actions::restart_or_reload(&ctx, a, true),
         Command::Scale { name, count } => actions::simple(&ctx, "scale", |c| c.scale(name, count)),
         Command::Reset { target } => actions::simple(&ctx, "reset", |c| c.reset(vec![target])),
-        Command::SendSignal { signal, target } => {
-            actions::simple(&ctx, "sendSignal", |c| c.send_signal(signal, vec![target]))
+        Command::SendSignal { signal, targets } => {
+            actions::simple(&ctx, "sendSignal", |c| c.send_signal(signal, targets))
         }
         Command::List => show::list(&ctx),
         Command::Jlist => show::jlist(&ctx),
