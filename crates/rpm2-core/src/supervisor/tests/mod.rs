@@ -7,3 +7,4 @@
 mod drain;
 mod harness;
 mod lifecycle;
+mod names;
