@@ -4,7 +4,7 @@
 //! validated before the daemon is asked for anything, so a bad config
 //! starts nothing.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use rpm2_config::{LoadOptions, Loaded};
@@ -40,6 +40,9 @@ pub struct StartPlan {
     /// Apps started from a script target (not a config): pm2 refuses to
     /// start one again while it runs, unless `force`.
     scripts: BTreeSet<String>,
+    /// Words that are also programs in `PATH` (`start ls`): started when
+    /// they name no known app, as pm2 does.
+    programs: BTreeMap<String, Vec<AppSpec>>,
     /// `-f`: start a running script again, beside itself.
     pub force: bool,
     /// Options merged into the known apps it restarts (`--name`,
@@ -66,6 +69,7 @@ impl StartPlan {
             restart: Vec::new(),
             cwd: opts.cwd.clone(),
             scripts: BTreeSet::new(),
+            programs: BTreeMap::new(),
             force: false,
             update: SpecUpdate::default(),
         };
@@ -81,6 +85,12 @@ impl StartPlan {
                     loaded
                 }
                 StartTarget::Text(t) => {
+                    // Known apps come first (checked in `run`); failing
+                    // those, a program of that name in PATH.
+                    if let Ok(loaded) = rpm2_config::from_script(&t, opts) {
+                        plan.warnings.extend(loaded.warnings);
+                        plan.programs.insert(t.clone(), loaded.apps);
+                    }
                     plan.restart.push(t);
                     continue;
                 }
@@ -106,6 +116,7 @@ impl StartPlan {
             restart: Vec::new(),
             cwd: opts.cwd.clone(),
             scripts: BTreeSet::new(),
+            programs: BTreeMap::new(),
             force: false,
             update: SpecUpdate::default(),
         }
@@ -136,28 +147,31 @@ impl StartPlan {
         ClientError::rejected(ErrorCode::ScriptNotFound, message)
     }
 
-    /// The words as targets, each naming at least one of `known`.
-    fn restart_targets(&self, known: &[ProcessInfo]) -> Result<Vec<Target>, ClientError> {
-        self.restart
-            .iter()
-            .map(|word| {
-                let target: Target = word.parse().map_err(|_| self.script_not_found(word))?;
-                let found = known
-                    .iter()
-                    .any(|p| target.matches(p.pm_id, &p.name, &p.pm2_env.namespace));
-                if found {
-                    Ok(target)
-                } else {
-                    Err(self.script_not_found(word))
-                }
-            })
-            .collect()
+    /// The words as targets, each naming at least one of `known`; a word
+    /// naming none that is a program in PATH moves to the apps to start.
+    fn restart_targets(&mut self, known: &[ProcessInfo]) -> Result<Vec<Target>, ClientError> {
+        let mut targets = Vec::new();
+        for word in std::mem::take(&mut self.restart) {
+            let target: Target = word.parse().map_err(|_| self.script_not_found(&word))?;
+            let found = known
+                .iter()
+                .any(|p| target.matches(p.pm_id, &p.name, &p.pm2_env.namespace));
+            if found {
+                targets.push(target);
+            } else if let Some(apps) = self.programs.remove(&word) {
+                self.scripts.extend(apps.iter().map(|a| a.name.clone()));
+                self.apps.extend(apps);
+            } else {
+                return Err(self.script_not_found(&word));
+            }
+        }
+        Ok(targets)
     }
 
     /// Check the words against the known apps, then (after `on_starting`
     /// saw the apps) start the apps and restart the named ones.
     pub fn run(
-        self,
+        mut self,
         client: &mut Client,
         update_env: UpdateEnv,
         on_starting: impl FnOnce(&[AppSpec]),
@@ -264,13 +278,26 @@ mod tests {
     #[test]
     fn words_are_restart_targets_and_missing_scripts() {
         let dir = tempfile::tempdir().unwrap();
-        let plan = StartPlan::new([StartTarget::Text("web".into())], &opts(dir.path())).unwrap();
+        let mut plan =
+            StartPlan::new([StartTarget::Text("web".into())], &opts(dir.path())).unwrap();
         assert!(plan.apps.is_empty());
         let err = plan.clone().into_loaded().unwrap_err();
         assert_eq!(err.code(), ErrorCode::ScriptNotFound);
         assert!(err.to_string().contains("web"), "{err}");
         let err = plan.restart_targets(&[]).unwrap_err();
         assert_eq!(err.code(), ErrorCode::ScriptNotFound);
+    }
+
+    #[test]
+    fn a_word_naming_no_app_may_be_a_program_in_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut plan = StartPlan::new([StartTarget::Text("sh".into())], &opts(dir.path())).unwrap();
+        // Known apps would come first; with none, `sh` is the program.
+        assert!(plan.restart_targets(&[]).unwrap().is_empty());
+        assert_eq!(plan.apps.len(), 1);
+        assert_eq!(plan.apps[0].name, "sh");
+        assert!(plan.apps[0].script.is_absolute());
+        assert!(plan.scripts.contains("sh"));
     }
 
     #[test]
