@@ -70,7 +70,12 @@ declare namespace rpm2 {
     drain?: boolean;
     /** rpm2: HTTP requests in flight, as the drain preload last reported. */
     inflight_requests?: number;
-    env: Record<string, string>;
+    /** `version` of the nearest package.json, `'N/A'` without one. */
+    version: string;
+    /** Node apps: the version of the interpreter that runs them. */
+    node_version?: string;
+    /** The environment as given, with the config's types; also flattened into `pm2_env`. */
+    env: Record<string, string | number | boolean>;
     [key: string]: unknown;
   }
 
@@ -199,6 +204,13 @@ declare namespace rpm2 {
     raw?: unknown;
   }
 
+  /** An action's answer (`trigger`'s result, the bus's `axm:reply`). */
+  interface ActionReplyPacket<R = unknown> {
+    process: BusProcess;
+    at: number;
+    data: { action_name: string; at: number; return: R };
+  }
+
   interface Bus extends EventEmitter {
     on(event: 'log:out' | 'log:err', listener: (packet: LogPacket) => void): this;
     on(event: 'process:event', listener: (packet: ProcessEventPacket) => void): this;
@@ -280,6 +292,11 @@ declare namespace rpm2 {
 
     launchBus(cb: Callback<Bus>): void;
     launchBus(): Promise<Bus>;
+
+    /** Run an `@pm2/io` action (`io.action`) of the matching workers; one reply packet each. */
+    trigger<R = unknown>(target: string | number, action: string, cb: Callback<ActionReplyPacket<R>[]>): void;
+    trigger<R = unknown>(target: string | number, action: string, params: unknown, cb: Callback<ActionReplyPacket<R>[]>): void;
+    trigger<R = unknown>(target: string | number, action: string, params?: unknown): Promise<ActionReplyPacket<R>[]>;
 
     killDaemon(cb: Callback<{ success: true }>): void;
     killDaemon(): Promise<{ success: true }>;

@@ -51,6 +51,7 @@ const OP = Object.freeze({
   flush: 'flush',
   reloadLogs: 'reload_logs',
   kill: 'kill',
+  trigger: 'trigger',
 });
 
 function rpm2Error(code, message) {
@@ -471,6 +472,15 @@ const METHODS = {
   /** `launchBus(cb)`: an EventEmitter of the daemon's events (pm2's bus). */
   launchBus() {
     return this._launchBus();
+  },
+  /** `trigger(id | name | namespace | 'all', action, [params], cb)`: run an `@pm2/io` action; resolves to the `axm:reply` packets. */
+  trigger(target, action, params) {
+    const req = { op: OP.trigger, target: String(target), action: String(action) };
+    if (params) req.params = params;
+    return this._request(req).then((out) => {
+      if (!out.sent.length) throw rpm2Error(codes().ProcessNotFound, 'Unknown process');
+      return out.replies.map((r) => ({ process: { ...r.process, rev: null }, at: r.at, data: r.data }));
+    });
   },
 
   // ---------------------------------------------------------------- files

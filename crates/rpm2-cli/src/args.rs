@@ -107,6 +107,15 @@ pub enum Command {
     Ping,
     /// Stop every app, then the daemon
     Kill,
+    /// Run an @pm2/io action (io.action) of apps and print their replies
+    Trigger {
+        /// Id, name, namespace or `all`
+        target: Target,
+        /// The action's name
+        action: String,
+        /// Passed to the action as its first argument (a string)
+        params: Option<String>,
+    },
     /// Write a sample ecosystem.config.js in this directory (replacing one there)
     #[command(alias = "init")]
     Ecosystem {

@@ -188,9 +188,11 @@ fn jlist_shape_and_the_worker_env() {
     );
     assert_eq!(e["pm_out_log_path"], format!("{home}/logs/shape-out.log"));
     assert_eq!(e["pm_err_log_path"], format!("{home}/logs/shape-error.log"));
+    // pm2's `env` is the environment as given: none of its bookkeeping.
     assert!(e["env"].is_object(), "{e}");
-    assert_eq!(e["env"]["pm_id"], "0");
-    assert_eq!(e["env"]["name"], "shape");
+    assert_eq!(e["env"].get("pm_id"), None, "{e}");
+    assert_eq!(e["env"].get("status"), None, "{e}");
+    assert_eq!(e["env"]["unique_id"], e["unique_id"]);
 
     // What the worker itself sees.
     assert_eq!(env["pm_id"], "0");
@@ -476,7 +478,9 @@ fn pid_files_and_the_pid_id_env_commands() {
     assert_eq!(r.ok(&["pid", "pf"]).stdout.trim(), pid.to_string());
     assert!(r.ok(&["id", "pf"]).stdout.contains('0'));
     let env = r.ok(&["env", "0"]).stdout;
-    assert!(env.lines().any(|l| l == "name: pf"), "{env}");
+    // pm2's `env` leaves its bookkeeping (name, pm_id, status…) out.
+    assert!(env.lines().any(|l| l == "namespace: default"), "{env}");
+    assert!(!env.lines().any(|l| l.starts_with("name: ")), "{env}");
     r.ok(&["stop", "pf"]);
     assert!(!pid_file.exists(), "pid file left after stop");
 }

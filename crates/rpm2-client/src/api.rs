@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 
 use rpm2_proto::frame::MAX_FRAME_LEN;
 use rpm2_proto::{
-    AppSpec, ProcessInfo, Request, Response, ScaleCount, SignalName, SpecUpdate, Target,
+    ActionReply, AppSpec, EventProcess, ProcessInfo, Request, Response, ScaleCount, SignalName,
+    SpecUpdate, Target,
 };
 
 use crate::{Client, ClientError};
@@ -210,6 +211,32 @@ impl Client {
     pub fn kill(&mut self) -> Result<Vec<ProcessInfo>, ClientError> {
         self.processes(&Request::Kill)
     }
+
+    /// pm2's `trigger`: run an `@pm2/io` action in the matching workers;
+    /// answers once each replied (or exited, or after the daemon's wait).
+    pub fn trigger(
+        &mut self,
+        target: Target,
+        action: String,
+        params: Option<serde_json::Value>,
+    ) -> Result<Triggered, ClientError> {
+        let req = Request::Trigger {
+            target,
+            action,
+            params,
+        };
+        match self.call(&req)? {
+            Response::Triggered { sent, replies } => Ok(Triggered { sent, replies }),
+            other => Err(unexpected(&req, &other)),
+        }
+    }
+}
+
+/// What a `trigger` did: the workers asked, and the replies that came.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Triggered {
+    pub sent: Vec<EventProcess>,
+    pub replies: Vec<ActionReply>,
 }
 
 /// Specs per request: a quarter of the frame limit, so that the answer

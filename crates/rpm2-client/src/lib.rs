@@ -23,7 +23,7 @@ pub mod spawn;
 pub mod targets;
 pub mod timeout;
 
-pub use api::{Saved, UpdateEnv};
+pub use api::{Saved, Triggered, UpdateEnv};
 pub use conn::{Client, Events};
 pub use error::ClientError;
 pub use home::Home;

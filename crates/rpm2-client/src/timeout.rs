@@ -69,7 +69,8 @@ impl Timeouts {
             | Request::Delete { .. }
             | Request::Scale { .. }
             | Request::Resurrect
-            | Request::Kill => LONG,
+            | Request::Kill
+            | Request::Trigger { .. } => LONG,
             Request::Hello { .. } => CONNECT,
             Request::Ping
             | Request::List

@@ -7,16 +7,39 @@
 
 use serde_json::Value;
 
+/// Longest line kept (16 MiB, the RPC frame limit): a peer cannot make the daemon buffer
+/// without bound. A longer message is dropped, logged, and the channel goes on with the next
+/// line.
+pub const MAX_LINE: usize = 16 * 1024 * 1024;
+
 /// Accumulates bytes from the socket and yields complete lines (without the `\n`).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct LineDecoder {
     buf: Vec<u8>,
+    max: usize,
+    /// Inside a line that grew past `max`: its bytes are dropped up to its newline.
+    skipping: bool,
+}
+
+impl Default for LineDecoder {
+    fn default() -> Self {
+        Self::with_max(MAX_LINE)
+    }
 }
 
 impl LineDecoder {
     /// A decoder with an empty buffer.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A decoder that drops lines longer than `max` bytes.
+    pub fn with_max(max: usize) -> Self {
+        Self {
+            buf: Vec::new(),
+            max,
+            skipping: false,
+        }
     }
 
     /// Feeds `data` and returns every line completed by it, in order. An incomplete tail stays
@@ -27,14 +50,39 @@ impl LineDecoder {
         let mut start = 0;
         for (i, b) in data.iter().enumerate() {
             if *b == b'\n' {
-                let mut line = std::mem::take(&mut self.buf);
-                line.extend_from_slice(&data[start..i]);
-                lines.push(line);
+                if std::mem::take(&mut self.skipping) {
+                    start = i + 1;
+                    continue;
+                }
+                if self.buf.len() + (i - start) > self.max {
+                    self.dropped();
+                } else {
+                    let mut line = std::mem::take(&mut self.buf);
+                    line.extend_from_slice(&data[start..i]);
+                    lines.push(line);
+                }
                 start = i + 1;
             }
         }
-        self.buf.extend_from_slice(&data[start..]);
+        let tail = &data[start..];
+        if self.skipping {
+            return lines;
+        }
+        if self.buf.len() + tail.len() > self.max {
+            self.dropped();
+            self.skipping = true;
+        } else {
+            self.buf.extend_from_slice(tail);
+        }
         lines
+    }
+
+    fn dropped(&mut self) {
+        self.buf = Vec::new();
+        tracing::warn!(
+            "node ipc: dropping a message longer than {} bytes",
+            self.max
+        );
     }
 
     /// Bytes of an incomplete line waiting for more data.
@@ -94,6 +142,24 @@ mod tests {
 
     fn decode_all(d: &mut LineDecoder, data: &[u8]) -> Vec<Value> {
         d.push(data).iter().filter_map(|l| decode_line(l)).collect()
+    }
+
+    #[test]
+    fn lines_over_the_limit_are_dropped_and_the_next_ones_kept() {
+        let mut d = LineDecoder::with_max(8);
+        // Whole in one read.
+        assert_eq!(d.push(b"\"12345678901\"\n1\n"), vec![b"1".to_vec()]);
+        // Growing over several reads: dropped without buffering the rest.
+        assert!(d.push(b"\"1234").is_empty());
+        assert!(d.push(b"56789").is_empty());
+        assert_eq!(d.pending(), 0);
+        assert!(d.push(b"0123456789012345").is_empty());
+        assert_eq!(d.pending(), 0);
+        assert_eq!(d.push(b"\"\n2\n"), vec![b"2".to_vec()]);
+        // Exactly at the limit is kept.
+        assert_eq!(d.push(b"12345678\n"), vec![b"12345678".to_vec()]);
+        assert_eq!(d.push(b"1234"), Vec::<Vec<u8>>::new());
+        assert_eq!(d.push(b"5678\n"), vec![b"12345678".to_vec()]);
     }
 
     #[test]

@@ -119,6 +119,17 @@ pub enum Request {
     Subscribe,
     /// Stop every app gracefully, then the daemon exits.
     Kill,
+    /// pm2's `trigger`: run an `@pm2/io` action (`io.action`) in the
+    /// matching workers and wait for their `axm:reply`. An id must name a
+    /// worker that has the action; a name, namespace or `all` reaches the
+    /// online workers that have it (maybe none).
+    Trigger {
+        target: Target,
+        action: String,
+        /// The action's first argument (`io.action(name, (params, reply))`).
+        #[serde(default)]
+        params: Option<serde_json::Value>,
+    },
 }
 
 impl Request {
@@ -146,6 +157,7 @@ impl Request {
         "notices",
         "subscribe",
         "kill",
+        "trigger",
     ];
 
     /// This request's `op`; the match keeps [`Request::OPS`] complete.
@@ -173,6 +185,7 @@ impl Request {
             Self::Notices => "notices",
             Self::Subscribe => "subscribe",
             Self::Kill => "kill",
+            Self::Trigger { .. } => "trigger",
         }
     }
 }
@@ -227,6 +240,23 @@ pub enum Response {
     Error {
         error: RpcError,
     },
+    /// `Trigger`: the workers the action was sent to, and the replies that
+    /// came back (a worker that exited or never answered has none).
+    Triggered {
+        sent: Vec<EventProcess>,
+        replies: Vec<ActionReply>,
+    },
+}
+
+/// One worker's `axm:reply` to a triggered action.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ActionReply {
+    pub process: EventProcess,
+    /// When the daemon received it (ms since the epoch).
+    pub at: u64,
+    /// The reply as the app sent it: `{action_name, at, return}` from
+    /// `@pm2/io`.
+    pub data: serde_json::Value,
 }
 
 /// An error with a stable code that survives RPC → CLI → JS (`err.code`).
@@ -367,6 +397,11 @@ mod tests {
             Request::Notices,
             Request::Subscribe,
             Request::Kill,
+            Request::Trigger {
+                target: Target::Name("a".into()),
+                action: "hello".into(),
+                params: None,
+            },
         ]
     }
 

@@ -6,6 +6,7 @@ mod extra;
 mod logs;
 mod show;
 mod start;
+mod trigger;
 mod words;
 
 pub use words::{stdin_config, STDIN};
@@ -130,6 +131,11 @@ pub fn run() -> ExitCode {
         Command::Resurrect => actions::resurrect(&ctx),
         Command::Ping => actions::ping(&ctx),
         Command::Kill => actions::kill(&ctx),
+        Command::Trigger {
+            target,
+            action,
+            params,
+        } => trigger::trigger(&ctx, target, action, params),
         Command::Ecosystem { mode } => extra::ecosystem(&ctx, mode.as_deref()),
         Command::Update => Ok(extra::update(&ctx)),
         Command::Daemon => unreachable!("handled above"),

@@ -55,8 +55,12 @@ pub fn describe(ctx: &Ctx, target: Target) -> CmdResult {
         return Ok(ExitCode::from(exit::ERROR));
     }
     let now = rpm2_core::supervisor::now_ms();
+    let local_env: Vec<(String, String)> = std::env::vars().collect();
     for p in &procs {
-        out(&format!("{}\n", output::render_describe(p, now)));
+        out(&format!(
+            "{}\n",
+            output::render_describe(p, now, &local_env)
+        ));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -69,11 +73,7 @@ pub fn env(ctx: &Ctx, id: u32) -> CmdResult {
             format!("process {id} doesn't exist"),
         ));
     };
-    let mut text = String::new();
-    for (k, v) in &p.pm2_env.env {
-        text.push_str(&format!("{k}: {v}\n"));
-    }
-    out(&text);
+    out(&output::render_env(&p));
     Ok(ExitCode::SUCCESS)
 }
 

@@ -1,26 +1,27 @@
 //! `pm2 describe <id|name>`: one process as a two-column table, with pm2's
 //! row labels and order (`lib/API/UX/pm2-describe.js`).
 //!
-//! pm2's later sections (module config, revision control, actions, code
-//! metrics, divergent env) depend on pmx/vizion data rpm2 does not collect
-//! and are left out.
+//! pm2's later sections follow: the app's `@pm2/io` configuration, actions
+//! and metrics (when it reported any), and its environment variables whose
+//! value differs from the caller's. Revision control (vizion) is not kept.
 
 use chrono::{DateTime, SecondsFormat};
 use comfy_table::Cell;
 use rpm2_proto::ProcessInfo;
 use serde_json::Value;
 
+use super::env::{is_bookkeeping, js_text};
 use super::format::uptime_cell;
 use super::table::new_table;
 
 /// pm2's `safe_push` shows missing values as `N/A`.
 const NA: &str = "N/A";
 
-/// The describe block for one process: title line, table, and pm2's hint
-/// lines. No trailing newline. `now_ms` (ms since the epoch) computes the
-/// uptime.
+/// The describe block for one process: title line, table, pm2's sections
+/// and its hint lines. No trailing newline. `now_ms` (ms since the epoch)
+/// computes the uptime; `local_env` is the caller's environment.
 #[must_use]
-pub fn render_describe(p: &ProcessInfo, now_ms: u64) -> String {
+pub fn render_describe(p: &ProcessInfo, now_ms: u64, local_env: &[(String, String)]) -> String {
     let env = &p.pm2_env;
     let or_na = |s: Option<&str>| s.unwrap_or(NA).to_owned();
     let join_or_na = |v: &[String]| {
@@ -42,7 +43,7 @@ pub fn render_describe(p: &ProcessInfo, now_ms: u64) -> String {
     if let Some(limit) = env.max_memory_restart.filter(|&m| m > 0) {
         rows.push(("max memory restart", limit.to_string()));
     }
-    if let Some(cron) = env.options.get("cron_restart") {
+    if let Some(cron) = env.extra.get("cron_restart") {
         rows.push(("cron restart", value_text(cron)));
     }
     rows.push(("uptime", uptime_cell(p, now_ms)));
@@ -60,15 +61,10 @@ pub fn render_describe(p: &ProcessInfo, now_ms: u64) -> String {
         ("script id", env.pm_id.to_string()),
         ("exec cwd", env.pm_cwd.clone()),
         ("exec mode", env.exec_mode.clone()),
-        (
-            "node.js version",
-            env.options
-                .get("node_version")
-                .map_or_else(|| NA.to_owned(), value_text),
-        ),
+        ("node.js version", or_na(env.node_version.as_deref())),
         (
             "node env",
-            or_na(env.env.get("NODE_ENV").map(String::as_str)),
+            env.env_var("NODE_ENV").unwrap_or_else(|| NA.to_owned()),
         ),
         (
             "watch & reload",
@@ -96,13 +92,101 @@ pub fn render_describe(p: &ProcessInfo, now_ms: u64) -> String {
         table.add_row(vec![Cell::new(key), Cell::new(value)]);
     }
     format!(
-        " Describing process with id {id} - name {name} \n{table}\n\n \
+        " Describing process with id {id} - name {name} \n{table}\n{sections}\n \
          Use `pm2 logs {name} [--lines 1000]` to display logs\n \
          Use `pm2 env {id}` to display environment variables\n \
          Use `pm2 monit` to monitor CPU and Memory usage",
         id = env.pm_id,
         name = env.name,
+        sections = sections(p, local_env),
     )
+}
+
+/// pm2's sections after the table, each line ending in a newline.
+fn sections(p: &ProcessInfo, local_env: &[(String, String)]) -> String {
+    let env = &p.pm2_env;
+    let axm = &env.axm;
+    let mut out = String::new();
+    let one_table = |rows: Vec<Vec<String>>| {
+        let mut t = new_table(false);
+        for row in rows {
+            t.add_row(row.into_iter().map(Cell::new).collect::<Vec<_>>());
+        }
+        format!("{t}\n")
+    };
+    if let Some(Value::Object(conf)) = axm.axm_options.get("module_conf") {
+        if !conf.is_empty() {
+            out.push_str("Process configuration\n");
+            out.push_str(&one_table(
+                conf.iter()
+                    .map(|(k, v)| vec![k.clone(), value_text(v)])
+                    .collect(),
+            ));
+        }
+    }
+    if !axm.axm_actions.is_empty() {
+        out.push_str(" Actions available \n");
+        out.push_str(&one_table(
+            axm.axm_actions
+                .iter()
+                .map(|a| vec![a.get("action_name").map_or_else(String::new, value_text)])
+                .collect(),
+        ));
+        out.push_str(&format!(
+            " Trigger via: pm2 trigger {} <action_name>\n\n",
+            env.name
+        ));
+    }
+    if !axm.axm_monitor.is_empty() {
+        out.push_str(" Code metrics value \n");
+        out.push_str(&one_table(
+            axm.axm_monitor
+                .iter()
+                .map(|(k, m)| {
+                    let value = m.get("value").unwrap_or(m);
+                    let unit = m.get("unit").map_or_else(String::new, value_text);
+                    vec![k.clone(), format!("{} {unit}", js_text(value))]
+                })
+                .collect(),
+        ));
+    }
+    out.push_str(" Divergent env variables from local env \n");
+    let divergent = divergent_env(p, local_env);
+    if divergent.is_empty() {
+        out.push('\n');
+    } else {
+        out.push_str(&one_table(divergent));
+    }
+    out
+}
+
+/// The app's variables that the caller's environment has with another
+/// value (pm2 cuts values at 240 characters).
+fn divergent_env(p: &ProcessInfo, local_env: &[(String, String)]) -> Vec<Vec<String>> {
+    let Ok(Value::Object(all)) = serde_json::to_value(&p.pm2_env) else {
+        return Vec::new();
+    };
+    local_env
+        .iter()
+        .filter_map(|(k, local)| {
+            let v = all
+                .get(k)
+                .filter(|v| !is_bookkeeping(k) && !v.is_object())?;
+            let text = js_text(v);
+            (truthy(v) && text != *local).then(|| vec![k.clone(), text.chars().take(240).collect()])
+        })
+        .collect()
+}
+
+/// JavaScript truthiness of a JSON value.
+fn truthy(v: &Value) -> bool {
+    match v {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64().is_some_and(|x| x != 0.0 && !x.is_nan()),
+        Value::String(s) => !s.is_empty(),
+        Value::Array(_) | Value::Object(_) => true,
+    }
 }
 
 /// A config value as text: strings bare, `null` as `N/A`, others as JSON.
@@ -143,7 +227,7 @@ mod tests {
 
     #[test]
     fn describe_lists_pm2_rows_in_order() {
-        let out = render_describe(&sample(), 1_700_000_300_000);
+        let out = render_describe(&sample(), 1_700_000_300_000, &[]);
         assert!(out.starts_with(" Describing process with id 0 - name api \n┌"));
         let got = rows(&out);
         let want = [
@@ -186,7 +270,7 @@ mod tests {
                 "pm_log_path": "/tmp/api.log", "status": "stopped", "watch": true,
                 "node_args": ["--inspect", "--max-old-space-size=512"]}"#,
         );
-        let got = rows(&render_describe(&p, 1_700_000_300_000));
+        let got = rows(&render_describe(&p, 1_700_000_300_000, &[]));
         let labels: Vec<&str> = got.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(
             &labels[4..10],
@@ -216,10 +300,52 @@ mod tests {
     #[test]
     fn sticky_mode_and_requests_in_flight_show_when_known() {
         let p = proc_with(r#"{"sticky": "forwarded", "inflight_requests": 4, "drain": false}"#);
-        let got = rows(&render_describe(&p, 1_700_000_300_000));
+        let got = rows(&render_describe(&p, 1_700_000_300_000, &[]));
         let get = |k: &str| got.iter().find(|(l, _)| l == k).map(|(_, v)| v.as_str());
         assert_eq!(get("sticky"), Some("forwarded"));
         assert_eq!(get("requests in flight"), Some("4"));
         assert_eq!(get("drain"), Some("✘"));
+    }
+
+    #[test]
+    fn io_actions_metrics_and_divergent_env_follow_the_table() {
+        let p = proc_with(
+            r#"{"axm_actions": [{"action_name": "km:heapdump", "action_type": "internal", "arity": 2}],
+                "axm_monitor": {"Heap Size": {"value": "6.98", "unit": "MiB"}, "Active handles": {"value": 3}},
+                "env": {"NODE_ENV": "production", "PORT": 3000, "SAME": "x"}}"#,
+        );
+        let local = [
+            ("NODE_ENV".to_owned(), "development".to_owned()),
+            ("SAME".to_owned(), "x".to_owned()),
+            ("ONLY_LOCAL".to_owned(), "y".to_owned()),
+        ];
+        let out = render_describe(&p, 1_700_000_300_000, &local);
+        let after_table = &out[out.find(" Actions available ").unwrap_or(0)..];
+        assert!(
+            after_table.starts_with(
+                " Actions available \n┌─────────────┐\n│ km:heapdump │\n└─────────────┘\n \
+                 Trigger via: pm2 trigger api <action_name>\n\n Code metrics value \n"
+            ),
+            "{out}"
+        );
+        let got = rows(after_table);
+        let get = |k: &str| got.iter().find(|(l, _)| l == k).map(|(_, v)| v.as_str());
+        assert_eq!(get("Heap Size"), Some("6.98 MiB"));
+        assert_eq!(get("Active handles"), Some("3"));
+        // Only the app's variables the caller has with another value.
+        assert_eq!(get("NODE_ENV"), Some("production"));
+        assert_eq!(get("SAME"), None);
+        assert_eq!(get("ONLY_LOCAL"), None);
+    }
+
+    #[test]
+    fn without_io_data_only_the_env_section_follows() {
+        let out = render_describe(&sample(), 1_700_000_300_000, &[]);
+        assert!(!out.contains("Actions available"), "{out}");
+        assert!(!out.contains("Code metrics value"), "{out}");
+        assert!(
+            out.contains("┘\n Divergent env variables from local env \n\n\n Use `pm2 logs"),
+            "{out}"
+        );
     }
 }

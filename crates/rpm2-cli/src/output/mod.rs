@@ -9,11 +9,13 @@
 //! after each block): print it with `print!`, the rest with `println!`.
 
 mod describe;
+mod env;
 mod format;
 mod inspect;
 mod table;
 
 pub use describe::render_describe;
+pub use env::render_env;
 pub use inspect::{inspect, render_prettylist};
 pub use table::{render_list, render_mini_list};
 
@@ -41,7 +43,6 @@ pub(crate) mod fixtures {
                 "unstable_restarts": 0,
                 "created_at": 1700000000000,
                 "pm_uptime": 1700000000000,
-                "exit_code": null,
                 "pm_exec_path": "/srv/api/server.js",
                 "pm_cwd": "/srv/api",
                 "exec_interpreter": "node",
@@ -49,7 +50,6 @@ pub(crate) mod fixtures {
                 "args": ["--port", "3000"],
                 "pm_out_log_path": "/home/alice/.pm2/logs/api-out.log",
                 "pm_err_log_path": "/home/alice/.pm2/logs/api-error.log",
-                "pm_log_path": null,
                 "pm_pid_path": "/home/alice/.pm2/pids/api-0.pid",
                 "merge_logs": false,
                 "watch": false,
@@ -64,14 +64,20 @@ pub(crate) mod fixtures {
                 "max_restarts": 16,
                 "restart_delay": 0,
                 "prev_restart_delay": 0,
-                "max_memory_restart": null,
                 "version": "1.0.0",
                 "unique_id": "6f1c2d3e-aaaa-bbbb-cccc-0123456789ab",
                 "username": "alice",
                 "instance_var": "NODE_APP_INSTANCE",
-                "env": { "NODE_ENV": "production", "PORT": "3000", "PM2_HOME": "/home/alice/.pm2" },
                 "node_version": "20.11.1",
-                "log_date_format": "YYYY-MM-DD HH:mm Z"
+                "env": { "NODE_ENV": "production", "PORT": 3000, "PM2_HOME": "/home/alice/.pm2",
+                         "unique_id": "6f1c2d3e-aaaa-bbbb-cccc-0123456789ab" },
+                "log_date_format": "YYYY-MM-DD HH:mm Z",
+                "vizion": true,
+                "treekill": true,
+                "kill_retry_time": 100,
+                "NODE_ENV": "production",
+                "PORT": 3000,
+                "PM2_HOME": "/home/alice/.pm2"
             }
         }"#;
 
@@ -137,7 +143,6 @@ mod tests {
       unstable_restarts: 0,
       created_at: 1700000000000,
       pm_uptime: 1700000000000,
-      exit_code: null,
       pm_exec_path: '/srv/api/server.js',
       pm_cwd: '/srv/api',
       exec_interpreter: 'node',
@@ -145,7 +150,6 @@ mod tests {
       args: [ '--port', '3000' ],
       pm_out_log_path: '/home/alice/.pm2/logs/api-out.log',
       pm_err_log_path: '/home/alice/.pm2/logs/api-error.log',
-      pm_log_path: null,
       pm_pid_path: '/home/alice/.pm2/pids/api-0.pid',
       merge_logs: false,
       watch: false,
@@ -160,18 +164,28 @@ mod tests {
       max_restarts: 16,
       restart_delay: 0,
       prev_restart_delay: 0,
-      max_memory_restart: null,
       version: '1.0.0',
+      node_version: '20.11.1',
       unique_id: '6f1c2d3e-aaaa-bbbb-cccc-0123456789ab',
       username: 'alice',
       instance_var: 'NODE_APP_INSTANCE',
+      axm_monitor: {},
+      axm_actions: [],
+      axm_options: {},
+      axm_dynamic: {},
       env: {
         NODE_ENV: 'production',
+        PORT: 3000,
         PM2_HOME: '/home/alice/.pm2',
-        PORT: '3000'
+        unique_id: '6f1c2d3e-aaaa-bbbb-cccc-0123456789ab'
       },
-      node_version: '20.11.1',
-      log_date_format: 'YYYY-MM-DD HH:mm Z'
+      log_date_format: 'YYYY-MM-DD HH:mm Z',
+      vizion: true,
+      treekill: true,
+      kill_retry_time: 100,
+      NODE_ENV: 'production',
+      PORT: 3000,
+      PM2_HOME: '/home/alice/.pm2'
     }
   }
 ]";

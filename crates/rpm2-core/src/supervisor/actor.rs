@@ -30,6 +30,8 @@ pub(crate) struct Actor {
     pub(crate) instance: String,
     /// The drain preload in the home, if it could be written there.
     pub(crate) preload_file: Option<std::path::PathBuf>,
+    /// `@pm2/io`: which run reports, triggers waiting for replies.
+    pub(crate) axm: super::axm_book::AxmBook,
 }
 
 /// Start the actor on the current runtime and return its handle.
@@ -102,6 +104,7 @@ impl Actor {
             primary,
             os,
             instance: uuid::Uuid::new_v4().simple().to_string(),
+            axm: super::axm_book::AxmBook::default(),
         }
     }
 
@@ -122,6 +125,7 @@ impl Actor {
             Msg::Triggered { app, trigger } => self.on_triggered(&app, trigger),
             Msg::WatchDue { app } => self.on_watch_due(&app),
             Msg::MemoryTick => self.on_memory_tick(),
+            Msg::TriggerDue { id } => self.trigger_due(id),
         }
     }
 

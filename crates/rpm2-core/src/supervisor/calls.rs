@@ -143,6 +143,12 @@ impl Actor {
                         .collect();
                 let _ = reply.send(Ok(specs));
             }
+            Call::Trigger {
+                target,
+                action,
+                params,
+                reply,
+            } => self.trigger(&target, action, params, reply),
             Call::ShutDown { reply } => {
                 self.shutting_down = true;
                 let _ = reply.send(Ok(()));

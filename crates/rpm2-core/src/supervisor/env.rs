@@ -54,6 +54,10 @@ impl Actor {
     pub(crate) fn worker_env(&self, pm_id: u32, instance: u32) -> BTreeMap<String, String> {
         let w = &self.table.workers[&pm_id];
         let spec = &self.table.apps[&w.app].spec;
+        if let (true, Some(node)) = (spec.node, &spec.interpreter) {
+            // Asked now, in the background, so `list` has it soon.
+            super::info::node_version(node);
+        }
         let mut env = BTreeMap::new();
         // Scalar options first, so the app's own env and pm2's names win.
         for (k, v) in &spec.raw_options {
@@ -82,12 +86,7 @@ impl Actor {
         set(&spec.instance_var, instance.to_string());
         set("instances", spec.instances.to_string());
         set("exec_mode", spec.exec_mode.pm2_name().to_owned());
-        set(
-            "exec_interpreter",
-            spec.interpreter
-                .as_ref()
-                .map_or_else(|| "none".to_owned(), |p| p.display().to_string()),
-        );
+        set("exec_interpreter", super::info::pm2_interpreter(spec));
         set("unique_id", w.unique_id.clone());
         set("pm_exec_path", spec.script.display().to_string());
         set("pm_cwd", spec.cwd.display().to_string());
@@ -111,8 +110,10 @@ impl Actor {
             set("pm_log_path", path.display().to_string());
         }
         if let Some(var) = &spec.increment_var {
-            let base: i64 = spec.env.get(var).and_then(|v| v.parse().ok()).unwrap_or(0);
-            set(var, (base + i64::from(instance)).to_string());
+            set(
+                var,
+                super::info::increment_of(spec, var, instance).to_string(),
+            );
         }
         if spec.exec_mode == ExecMode::Cluster && !spec.interpreter_args.is_empty() {
             set("node_args", spec.interpreter_args.join(" "));

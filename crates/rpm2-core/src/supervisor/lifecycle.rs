@@ -5,7 +5,7 @@
 use nix::sys::signal::Signal;
 use rpm2_node_ipc::cluster::WorkerMessage;
 use rpm2_node_ipc::Incoming;
-use rpm2_proto::{Event, ExecMode};
+use rpm2_proto::ExecMode;
 use tokio::time::Instant;
 
 use super::actor::Actor;
@@ -14,7 +14,7 @@ use super::os::{SpawnRequest, Target};
 use super::run::{DrainBy, RunEffect, RunEvent, RunPhase, RunRules, RunTimer};
 use super::state::{Gen, Run};
 use super::worker::{Exit, RunRole, WorkerEvent};
-use super::{now_ms, Msg};
+use super::Msg;
 
 impl Actor {
     /// Start process `gen` for worker `pm_id`. A failure goes back to the
@@ -108,6 +108,7 @@ impl Actor {
                 inflight: None,
             },
         );
+        self.axm_run_started(pm_id, gen);
         self.emit(pm_id, "start", false);
         if cluster_id.is_none() && !spec.wait_ready {
             // Fork workers are online once spawned, unless they promised `ready`.
@@ -376,28 +377,8 @@ impl Actor {
         if msg.as_str() == Some("ready") && self.spec_of(pm_id).is_some_and(|s| s.wait_ready) {
             self.run_event(gen, RunEvent::Ready);
         }
-        if self.bus.receiver_count() > 0 {
-            let (msg_type, data, raw) = match &msg {
-                serde_json::Value::Object(o)
-                    if o.get("type").is_some_and(serde_json::Value::is_string)
-                        && o.contains_key("data") =>
-                {
-                    (
-                        o.get("type").and_then(|t| t.as_str()).map(str::to_owned),
-                        o.get("data").cloned(),
-                        None,
-                    )
-                }
-                _ => (None, None, Some(msg)),
-            };
-            let _ = self.bus.send(Event::ProcessMsg {
-                process: self.event_process(pm_id),
-                at: now_ms(),
-                msg_type,
-                data,
-                raw,
-            });
-        }
+        // `@pm2/io`'s messages, and the bus (`axm_book.rs`).
+        self.on_app_message(gen, pm_id, msg);
     }
 
     /// A run's process is gone: the worker's machine decides what it means.
@@ -411,6 +392,7 @@ impl Actor {
             let _ = waiter.send(Ok(()));
         }
         let pm_id = run.pm_id;
+        self.axm_run_exited(pm_id, gen);
         let signal = signal
             .and_then(|s| Signal::try_from(s).ok())
             .map(Signal::as_str);

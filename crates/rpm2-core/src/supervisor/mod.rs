@@ -5,6 +5,8 @@
 //! oneshot once it is done, so a dead actor is an error and never a hang.
 
 pub(crate) mod actor;
+mod axm;
+mod axm_book;
 mod calls;
 pub mod drain;
 mod env;
@@ -59,6 +61,8 @@ pub enum Msg {
     WatchDue { app: String },
     /// Time to compare memory with `max_memory_restart`.
     MemoryTick,
+    /// A `trigger`'s wait for replies is over.
+    TriggerDue { id: u64 },
 }
 
 /// The primitive operations `ops` composes.
@@ -148,6 +152,14 @@ pub enum Call {
     /// Specs of every app with whether it has a running worker (for save).
     Specs {
         reply: Reply<Vec<(AppSpec, bool)>>,
+    },
+    /// Send an `@pm2/io` action to the matching workers; answers with
+    /// their replies (`axm_book.rs`).
+    Trigger {
+        target: Target,
+        action: String,
+        params: Option<serde_json::Value>,
+        reply: Reply<axm_book::Triggered>,
     },
     /// No more new work: the daemon is going down.
     ShutDown {

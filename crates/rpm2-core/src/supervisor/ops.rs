@@ -146,6 +146,24 @@ async fn run(sup: &SupervisorHandle, home: &Home, req: Request) -> Result<Respon
         }
         Request::Save { force } => save(sup, home, force).await,
         Request::Resurrect => resurrect(sup, home).await,
+        Request::Trigger {
+            target,
+            action,
+            params,
+        } => {
+            if action.is_empty() {
+                return Err(RpcError::new(ErrorCode::BadRequest, "no action name given"));
+            }
+            let (sent, replies) = sup
+                .call(|reply| Call::Trigger {
+                    target,
+                    action,
+                    params,
+                    reply,
+                })
+                .await?;
+            Ok(Response::Triggered { sent, replies })
+        }
         Request::Notices => Ok(Response::Notices {
             notices: sup.notices().take(),
         }),

@@ -4,6 +4,7 @@
 //! as a process would, and reads what the daemon did from the fake's log.
 //! `harness` has the fakes; `lifecycle` and `drain` the scenarios.
 
+mod axm;
 mod drain;
 mod harness;
 mod lifecycle;
