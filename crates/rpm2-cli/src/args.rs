@@ -125,6 +125,10 @@ pub enum Command {
     /// Not available yet: replacing the running daemon by this rpm2 in place
     #[command(alias = "updatePM2")]
     Update,
+    /// Terminal dashboard: processes with CPU/memory, logs and metadata
+    /// of the selected one; keys restart, reload or stop it
+    #[command(aliases = ["dashboard", "dash"])]
+    Monit,
     /// Run the daemon (started by the CLI itself)
     #[command(name = rpm2_client::DAEMON_SUBCOMMAND, hide = true)]
     Daemon,

@@ -3,6 +3,7 @@
 mod args;
 mod commands;
 mod error;
+mod monit;
 mod output;
 mod print;
 

@@ -138,6 +138,7 @@ pub fn run() -> ExitCode {
         } => trigger::trigger(&ctx, target, action, params),
         Command::Ecosystem { mode } => extra::ecosystem(&ctx, mode.as_deref()),
         Command::Update => Ok(extra::update(&ctx)),
+        Command::Monit => crate::monit::monit(&ctx),
         Command::Daemon => unreachable!("handled above"),
     };
     result.unwrap_or_else(|e| print::error(&e))

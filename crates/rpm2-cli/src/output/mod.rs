@@ -10,7 +10,7 @@
 
 mod describe;
 mod env;
-mod format;
+pub(crate) mod format;
 mod inspect;
 mod table;
 
