@@ -88,7 +88,13 @@ pub enum Command {
     Resurrect,
     /// Send a signal to apps
     #[command(name = "sendSignal")]
-    SendSignal { signal: SignalName, target: Target },
+    SendSignal {
+        /// SIGUSR2, USR2, usr2 or 12
+        signal: SignalName,
+        /// Names, ids, namespaces or `all` (pm2 takes one; more are each signalled)
+        #[arg(required = true)]
+        targets: Vec<Target>,
+    },
     /// Print the environment of a worker
     Env { id: u32 },
     /// Print pids (of one app, or all)
@@ -110,6 +116,15 @@ pub enum Command {
         /// Passed to the action as its first argument (a string)
         params: Option<String>,
     },
+    /// Write a sample ecosystem.config.js in this directory (replacing one there)
+    #[command(alias = "init")]
+    Ecosystem {
+        /// `simple` (the same sample here)
+        mode: Option<String>,
+    },
+    /// Not available yet: replacing the running daemon by this rpm2 in place
+    #[command(alias = "updatePM2")]
+    Update,
     /// Terminal dashboard: processes with CPU/memory, logs and metadata
     /// of the selected one; keys restart, reload or stop it
     #[command(aliases = ["dashboard", "dash"])]
@@ -150,14 +165,19 @@ pub struct FileArgs {
 
 #[derive(Debug, Args)]
 pub struct TargetArgs {
-    /// Names, ids, namespaces, or `all`
+    /// Names, ids, namespaces, `all`, `/regex/` (on names), script files,
+    /// ecosystem files (their apps), or `-` (a JSON config on stdin)
     #[arg(required = true)]
-    pub targets: Vec<Target>,
+    pub targets: Vec<String>,
+    /// With an ecosystem file: only these apps (comma separated)
+    #[arg(long)]
+    pub only: Option<String>,
 }
 
 #[derive(Debug, Args)]
 pub struct ActionArgs {
-    /// Names, ids, namespaces, `all`, or an ecosystem file
+    /// Names, ids, namespaces, `all`, `/regex/` (on names), script files,
+    /// an ecosystem file, or `-` (a JSON config on stdin)
     #[arg(required = true)]
     pub targets: Vec<String>,
     /// Merge this shell's environment into the apps' env
@@ -175,12 +195,46 @@ pub struct ActionArgs {
     /// With an ecosystem file: only these apps (comma separated)
     #[arg(long)]
     pub only: Option<String>,
+    /// New arguments for the interpreter, kept for later starts (`null` clears them)
+    #[arg(
+        long = "node-args",
+        alias = "interpreter-args",
+        allow_hyphen_values = true
+    )]
+    pub node_args: Option<String>,
+    /// Rename the apps (their log and pid files keep their names)
+    #[arg(short = 'n', long)]
+    pub name: Option<String>,
+}
+
+impl ActionArgs {
+    /// The options pm2 merges into the apps on restart/reload.
+    #[must_use]
+    pub fn spec_update(&self) -> rpm2_proto::SpecUpdate {
+        spec_update(self.name.as_deref(), self.node_args.as_deref())
+    }
+}
+
+/// `--name` and `--node-args` given with a restart; `null` clears, as in pm2.
+#[must_use]
+pub fn spec_update(name: Option<&str>, node_args: Option<&str>) -> rpm2_proto::SpecUpdate {
+    rpm2_proto::SpecUpdate {
+        name: name.map(str::to_owned),
+        interpreter_args: node_args.map(|a| {
+            if a == "null" {
+                Vec::new()
+            } else {
+                a.split_whitespace().map(str::to_owned).collect()
+            }
+        }),
+    }
 }
 
 #[derive(Debug, Args)]
 #[expect(clippy::struct_excessive_bools, reason = "one per pm2 flag")]
 pub struct StartArgs {
-    /// Ecosystem file, script, or known app name/id/namespace
+    /// Ecosystem file, script, known app name/id/namespace, or `-` (a JSON
+    /// config on stdin)
     pub targets: Vec<String>,
     /// App name
     #[arg(short = 'n', long)]
@@ -289,6 +343,18 @@ pub struct StartArgs {
     /// Start the same script again even if already running
     #[arg(short = 'f', long)]
     pub force: bool,
+    /// Run in fork mode (no cluster, whatever the script)
+    #[arg(short = 'x', long = "execute-command")]
+    pub execute_command: bool,
+    /// Pid file (the worker's id is added: app.pid → app-0.pid)
+    #[arg(short = 'p', long = "pid", value_name = "FILE")]
+    pub pid: Option<String>,
+    /// Accepted for pm2 scripts: rpm2 never injects @pm2/io (`--no-automation`, `--no-pmx`) nor reads git metadata (`--no-vizion`)
+    #[arg(long = "no-automation", alias = "no-pmx")]
+    pub no_automation: bool,
+    /// Accepted for pm2 scripts (see --no-automation)
+    #[arg(long = "no-vizion", hide = true)]
+    pub no_vizion: bool,
     /// Arguments for the script (after --)
     #[arg(last = true, allow_hyphen_values = true)]
     pub args: Vec<String>,

@@ -181,6 +181,8 @@ fn restart_delay_waits_in_waiting_restart() {
     // The first run crashes at once: `waiting restart` for the delay...
     let p = r.wait_status("patient", "waiting restart");
     assert_eq!(p["pid"], 0);
+    // pm2 counts the restart when it happens, not at the crash.
+    assert_eq!(restart_time(&p), 0);
     // ...then the second run stays up.
     let p = wait_until("patient to be back online", || {
         let p = r.proc("patient");

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use rpm2_proto::frame::MAX_FRAME_LEN;
 use rpm2_proto::{
     ActionReply, AppSpec, EventProcess, ProcessInfo, Request, Response, ScaleCount, SignalName,
-    Target,
+    SpecUpdate, Target,
 };
 
 use crate::{Client, ClientError};
@@ -63,11 +63,27 @@ impl Client {
     /// Start apps; known ones restart with their new spec. Many apps go
     /// in several requests, each well under the frame limit.
     pub fn start(&mut self, apps: Vec<AppSpec>) -> Result<Vec<ProcessInfo>, ClientError> {
+        self.start_with(apps, false)
+    }
+
+    /// `start <script> -f`: an app whose name is known is started again
+    /// beside the running one (two apps of one name, as in pm2); answers
+    /// with the new workers.
+    pub fn start_beside(&mut self, apps: Vec<AppSpec>) -> Result<Vec<ProcessInfo>, ClientError> {
+        self.start_with(apps, true)
+    }
+
+    fn start_with(
+        &mut self,
+        apps: Vec<AppSpec>,
+        force: bool,
+    ) -> Result<Vec<ProcessInfo>, ClientError> {
         let mut all = Vec::new();
         for apps in in_chunks(apps)? {
             all.extend(self.processes(&Request::Start {
                 apps,
                 only_new: false,
+                force,
             })?);
         }
         Ok(all)
@@ -91,9 +107,21 @@ impl Client {
         targets: Vec<Target>,
         update_env: UpdateEnv,
     ) -> Result<Vec<ProcessInfo>, ClientError> {
+        self.restart_with(targets, update_env, SpecUpdate::default())
+    }
+
+    /// Restart with options merged into the apps first (`--node-args`,
+    /// `--name`).
+    pub fn restart_with(
+        &mut self,
+        targets: Vec<Target>,
+        update_env: UpdateEnv,
+        update: SpecUpdate,
+    ) -> Result<Vec<ProcessInfo>, ClientError> {
         self.processes(&Request::Restart {
             targets,
             update_env,
+            update,
         })
     }
 
@@ -104,9 +132,21 @@ impl Client {
         update_env: UpdateEnv,
         parallel: Option<u32>,
     ) -> Result<Vec<ProcessInfo>, ClientError> {
+        self.reload_with(targets, update_env, parallel, SpecUpdate::default())
+    }
+
+    /// Reload with options merged into the apps first.
+    pub fn reload_with(
+        &mut self,
+        targets: Vec<Target>,
+        update_env: UpdateEnv,
+        parallel: Option<u32>,
+        update: SpecUpdate,
+    ) -> Result<Vec<ProcessInfo>, ClientError> {
         self.processes(&Request::Reload {
             targets,
             update_env,
+            update,
             parallel,
         })
     }

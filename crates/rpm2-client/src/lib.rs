@@ -9,6 +9,7 @@
 //! - [`spawn`]: connect, starting the daemon (`rpm2 __daemon`) if needed.
 //! - [`plan`] (feature `plan`): start planning from config files, scripts,
 //!   app objects and names of known apps.
+//! - [`targets`]: `/regex/` and script-path words turned into targets.
 //! - [`timeout`]: the bound of each wait (`RPM2_TIMEOUT_MS`).
 //! - [`error`]: `ClientError`, each variant with its `ErrorCode`.
 
@@ -21,6 +22,7 @@ pub mod pidfile;
 #[cfg(feature = "plan")]
 pub mod plan;
 pub mod spawn;
+pub mod targets;
 pub mod timeout;
 
 pub use api::{Saved, Triggered, UpdateEnv};

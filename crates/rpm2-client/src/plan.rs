@@ -4,10 +4,11 @@
 //! validated before the daemon is asked for anything, so a bad config
 //! starts nothing.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use rpm2_config::{LoadOptions, Loaded};
-use rpm2_proto::{AppSpec, ErrorCode, ProcessInfo, Target};
+use rpm2_proto::{AppSpec, ErrorCode, ProcessInfo, SpecUpdate, Target, WorkerStatus};
 use serde_json::Value;
 
 use crate::api::UpdateEnv;
@@ -36,6 +37,17 @@ pub struct StartPlan {
     restart: Vec<String>,
     /// Where a word would have been a script (for "Script not found").
     cwd: PathBuf,
+    /// Apps started from a script target (not a config): pm2 refuses to
+    /// start one again while it runs, unless `force`.
+    scripts: BTreeSet<String>,
+    /// Words that are also programs in `PATH` (`start ls`): started when
+    /// they name no known app, as pm2 does.
+    programs: BTreeMap<String, Vec<AppSpec>>,
+    /// `-f`: start a running script again, beside itself.
+    pub force: bool,
+    /// Options merged into the known apps it restarts (`--name`,
+    /// `--node-args`).
+    pub update: SpecUpdate,
 }
 
 /// What `run` did.
@@ -56,6 +68,10 @@ impl StartPlan {
             warnings: Vec::new(),
             restart: Vec::new(),
             cwd: opts.cwd.clone(),
+            scripts: BTreeSet::new(),
+            programs: BTreeMap::new(),
+            force: false,
+            update: SpecUpdate::default(),
         };
         for target in targets {
             let loaded = match target {
@@ -63,9 +79,18 @@ impl StartPlan {
                     rpm2_config::load_file(Path::new(&t), opts)?
                 }
                 StartTarget::Text(t) if rpm2_config::looks_like_script(&t, &opts.cwd) => {
-                    rpm2_config::from_script(&t, opts)?
+                    let loaded = rpm2_config::from_script(&t, opts)?;
+                    plan.scripts
+                        .extend(loaded.apps.iter().map(|a| a.name.clone()));
+                    loaded
                 }
                 StartTarget::Text(t) => {
+                    // Known apps come first (checked in `run`); failing
+                    // those, a program of that name in PATH.
+                    if let Ok(loaded) = rpm2_config::from_script(&t, opts) {
+                        plan.warnings.extend(loaded.warnings);
+                        plan.programs.insert(t.clone(), loaded.apps);
+                    }
                     plan.restart.push(t);
                     continue;
                 }
@@ -80,6 +105,21 @@ impl StartPlan {
         // loader warned, naming them): start the last of each once.
         plan.apps = rpm2_config::last_of_each_name(plan.apps);
         Ok(plan)
+    }
+
+    /// Apps loaded already (a config read from stdin), as a plan.
+    #[must_use]
+    pub fn from_loaded(loaded: Loaded, opts: &LoadOptions) -> Self {
+        Self {
+            apps: rpm2_config::last_of_each_name(loaded.apps),
+            warnings: loaded.warnings,
+            restart: Vec::new(),
+            cwd: opts.cwd.clone(),
+            scripts: BTreeSet::new(),
+            programs: BTreeMap::new(),
+            force: false,
+            update: SpecUpdate::default(),
+        }
     }
 
     /// The apps alone, for callers that start nothing by name (a config
@@ -107,44 +147,81 @@ impl StartPlan {
         ClientError::rejected(ErrorCode::ScriptNotFound, message)
     }
 
-    /// The words as targets, each naming at least one of `known`.
-    fn restart_targets(&self, known: &[ProcessInfo]) -> Result<Vec<Target>, ClientError> {
-        self.restart
-            .iter()
-            .map(|word| {
-                let target: Target = word.parse().map_err(|_| self.script_not_found(word))?;
-                let found = known
-                    .iter()
-                    .any(|p| target.matches(p.pm_id, &p.name, &p.pm2_env.namespace));
-                if found {
-                    Ok(target)
-                } else {
-                    Err(self.script_not_found(word))
-                }
-            })
-            .collect()
+    /// The words as targets, each naming at least one of `known`; a word
+    /// naming none that is a program in PATH moves to the apps to start.
+    fn restart_targets(&mut self, known: &[ProcessInfo]) -> Result<Vec<Target>, ClientError> {
+        let mut targets = Vec::new();
+        for word in std::mem::take(&mut self.restart) {
+            let target: Target = word.parse().map_err(|_| self.script_not_found(&word))?;
+            let found = known
+                .iter()
+                .any(|p| target.matches(p.pm_id, &p.name, &p.pm2_env.namespace));
+            if found {
+                targets.push(target);
+            } else if let Some(apps) = self.programs.remove(&word) {
+                self.scripts.extend(apps.iter().map(|a| a.name.clone()));
+                self.apps.extend(apps);
+            } else {
+                return Err(self.script_not_found(&word));
+            }
+        }
+        Ok(targets)
     }
 
     /// Check the words against the known apps, then (after `on_starting`
     /// saw the apps) start the apps and restart the named ones.
     pub fn run(
-        self,
+        mut self,
         client: &mut Client,
         update_env: UpdateEnv,
         on_starting: impl FnOnce(&[AppSpec]),
     ) -> Result<Started, ClientError> {
-        let restart = if self.restart.is_empty() {
+        let known = if self.restart.is_empty() && self.scripts.is_empty() {
             Vec::new()
         } else {
-            self.restart_targets(&client.list()?)?
+            client.list()?
         };
+        let mut restart = if self.restart.is_empty() {
+            Vec::new()
+        } else {
+            self.restart_targets(&known)?
+        };
+        let (mut apps, mut beside) = (Vec::new(), Vec::new());
+        for app in self.apps {
+            if !self.scripts.contains(&app.name) {
+                apps.push(app);
+                continue;
+            }
+            match script_state(&app, &known) {
+                ScriptState::New => apps.push(app),
+                ScriptState::Down => restart.push(Target::Name(app.name)),
+                ScriptState::Running if self.force => beside.push(app),
+                ScriptState::Running => {
+                    return Err(ClientError::rejected(
+                        ErrorCode::BadRequest,
+                        format!(
+                            "Script already launched, add -f option to force re-execution \
+                             ({} runs {})",
+                            app.name,
+                            app.script.display()
+                        ),
+                    ))
+                }
+            }
+        }
         let mut done = Started::default();
-        if !self.apps.is_empty() {
-            on_starting(&self.apps);
-            done.started = client.start(self.apps)?;
+        if !apps.is_empty() || !beside.is_empty() {
+            let all: Vec<AppSpec> = apps.iter().chain(&beside).cloned().collect();
+            on_starting(&all);
+        }
+        if !apps.is_empty() {
+            done.started = client.start(apps)?;
+        }
+        if !beside.is_empty() {
+            done.started.extend(client.start_beside(beside)?);
         }
         if !restart.is_empty() {
-            done.restarted = client.restart(restart, update_env)?;
+            done.restarted = client.restart_with(restart, update_env, self.update)?;
         }
         Ok(done)
     }
@@ -167,6 +244,28 @@ impl StartPlan {
     }
 }
 
+/// A script's app against the running processes (pm2 looks for one of
+/// the same name and file).
+enum ScriptState {
+    New,
+    /// Stopped or errored: `start` restarts it.
+    Down,
+    Running,
+}
+
+fn script_state(app: &AppSpec, known: &[ProcessInfo]) -> ScriptState {
+    let same = known
+        .iter()
+        .rfind(|p| p.name == app.name && Path::new(&p.pm2_env.pm_exec_path) == app.script);
+    match same.map(|p| p.pm2_env.status) {
+        None => ScriptState::New,
+        Some(WorkerStatus::Stopped | WorkerStatus::Stopping | WorkerStatus::Errored) => {
+            ScriptState::Down
+        }
+        Some(_) => ScriptState::Running,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,13 +278,26 @@ mod tests {
     #[test]
     fn words_are_restart_targets_and_missing_scripts() {
         let dir = tempfile::tempdir().unwrap();
-        let plan = StartPlan::new([StartTarget::Text("web".into())], &opts(dir.path())).unwrap();
+        let mut plan =
+            StartPlan::new([StartTarget::Text("web".into())], &opts(dir.path())).unwrap();
         assert!(plan.apps.is_empty());
         let err = plan.clone().into_loaded().unwrap_err();
         assert_eq!(err.code(), ErrorCode::ScriptNotFound);
         assert!(err.to_string().contains("web"), "{err}");
         let err = plan.restart_targets(&[]).unwrap_err();
         assert_eq!(err.code(), ErrorCode::ScriptNotFound);
+    }
+
+    #[test]
+    fn a_word_naming_no_app_may_be_a_program_in_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut plan = StartPlan::new([StartTarget::Text("sh".into())], &opts(dir.path())).unwrap();
+        // Known apps would come first; with none, `sh` is the program.
+        assert!(plan.restart_targets(&[]).unwrap().is_empty());
+        assert_eq!(plan.apps.len(), 1);
+        assert_eq!(plan.apps[0].name, "sh");
+        assert!(plan.apps[0].script.is_absolute());
+        assert!(plan.scripts.contains("sh"));
     }
 
     #[test]

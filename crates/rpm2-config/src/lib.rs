@@ -103,6 +103,26 @@ pub fn load_file(path: &Path, opts: &LoadOptions) -> Result<Loaded, ConfigError>
     resolve::resolve_apps(apps, &base_dir, &origin, opts, deploy.as_ref(), warnings)
 }
 
+/// A config given as text (`rpm2 start -` reads it from stdin): JSON, or
+/// JSON5 as pm2 evaluates it, in any of a file's shapes. Relative paths
+/// resolve against `opts.cwd`; `origin` names it in messages.
+///
+/// # Errors
+/// Empty or malformed text, or any problem with its apps; see [`ConfigError`].
+pub fn from_text(text: &str, origin: &str, opts: &LoadOptions) -> Result<Loaded, ConfigError> {
+    let parse = |message: String| ConfigError::Parse {
+        file: origin.to_owned(),
+        message,
+    };
+    if text.trim().is_empty() {
+        return Err(parse("no config given (empty input)".to_owned()));
+    }
+    let value = load::json_or_js(text, &opts.cwd.join(origin), origin, opts)?;
+    let mut warnings = Vec::new();
+    let (apps, deploy) = load::split_top(value, origin, &mut warnings)?;
+    resolve::resolve_apps(apps, &opts.cwd, origin, opts, deploy.as_ref(), warnings)
+}
+
 /// `rpm2 start <script> [flags] -- args`: one app from the command line.
 /// `--only` does not apply; flags come through `opts.overrides`.
 ///

@@ -61,13 +61,50 @@ pub(crate) fn read_config(
     if name.contains(".yml") || name.contains(".yaml") {
         serde_yaml_ng::from_str::<Value>(&text).map_err(|e| parse(format!("invalid YAML: {e}")))
     } else {
-        // pm2 evaluates `.json` as JavaScript, so comments and trailing
-        // commas are common in the wild; JSON5 accepts them.
-        json5::from_str::<Value>(&text).map_err(|e| parse(format!("invalid JSON: {e}")))
+        json_or_js(&text, abs, origin, opts)
     }
 }
 
+/// pm2 evaluates `.json` (and a config piped to `start -`) as a JavaScript
+/// expression, so comments, trailing commas and even code are found in the
+/// wild. JSON5 takes the first two without `node`; text it refuses is
+/// evaluated by `node` as pm2 would, and when that fails too the JSON5
+/// error is reported (it says where the text went wrong).
+pub(crate) fn json_or_js(
+    text: &str,
+    path: &Path,
+    origin: &str,
+    opts: &LoadOptions,
+) -> Result<Value, ConfigError> {
+    json5::from_str::<Value>(text).or_else(|e| {
+        let json_error = ConfigError::Parse {
+            file: origin.to_owned(),
+            message: format!("invalid JSON: {e}"),
+        };
+        match run_loader(path, Some(text), origin, opts) {
+            Ok(value) => Ok(value),
+            Err(ConfigError::NodeNotFound { .. }) => Err(json_error),
+            Err(ConfigError::Parse { message, .. }) => Err(ConfigError::Parse {
+                file: origin.to_owned(),
+                message: format!("invalid JSON: {e}\nnor a JavaScript value: {message}"),
+            }),
+            Err(other) => Err(other),
+        }
+    })
+}
+
 fn eval_js(abs: &Path, origin: &str, opts: &LoadOptions) -> Result<Value, ConfigError> {
+    run_loader(abs, None, origin, opts)
+}
+
+/// Runs the loader on `abs`, or with `expr` on the expression given (fed
+/// on stdin; `abs` then only names it in stack traces).
+fn run_loader(
+    abs: &Path,
+    expr: Option<&str>,
+    origin: &str,
+    opts: &LoadOptions,
+) -> Result<Value, ConfigError> {
     let node = which("node", path_var(&opts.shell_env).as_ref())
         .or_else(|| which("nodejs", path_var(&opts.shell_env).as_ref()))
         .ok_or_else(|| ConfigError::NodeNotFound {
@@ -81,7 +118,11 @@ fn eval_js(abs: &Path, origin: &str, opts: &LoadOptions) -> Result<Value, Config
     let mut command = Command::new(node);
     command
         .args(["--input-type=module", "-e", LOADER])
-        .stdin(Stdio::null())
+        .stdin(if expr.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     // The config sees the CLI's environment and cwd, as under pm2's require().
@@ -89,6 +130,9 @@ fn eval_js(abs: &Path, origin: &str, opts: &LoadOptions) -> Result<Value, Config
         command.env_clear().envs(&opts.shell_env);
     }
     command.env("RPM2_CONFIG_FILE", abs);
+    if expr.is_some() {
+        command.env("RPM2_CONFIG_EXPR", "1");
+    }
     if opts.cwd.is_dir() {
         command.current_dir(&opts.cwd);
     }
@@ -97,6 +141,14 @@ fn eval_js(abs: &Path, origin: &str, opts: &LoadOptions) -> Result<Value, Config
         .map_err(|e| parse(format!("cannot run node to evaluate the config: {e}")))?;
     let stdout = drain(child.stdout.take());
     let stderr = drain(child.stderr.take());
+    if let (Some(text), Some(mut stdin)) = (expr, child.stdin.take()) {
+        // On a thread: a child that does not read must not block us; the
+        // pipe closes when the thread ends, which ends node's read.
+        let text = text.to_owned();
+        std::thread::spawn(move || {
+            let _ = std::io::Write::write_all(&mut stdin, text.as_bytes());
+        });
+    }
     let started = Instant::now();
     let status = loop {
         match child.try_wait() {

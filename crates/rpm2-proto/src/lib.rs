@@ -22,7 +22,8 @@ mod text;
 pub use info::{Monit, Pm2Env, ProcessInfo, WorkerStatus};
 pub use names::file_safe_name;
 pub use rpc::{
-    ActionReply, ErrorCode, Event, EventProcess, Request, Response, RpcError, PROTOCOL_VERSION,
+    ActionReply, ErrorCode, Event, EventProcess, Request, Response, RpcError, SpecUpdate,
+    PROTOCOL_VERSION,
 };
 pub use scale::ScaleCount;
 pub use signal::SignalName;

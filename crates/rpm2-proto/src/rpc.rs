@@ -19,8 +19,10 @@ use crate::target::Target;
 /// Bumped on any incompatible change to these types. 2: error codes
 /// `NO_DUMP`, `SIGNAL_FAILED` and the config codes, which a version 1
 /// client cannot decode. 3: codes `DAEMON_BUSY` and `TOO_LARGE`, and the
-/// `log:dropped` event.
-pub const PROTOCOL_VERSION: u32 = 3;
+/// `log:dropped` event. 4: `force` on `start` and `update` on `restart`/
+/// `reload`, which an older daemon would ignore (restarting instead of
+/// starting beside, restarting without the new options).
+pub const PROTOCOL_VERSION: u32 = 4;
 
 /// A request from a client.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -34,10 +36,14 @@ pub enum Request {
     /// Start apps. An app whose name is already known is restarted with the
     /// new spec (what `pm2 start ecosystem.config.js` does), unless
     /// `only_new` is set (resurrect: apps already running are left alone).
+    /// With `force` (`start <script> -f`) an app whose name is known is
+    /// added beside it, as pm2 does: two apps of one name.
     Start {
         apps: Vec<AppSpec>,
         #[serde(default)]
         only_new: bool,
+        #[serde(default)]
+        force: bool,
     },
     /// pm2's `startOrReload`: start the apps not known yet, reload (with
     /// the new spec) those that are, remove workers above a lowered count.
@@ -52,11 +58,16 @@ pub enum Request {
         /// `--update-env`: environment merged over the stored one.
         #[serde(default)]
         update_env: Option<BTreeMap<String, String>>,
+        /// Options given with the command, merged into the apps' specs.
+        #[serde(default, skip_serializing_if = "SpecUpdate::is_empty")]
+        update: SpecUpdate,
     },
     Reload {
         targets: Vec<Target>,
         #[serde(default)]
         update_env: Option<BTreeMap<String, String>>,
+        #[serde(default, skip_serializing_if = "SpecUpdate::is_empty")]
+        update: SpecUpdate,
         /// Workers replaced at once (`--parallel`); 1 by default.
         #[serde(default)]
         parallel: Option<u32>,
@@ -183,6 +194,25 @@ impl Request {
             Self::Kill => "kill",
             Self::Trigger { .. } => "trigger",
         }
+    }
+}
+
+/// Options given with `restart`/`reload` (or `start` of a known app):
+/// pm2 merges them into the app for this and every later start.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpecUpdate {
+    /// `--name`: the app's new name (its log and pid files keep theirs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// `--node-args` / `--interpreter-args`; empty clears them (`null`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interpreter_args: Option<Vec<String>>,
+}
+
+impl SpecUpdate {
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.name.is_none() && self.interpreter_args.is_none()
     }
 }
 
@@ -325,6 +355,7 @@ mod tests {
             Request::Start {
                 apps: Vec::new(),
                 only_new: false,
+                force: false,
             },
             Request::StartOrReload { apps: Vec::new() },
             Request::Stop {
@@ -333,10 +364,15 @@ mod tests {
             Request::Restart {
                 targets: targets.clone(),
                 update_env: None,
+                update: SpecUpdate::default(),
             },
             Request::Reload {
                 targets: targets.clone(),
                 update_env: None,
+                update: SpecUpdate {
+                    name: Some("b".into()),
+                    interpreter_args: Some(Vec::new()),
+                },
                 parallel: None,
             },
             Request::Delete {

@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use rpm2_client::{Client, ClientError, StartPlan, StartTarget};
-use rpm2_proto::{ErrorCode, ProcessInfo, Target};
+use rpm2_proto::ProcessInfo;
 
 use super::{CliError, CmdResult, Ctx};
 use crate::args::ActionArgs;
@@ -40,40 +40,44 @@ pub fn done(
 /// restarted (or reloaded) if known — pm2's startOrRestart/startOrReload.
 pub fn restart_or_reload(ctx: &Ctx, a: ActionArgs, reload: bool) -> CmdResult {
     let update_env = a.update_env.then(rpm2_config::shell_env);
-    let mut targets = Vec::new();
+    let mut words = Vec::new();
     for t in &a.targets {
-        if rpm2_config::is_config_file(t) {
+        if t == super::words::STDIN || rpm2_config::is_config_file(t) {
             start_or(ctx, t, a.only.as_deref(), a.env.clone(), reload)?;
         } else {
-            targets.push(
-                t.parse::<Target>()
-                    .map_err(|e| CliError::new(ErrorCode::BadRequest, e.to_string()))?,
-            );
+            words.push(t.clone());
         }
     }
-    if targets.is_empty() {
+    if words.is_empty() {
         ctx.style.table(&super::list_all(ctx)?);
         return Ok(ExitCode::SUCCESS);
     }
+    let targets = ctx
+        .client()?
+        .resolve_words(&words, &std::env::current_dir()?)?;
     if !a.update_env {
         ctx.style
             .info("Use --update-env to update environment variables");
     }
+    let update = a.spec_update();
     if reload {
-        simple(ctx, "reload", |c| c.reload(targets, update_env, a.parallel))
+        simple(ctx, "reload", |c| {
+            c.reload_with(targets, update_env, a.parallel, update)
+        })
     } else {
         simple(ctx, "restart", |c| {
             // pm2's `restart --watch` toggles watching, then restarts.
             if a.watch {
                 c.toggle_watch(targets.clone())?;
             }
-            c.restart(targets, update_env)
+            c.restart_with(targets, update_env, update)
         })
     }
 }
 
-/// Load an ecosystem file and start its unknown apps; known ones are
-/// restarted, or reloaded with `reload`, with the file's spec.
+/// Load an ecosystem file (or the config on stdin, for `-`) and start its
+/// unknown apps; known ones are restarted, or reloaded with `reload`, with
+/// the file's spec.
 pub fn start_or(
     ctx: &Ctx,
     file: &str,
@@ -83,7 +87,11 @@ pub fn start_or(
 ) -> CmdResult {
     let opts =
         rpm2_config::load_options(only.map(str::to_owned), env, serde_json::Map::new(), None)?;
-    let plan = StartPlan::new([StartTarget::Text(file.to_owned())], &opts)?;
+    let plan = if file == super::words::STDIN {
+        StartPlan::from_loaded(super::words::stdin_config(&opts)?, &opts)
+    } else {
+        StartPlan::new([StartTarget::Text(file.to_owned())], &opts)?
+    };
     for w in &plan.warnings {
         ctx.style.warn(w);
     }

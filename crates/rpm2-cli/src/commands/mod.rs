@@ -3,10 +3,14 @@
 mod actions;
 mod boot_failure;
 mod config;
+mod extra;
 mod logs;
 mod show;
 mod start;
 mod trigger;
+mod words;
+
+pub use words::{stdin_config, STDIN};
 
 use std::process::ExitCode;
 
@@ -99,8 +103,8 @@ pub fn run() -> ExitCode {
     };
     let result = match cli.command {
         Command::Start(a) => start::start(&ctx, a),
-        Command::Stop(a) => actions::simple(&ctx, "stop", |c| c.stop(a.targets)),
-        Command::Delete(a) => actions::simple(&ctx, "delete", |c| c.delete(a.targets)),
+        Command::Stop(a) => words::stop_or_delete(&ctx, &a.targets, a.only.as_deref(), false),
+        Command::Delete(a) => words::stop_or_delete(&ctx, &a.targets, a.only.as_deref(), true),
         Command::StartOrRestart(a) => {
             actions::start_or(&ctx, &a.file, a.only.as_deref(), a.env, false)
         }
@@ -111,8 +115,8 @@ pub fn run() -> ExitCode {
         Command::Reload(a) => actions::restart_or_reload(&ctx, a, true),
         Command::Scale { name, count } => actions::simple(&ctx, "scale", |c| c.scale(name, count)),
         Command::Reset { target } => actions::simple(&ctx, "reset", |c| c.reset(vec![target])),
-        Command::SendSignal { signal, target } => {
-            actions::simple(&ctx, "sendSignal", |c| c.send_signal(signal, vec![target]))
+        Command::SendSignal { signal, targets } => {
+            actions::simple(&ctx, "sendSignal", |c| c.send_signal(signal, targets))
         }
         Command::List => show::list(&ctx),
         Command::Jlist => show::jlist(&ctx),
@@ -133,6 +137,8 @@ pub fn run() -> ExitCode {
             action,
             params,
         } => trigger::trigger(&ctx, target, action, params),
+        Command::Ecosystem { mode } => extra::ecosystem(&ctx, mode.as_deref()),
+        Command::Update => Ok(extra::update(&ctx)),
         Command::Monit => crate::monit::monit(&ctx),
         Command::Set { key, value } => config::set(&ctx, key.as_deref(), value.as_deref()),
         Command::Multiset { values } => config::multiset(&ctx, &values),

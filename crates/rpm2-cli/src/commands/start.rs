@@ -7,7 +7,9 @@ use std::process::ExitCode;
 use rpm2_client::{StartPlan, StartTarget};
 use serde_json::{json, Map, Value};
 
-use super::{boot_failure, CmdResult, Ctx};
+use rpm2_proto::ErrorCode;
+
+use super::{boot_failure, CliError, CmdResult, Ctx};
 use crate::args::StartArgs;
 use crate::error::exit;
 
@@ -20,7 +22,23 @@ pub fn start(ctx: &Ctx, a: StartArgs) -> CmdResult {
     } else {
         a.targets.clone()
     };
-    let plan = StartPlan::new(targets.into_iter().map(StartTarget::Text), &opts)?;
+    let mut plan = if targets.iter().any(|t| t == super::STDIN) {
+        // `start -`: the config comes on stdin (pm2's `cat app.json | pm2 start -`).
+        if targets.len() > 1 {
+            return Err(CliError::new(
+                ErrorCode::BadRequest,
+                "`start -` reads one config from stdin and takes no other target",
+            ));
+        }
+        StartPlan::from_loaded(super::stdin_config(&opts)?, &opts)
+    } else {
+        StartPlan::new(targets.into_iter().map(StartTarget::Text), &opts)?
+    };
+    plan.force = a.force;
+    plan.update = crate::args::spec_update(
+        a.name.as_deref(),
+        a.interpreter_args.as_deref().or(a.node_args.as_deref()),
+    );
     for w in &plan.warnings {
         ctx.style.warn(w);
     }
@@ -124,6 +142,12 @@ fn overrides(a: &StartArgs) -> Map<String, Value> {
     }
     if a.wait_ready {
         put("wait_ready", json!(true));
+    }
+    if a.execute_command {
+        put("execute_command", json!(true));
+    }
+    if let Some(v) = &a.pid {
+        put("pid_file", json!(v));
     }
     if let Some(v) = &a.uid {
         put("uid", json!(v));

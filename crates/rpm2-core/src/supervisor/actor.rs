@@ -243,7 +243,9 @@ impl Actor {
     /// Who an event is about.
     pub(crate) fn event_process(&self, pm_id: u32) -> EventProcess {
         let w = self.table.workers.get(&pm_id);
-        let name = w.map(|w| w.app.clone()).unwrap_or_default();
+        let name = w
+            .map(|w| self.table.name_of(w).to_owned())
+            .unwrap_or_default();
         let namespace = w
             .and_then(|w| self.table.apps.get(&w.app))
             .map(|a| a.spec.namespace.clone())

@@ -18,18 +18,25 @@ impl Actor {
             Call::Register {
                 apps,
                 only_new,
+                force,
                 stopped,
                 reply,
             } => {
-                let _ = reply.send(Ok(self.register(apps, only_new, &stopped)));
+                let _ = reply.send(Ok(self.register(apps, only_new, force, &stopped)));
             }
             Call::Resolve { targets, reply } => {
                 let _ = reply.send(self.table.resolve(&targets).map_err(|t| {
-                    RpcError::new(
-                        ErrorCode::ProcessNotFound,
-                        format!("process or namespace {t} not found"),
-                    )
+                    let message = if t == rpm2_proto::Target::All {
+                        "No process found".to_owned()
+                    } else {
+                        format!("process or namespace {t} not found")
+                    };
+                    RpcError::new(ErrorCode::ProcessNotFound, message)
                 }));
+            }
+            Call::Update { ids, update, reply } => {
+                self.update_specs(&ids, &update);
+                let _ = reply.send(Ok(()));
             }
             Call::Start {
                 pm_id,
@@ -153,23 +160,48 @@ impl Actor {
         }
     }
 
-    fn register(&mut self, apps: Vec<AppSpec>, only_new: bool, stopped: &[String]) -> Registered {
+    fn register(
+        &mut self,
+        apps: Vec<AppSpec>,
+        only_new: bool,
+        force: bool,
+        stopped: &[String],
+    ) -> Registered {
         let mut out = Registered {
             new_ids: Vec::new(),
             existing_ids: Vec::new(),
             extra_ids: Vec::new(),
             stay_stopped: Vec::new(),
         };
+        // How many entries of each name this call has seen so far.
+        let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+        // The keys of the apps of each name (a renamed app keeps its key).
+        let mut by_name: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (key, app) in &self.table.apps {
+            by_name
+                .entry(app.spec.name.clone())
+                .or_default()
+                .push(key.clone());
+        }
         for spec in apps {
-            if self.table.apps.contains_key(&spec.name) {
-                if only_new {
+            let earlier = seen.get(&spec.name).copied().unwrap_or(0);
+            *seen.entry(spec.name.clone()).or_default() += 1;
+            let keys = by_name.get(&spec.name).cloned().unwrap_or_default();
+            let running = keys.len();
+            // A second app of a known name: `-f`, or an entry of a dump
+            // that held more apps of this name than are running.
+            let beside = running > 0 && (force || earlier >= running);
+            if running > 0 && !beside {
+                // The n-th entry of a name stands for its n-th app; only
+                // the first takes a new spec.
+                if only_new || earlier > 0 {
                     continue;
                 }
-                let ids = self.table.workers_of(&spec.name);
+                let name = keys[0].clone();
+                let ids = self.table.workers_of(&name);
                 // Scale to the new instance count, then restart the rest.
                 let want = spec.instances as usize;
-                let name = spec.name.clone();
-                let triggers = super::triggers::arm(&spec, &self.tx);
+                let triggers = super::triggers::arm(&name, &spec, &self.tx);
                 if let Some(app) = self.table.apps.get_mut(&name) {
                     app.spec = spec;
                     app.triggers = triggers;
@@ -183,10 +215,18 @@ impl Actor {
                 out.existing_ids.extend(ids.into_iter().take(keep));
                 continue;
             }
-            let name = spec.name.clone();
+            let name = if self.table.apps.contains_key(&spec.name) {
+                self.table.second_key(&spec.name)
+            } else {
+                spec.name.clone()
+            };
+            by_name
+                .entry(spec.name.clone())
+                .or_default()
+                .push(name.clone());
             let autostart = spec.autostart && !stopped.contains(&spec.name);
             let n = spec.instances.max(1);
-            let triggers = super::triggers::arm(&spec, &self.tx);
+            let triggers = super::triggers::arm(&name, &spec, &self.tx);
             self.table.apps.insert(name.clone(), App { spec, triggers });
             for _ in 0..n {
                 let id = self.add_worker(&name);
@@ -252,7 +292,8 @@ impl Actor {
     }
 
     fn scale(&mut self, name: &str, count: ScaleCount) -> Result<ScalePlan, RpcError> {
-        let ids = self.table.workers_of(name);
+        let key = self.table.key_of(name).unwrap_or_default();
+        let ids = self.table.workers_of(&key);
         if ids.is_empty() {
             return Err(RpcError::new(
                 ErrorCode::ProcessNotFound,
@@ -279,7 +320,7 @@ impl Actor {
         };
         if target > current {
             for _ in current..target {
-                plan.add.push(self.add_worker(name));
+                plan.add.push(self.add_worker(&key));
             }
         } else {
             // As pm2: the oldest workers (lowest ids) go first, so a later
@@ -287,10 +328,10 @@ impl Actor {
             let n = usize::try_from(current - target).unwrap_or(0);
             plan.remove = ids.into_iter().take(n).collect();
         }
-        if let Some(a) = self.table.apps.get_mut(name) {
+        if let Some(a) = self.table.apps.get_mut(&key) {
             a.spec.instances = u32::try_from(target).unwrap_or(u32::MAX);
         }
-        self.sync_cluster_app(name);
+        self.sync_cluster_app(&key);
         Ok(plan)
     }
 
@@ -314,6 +355,26 @@ impl Actor {
     pub(crate) fn serving_run(&self, pm_id: u32) -> Option<&super::state::Run> {
         let gen = self.table.workers.get(&pm_id)?.life.serving()?;
         self.table.runs.get(&gen)
+    }
+
+    /// `restart --name x --node-args y`: pm2 merges such options into the
+    /// app. A renamed app keeps its key in the table and its files.
+    fn update_specs(&mut self, ids: &[u32], update: &rpm2_proto::SpecUpdate) {
+        let keys: std::collections::BTreeSet<String> = ids
+            .iter()
+            .filter_map(|id| self.table.workers.get(id).map(|w| w.app.clone()))
+            .collect();
+        for key in keys {
+            let Some(app) = self.table.apps.get_mut(&key) else {
+                continue;
+            };
+            if let Some(name) = &update.name {
+                app.spec.name.clone_from(name);
+            }
+            if let Some(args) = &update.interpreter_args {
+                app.spec.interpreter_args.clone_from(args);
+            }
+        }
     }
 
     /// `--update-env`: merge the caller's environment over the app's.

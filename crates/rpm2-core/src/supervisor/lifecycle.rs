@@ -79,13 +79,16 @@ impl Actor {
                 ""
             }
         );
+        let mut key = spec.name.clone();
         if let Some(w) = self.table.workers.get_mut(&pm_id) {
             w.env = env;
             w.log_error = started.log_error.clone();
+            key.clone_from(&w.app);
         }
         let cluster = cluster_id.is_some() && started.link.is_some();
         if let (true, Some(link)) = (cluster, &started.link) {
-            self.primary.attach(gen, &spec.name, pm_id, link.clone());
+            // By the app's key: a second app of one name has its own ports.
+            self.primary.attach(gen, &key, pm_id, link.clone());
         }
         self.table.runs.insert(
             gen,

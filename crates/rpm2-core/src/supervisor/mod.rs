@@ -71,16 +71,25 @@ pub enum Call {
     /// Add apps (or, for a known name, replace its spec). Returns the ids
     /// to start and the ids that already existed (to restart).
     /// New apps named in `stopped` are registered but stay stopped
-    /// (resurrect of a dump where they were stopped).
+    /// (resurrect of a dump where they were stopped). With `force`, a known
+    /// name gets a second app beside the first (`start <script> -f`); a
+    /// name given twice in one call does too (a dump of such apps).
     Register {
         apps: Vec<AppSpec>,
         only_new: bool,
+        force: bool,
         stopped: Vec<String>,
         reply: Reply<Registered>,
     },
     Resolve {
         targets: Vec<Target>,
         reply: Reply<Vec<u32>>,
+    },
+    /// Merge options given with restart/reload into the apps of `ids`.
+    Update {
+        ids: Vec<u32>,
+        update: rpm2_proto::SpecUpdate,
+        reply: Reply<()>,
     },
     /// Start a worker that is not running; answers once it is online, or
     /// with `until_ready` once it is ready to serve (scale-up waits for

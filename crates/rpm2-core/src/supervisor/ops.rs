@@ -21,8 +21,17 @@ async fn run(sup: &SupervisorHandle, home: &Home, req: Request) -> Result<Respon
     let req = super::module_env::merge(home, req);
     match req {
         Request::Ping => Ok(Response::Pong),
-        Request::Start { apps, only_new } => {
-            start(sup, apps, only_new, &[], Existing::Restart).await
+        Request::Start {
+            apps,
+            only_new,
+            force,
+        } => {
+            let existing = if force {
+                Existing::Beside
+            } else {
+                Existing::Restart
+            };
+            start(sup, apps, only_new, &[], existing).await
         }
         Request::StartOrReload { apps } => start(sup, apps, false, &[], Existing::Reload).await,
         Request::Stop { targets } => {
@@ -40,17 +49,21 @@ async fn run(sup: &SupervisorHandle, home: &Home, req: Request) -> Result<Respon
         Request::Restart {
             targets,
             update_env,
+            update,
         } => {
             let ids = resolve(sup, targets).await?;
+            update_specs(sup, &ids, update).await?;
             restart_each(sup, &ids, update_env).await?;
             processes(sup, ids).await
         }
         Request::Reload {
             targets,
             update_env,
+            update,
             parallel,
         } => {
             let ids = resolve(sup, targets).await?;
+            update_specs(sup, &ids, update).await?;
             reload(sup, &ids, update_env, parallel.unwrap_or(1).max(1) as usize).await?;
             processes(sup, ids).await
         }
@@ -186,6 +199,22 @@ async fn resolve(sup: &SupervisorHandle, targets: Vec<Target>) -> Result<Vec<u32
     sup.call(|reply| Call::Resolve { targets, reply }).await
 }
 
+/// Options given with restart/reload, merged into the apps of `ids`.
+async fn update_specs(
+    sup: &SupervisorHandle,
+    ids: &[u32],
+    update: rpm2_proto::SpecUpdate,
+) -> Result<(), RpcError> {
+    if update.is_empty() {
+        return Ok(());
+    }
+    if update.name.as_deref().is_some_and(|n| n.trim().is_empty()) {
+        return Err(RpcError::new(ErrorCode::BadRequest, "--name: empty name"));
+    }
+    let ids = ids.to_vec();
+    sup.call(|reply| Call::Update { ids, update, reply }).await
+}
+
 async fn processes(sup: &SupervisorHandle, ids: Vec<u32>) -> Result<Response, RpcError> {
     let processes = sup
         .call(|reply| Call::Info {
@@ -206,6 +235,9 @@ async fn processes_all(sup: &SupervisorHandle) -> Result<Response, RpcError> {
 enum Existing {
     Restart,
     Reload,
+    /// `start -f`: a known name gets a second app; the answer is the new
+    /// workers alone.
+    Beside,
 }
 
 /// Start apps: new ones are started, known ones restarted (or reloaded) with
@@ -231,6 +263,7 @@ async fn start(
         .call(|reply| Call::Register {
             apps,
             only_new,
+            force: existing == Existing::Beside,
             stopped: stopped_names.to_vec(),
             reply,
         })
@@ -250,6 +283,11 @@ async fn start(
     match existing {
         Existing::Restart => restart_each(sup, &reg.existing_ids, None).await?,
         Existing::Reload => reload(sup, &reg.existing_ids, None, 1).await?,
+        Existing::Beside => {
+            restart_each(sup, &reg.existing_ids, None).await?;
+            delete(sup, &reg.extra_ids).await?;
+            return processes(sup, reg.new_ids).await;
+        }
     }
     delete(sup, &reg.extra_ids).await?;
     let ids = sup
@@ -385,7 +423,15 @@ async fn save(sup: &SupervisorHandle, home: &Home, force: bool) -> Result<Respon
 async fn resurrect(sup: &SupervisorHandle, home: &Home) -> Result<Response, RpcError> {
     let path = home.dump_file();
     let backup = home.dump_backup_file();
-    let entries = read_dump(&path).or_else(|first| read_dump(&backup).map_err(|_| first))?;
+    let entries = read_dump(&path)
+        .inspect_err(|e| {
+            // pm2 deletes a dump it cannot parse (the backup stays).
+            if e.code == ErrorCode::Io && path.exists() {
+                tracing::warn!("{e}: removed");
+                let _ = std::fs::remove_file(&path);
+            }
+        })
+        .or_else(|first| read_dump(&backup).map_err(|_| first))?;
     if entries.is_empty() {
         return processes_all(sup).await;
     }

@@ -126,6 +126,39 @@ impl Table {
         (0..).find(|i| !used.contains(i)).unwrap_or(0)
     }
 
+    /// The key of a second app named `name` (`start -f`): the name, a NUL
+    /// (which no name given through argv or JSON config holds in
+    /// practice) and a number, so it never meets a real name.
+    #[must_use]
+    pub fn second_key(&self, name: &str) -> String {
+        (1..)
+            .map(|n| format!("{name}\0{n}"))
+            .find(|k| !self.apps.contains_key(k))
+            .unwrap_or_default()
+    }
+
+    /// The key of the (first) app named `name`: its own name, unless it
+    /// was renamed.
+    #[must_use]
+    pub fn key_of(&self, name: &str) -> Option<String> {
+        match self.apps.get(name) {
+            Some(a) if a.spec.name == name => Some(name.to_owned()),
+            _ => self
+                .apps
+                .iter()
+                .find(|(_, a)| a.spec.name == name)
+                .map(|(k, _)| k.clone()),
+        }
+    }
+
+    /// The app name a worker shows (its key may be a second app's).
+    #[must_use]
+    pub fn name_of<'a>(&'a self, w: &'a Worker) -> &'a str {
+        self.apps
+            .get(&w.app)
+            .map_or(w.app.as_str(), |a| a.spec.name.as_str())
+    }
+
     #[must_use]
     pub fn workers_of(&self, app: &str) -> Vec<u32> {
         self.workers
@@ -136,7 +169,8 @@ impl Table {
     }
 
     /// Resolve pm2 targets: `all`, a name, a namespace, an id (a name that
-    /// looks like a number wins over the id, as in pm2). Unknown → `Err`.
+    /// looks like a number wins over the id, as in pm2). Unknown → `Err`,
+    /// and so is `all` when there is no worker (pm2: "No process found").
     ///
     /// Indexes by app and namespace are built once per call (when a
     /// target needs them), so a start of thousands of apps, which resolves
@@ -147,6 +181,7 @@ impl Table {
         let mut by_ns: Option<BTreeMap<&str, Vec<u32>>> = None;
         for target in targets {
             let name = match target {
+                Target::All if self.workers.is_empty() => return Err(Target::All),
                 Target::All => {
                     ids.extend(self.workers.keys().copied());
                     continue;
@@ -157,7 +192,7 @@ impl Table {
             let by_app = by_app.get_or_insert_with(|| {
                 let mut index: BTreeMap<&str, Vec<u32>> = BTreeMap::new();
                 for w in self.workers.values() {
-                    index.entry(w.app.as_str()).or_default().push(w.pm_id);
+                    index.entry(self.name_of(w)).or_default().push(w.pm_id);
                 }
                 index
             });

@@ -47,25 +47,31 @@ pub enum Trigger {
 }
 
 /// Arm the triggers `spec` asks for.
-pub fn arm(spec: &AppSpec, tx: &UnboundedSender<Msg>) -> Triggers {
+/// `key` is the app's key in the table (its name, unless it is a second
+/// app of that name).
+pub fn arm(key: &str, spec: &AppSpec, tx: &UnboundedSender<Msg>) -> Triggers {
     let mut t = Triggers::default();
     if spec.watch.enabled {
-        match watch(spec, tx.clone()) {
+        match watch(key, spec, tx.clone()) {
             Ok(w) => t.watcher = Some(w),
             Err(e) => tracing::warn!("App [{}] cannot watch files: {e}", spec.name),
         }
     }
     if let Some(pattern) = spec.cron_restart.as_deref() {
         match croner::Cron::from_str(pattern) {
-            Ok(cron) => t.cron = Some(schedule(cron, spec.name.clone(), tx.clone())),
+            Ok(cron) => t.cron = Some(schedule(cron, key.to_owned(), tx.clone())),
             Err(e) => tracing::warn!("App [{}] invalid cron_restart {pattern:?}: {e}", spec.name),
         }
     }
     t
 }
 
-fn watch(spec: &AppSpec, tx: UnboundedSender<Msg>) -> notify::Result<notify::RecommendedWatcher> {
-    let app = spec.name.clone();
+fn watch(
+    key: &str,
+    spec: &AppSpec,
+    tx: UnboundedSender<Msg>,
+) -> notify::Result<notify::RecommendedWatcher> {
+    let app = key.to_owned();
     let paths = if spec.watch.paths.is_empty() {
         vec![spec.cwd.clone()]
     } else {
@@ -188,14 +194,15 @@ impl Actor {
             a.triggers.watch_pending = false;
             a.triggers.watcher = None;
             if on {
-                match watch(&a.spec, self.tx.clone()) {
+                match watch(&app, &a.spec, self.tx.clone()) {
                     Ok(w) => a.triggers.watcher = Some(w),
-                    Err(e) => tracing::warn!("App [{app}] cannot watch files: {e}"),
+                    Err(e) => tracing::warn!("App [{}] cannot watch files: {e}", a.spec.name),
                 }
             }
             tracing::info!(
-                "[Watch] {} watching {app}",
-                if on { "Start" } else { "Stop" }
+                "[Watch] {} watching {}",
+                if on { "Start" } else { "Stop" },
+                a.spec.name
             );
         }
     }

@@ -261,6 +261,8 @@ impl Life {
             WorkerEvent::RunExited(exit) => self.run_exited(exit, cx),
             WorkerEvent::RestartDue { timer } => match self.state {
                 S::WaitingRestart { timer: t } if t == timer && !cx.shutting_down => {
+                    // Counted now, not at the crash (pm2 does so too).
+                    self.counters.restart_time += 1;
                     self.launch(cx)
                 }
                 _ => {
@@ -570,7 +572,10 @@ impl Life {
                     manually: false,
                 }]
             }
-            ExitDecision::Restart { delay_ms: 0 } => self.launch(cx),
+            ExitDecision::Restart { delay_ms: 0 } => {
+                self.counters.restart_time += 1;
+                self.launch(cx)
+            }
             ExitDecision::Restart { delay_ms } => {
                 let timer = cx.fresh_id();
                 self.state = WorkerState::WaitingRestart { timer };

@@ -7,7 +7,9 @@ use rpm2_proto::{defaults, AppSpec};
 /// Counters that survive a worker's restarts (pm2's `pm2_env` fields).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RestartCounters {
-    /// `restart_time`: every restart after the first start.
+    /// `restart_time`: every restart after the first start, counted when
+    /// the restart happens (after `restart_delay`, as pm2 does): the
+    /// worker's machine counts it, not [`decide`].
     pub restart_time: u32,
     /// `unstable_restarts`: consecutive runs shorter than `min_uptime`.
     pub unstable_restarts: u32,
@@ -67,7 +69,6 @@ pub fn decide(
         }
         None => spec.restart_delay_ms,
     };
-    counters.restart_time += 1;
     ExitDecision::Restart { delay_ms }
 }
 
@@ -92,7 +93,7 @@ mod tests {
             assert_eq!(c.unstable_restarts, i);
         }
         assert_eq!(decide(&s, &mut c, Some(1), 10), ExitDecision::Errored);
-        assert_eq!(c.restart_time, s.max_restarts - 1);
+        assert_eq!(c.unstable_restarts, s.max_restarts - 1);
     }
 
     #[test]
@@ -104,7 +105,8 @@ mod tests {
         assert_eq!(c.unstable_restarts, 2);
         let _ = decide(&s, &mut c, Some(1), 5_000);
         assert_eq!(c.unstable_restarts, 0);
-        assert_eq!(c.restart_time, 3);
+        // Counted by the worker when it restarts, not here.
+        assert_eq!(c.restart_time, 0);
     }
 
     #[test]
@@ -119,7 +121,6 @@ mod tests {
         );
         s.autorestart = false;
         assert_eq!(decide(&s, &mut c, Some(1), 10), ExitDecision::Stop);
-        assert_eq!(c.restart_time, 1);
     }
 
     #[test]

@@ -165,6 +165,7 @@ impl Harness {
         let mut reg = self.call(|reply| Call::Register {
             apps: vec![spec],
             only_new: false,
+            force: false,
             stopped: Vec::new(),
             reply,
         });

@@ -335,6 +335,7 @@ async fn a_spawn_failure_errors_the_worker_and_answers_the_caller() {
     let mut reg = h.call(|reply| Call::Register {
         apps: vec![fork_app("missing")],
         only_new: false,
+        force: false,
         stopped: Vec::new(),
         reply,
     });

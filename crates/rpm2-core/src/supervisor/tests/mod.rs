@@ -8,3 +8,4 @@ mod axm;
 mod drain;
 mod harness;
 mod lifecycle;
+mod names;
