@@ -84,8 +84,13 @@ pub enum Command {
         #[arg(short, long)]
         force: bool,
     },
-    /// Start the apps saved by `save`
-    Resurrect,
+    /// Start the apps saved by `save` (or by pm2: `--from <pm2 home or dump.pm2>`)
+    Resurrect {
+        /// Start the apps of pm2's saved list (a pm2 home such as ~/.pm2,
+        /// or its dump.pm2) with their options
+        #[arg(long, value_name = "PATH")]
+        from: Option<std::path::PathBuf>,
+    },
     /// Send a signal to apps
     #[command(name = "sendSignal")]
     SendSignal { signal: SignalName, target: Target },
@@ -131,6 +136,12 @@ pub enum Command {
         key: Option<String>,
         value: Option<String>,
     },
+    /// pm2 modules: `pm2-logrotate` is built in (prints its `set` keys); others are not supported
+    #[command(aliases = ["module:install", "module:update"])]
+    Install(crate::commands::migrate::InstallArgs),
+    /// pm2 modules: `pm2-logrotate` is built in, nothing to remove
+    #[command(alias = "module:uninstall")]
+    Uninstall { module: String },
     /// Run the daemon (started by the CLI itself)
     #[command(name = rpm2_client::DAEMON_SUBCOMMAND, hide = true)]
     Daemon,

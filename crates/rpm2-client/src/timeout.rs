@@ -143,6 +143,7 @@ mod tests {
         let req = Request::Start {
             apps: vec![app.clone()],
             only_new: false,
+            stopped: Vec::new(),
         };
         let each =
             Duration::from_millis(app.listen_timeout_ms + app.kill_timeout_ms) + PER_WORKER_SLACK;

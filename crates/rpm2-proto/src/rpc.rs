@@ -38,6 +38,10 @@ pub enum Request {
         apps: Vec<AppSpec>,
         #[serde(default)]
         only_new: bool,
+        /// Names of new apps to register without starting (stopped in a
+        /// saved list that is being resurrected).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        stopped: Vec<String>,
     },
     /// pm2's `startOrReload`: start the apps not known yet, reload (with
     /// the new spec) those that are, remove workers above a lowered count.
@@ -324,7 +328,8 @@ mod tests {
             Request::Ping,
             Request::Start {
                 apps: Vec::new(),
-                only_new: false,
+                only_new: true,
+                stopped: vec!["a".into()],
             },
             Request::StartOrReload { apps: Vec::new() },
             Request::Stop {

@@ -21,9 +21,11 @@ async fn run(sup: &SupervisorHandle, home: &Home, req: Request) -> Result<Respon
     let req = super::module_env::merge(home, req);
     match req {
         Request::Ping => Ok(Response::Pong),
-        Request::Start { apps, only_new } => {
-            start(sup, apps, only_new, &[], Existing::Restart).await
-        }
+        Request::Start {
+            apps,
+            only_new,
+            stopped,
+        } => start(sup, apps, only_new, &stopped, Existing::Restart).await,
         Request::StartOrReload { apps } => start(sup, apps, false, &[], Existing::Reload).await,
         Request::Stop { targets } => {
             let ids = resolve(sup, targets).await?;
