@@ -69,6 +69,8 @@ describe('resurrect --from a real pm2 dump', () => {
     pm2.run(['start', WEB_APP, '-i', '2', '--name', 'web'], { PORT: String(port), GREETING: 'web greeting' });
     pm2.run(['start', FORK_APP, '--name', 'idle'], { REPORT_FILE: path.join(dir, 'idle.json') });
     pm2.run(['stop', 'idle']);
+    pm2.run(['set', 'pm2-logrotate:max_size', '20M']);
+    pm2.run(['set', 'pm2-logrotate:rotateInterval', '0 3 * * *']);
     pm2List = JSON.parse(pm2.run(['jlist']).replace(/^[^[]*/, ''));
     pm2.run(['save']);
     pm2.run(['kill']);
@@ -87,6 +89,9 @@ describe('resurrect --from a real pm2 dump', () => {
     const r = h.cli(['resurrect', '--from', pm2.home]);
     assert.equal(r.code, 0, r.out);
     assert.match(r.out, /dump\.pm2/);
+    // pm2-logrotate's settings in pm2's store, as the commands for rpm2.
+    assert.match(r.stdout, /rpm2 set pm2-logrotate:max_size 20M\n/);
+    assert.match(r.stdout, /rpm2 set pm2-logrotate:rotateInterval '0 3 \* \* \*'\n/);
     const list = h.jlist();
     assert.deepEqual([...new Set(list.map((p) => p.name))].sort(), ['forky', 'idle', 'web']);
     for (const name of ['forky', 'web', 'idle']) {

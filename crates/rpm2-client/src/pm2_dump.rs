@@ -17,6 +17,8 @@ pub const DUMP_FILE: &str = "dump.pm2";
 pub struct Pm2Saved {
     /// The file read.
     pub file: PathBuf,
+    /// The pm2 home it belongs to (the file's folder when a file was given).
+    pub home: PathBuf,
     pub dump: Pm2Dump,
 }
 
@@ -42,7 +44,7 @@ pub fn load(from: &Path, opts: &LoadOptions) -> Result<Pm2Saved, ClientError> {
         message: format!("not a pm2 dump (invalid JSON: {e})"),
     })?;
     let dump = rpm2_config::from_pm2_dump(value, &shown, Some(&home), opts)?;
-    Ok(Pm2Saved { file, dump })
+    Ok(Pm2Saved { file, home, dump })
 }
 
 /// The dump file and the pm2 home it belongs to.

@@ -149,6 +149,7 @@ pub fn resurrect_from(ctx: &Ctx, from: &Path) -> CmdResult {
         ));
     }
     let started = client.start_saved(apps, &stopped)?;
+    logrotate_settings(ctx, &saved.home);
     let (_, failed): (Vec<_>, Vec<_>) = started
         .into_iter()
         .filter(|p| !stopped.contains(&p.name))
@@ -159,6 +160,37 @@ pub fn resurrect_from(ctx: &Ctx, from: &Path) -> CmdResult {
     }
     boot_failure::report(&failed, &marks);
     Ok(ExitCode::from(exit::ERROR))
+}
+
+/// pm2-logrotate's values in pm2's `set` store, as the commands that give
+/// them to rpm2's rotation (printed, not run: the user decides).
+fn logrotate_settings(ctx: &Ctx, pm2_home: &Path) {
+    let file = pm2_home.join("module_conf.json");
+    let Ok(conf) = rpm2_client::module_conf::load(&file) else {
+        return;
+    };
+    let Some(serde_json::Value::Object(values)) = conf.get(LOGROTATE) else {
+        return;
+    };
+    if values.is_empty() {
+        return;
+    }
+    ctx.style.info(&format!(
+        "pm2 had {LOGROTATE} settings ({}); rotation is built into rpm2 and takes the same keys:",
+        file.display()
+    ));
+    if ctx.style.silent {
+        return;
+    }
+    for (key, value) in values {
+        let text = rpm2_client::module_conf::text(value);
+        let quoted = if text.contains(char::is_whitespace) || text.is_empty() {
+            format!("'{text}'")
+        } else {
+            text
+        };
+        println!("  rpm2 set {LOGROTATE}:{key} {quoted}");
+    }
 }
 
 #[cfg(test)]
