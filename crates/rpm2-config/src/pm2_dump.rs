@@ -172,7 +172,17 @@ pub fn from_pm2_dump(
             .unwrap_or_default()
             .to_owned();
         match apps.iter_mut().find(|(n, ..)| *n == name) {
-            Some((_, _, workers, down)) => {
+            Some((_, first, workers, down)) => {
+                // pm2 allows one name for different scripts; rpm2 does not.
+                if first.get("script") != app.get("script") {
+                    warnings.push(format!(
+                        "entry #{}: app \"{name}\" runs {}, another of that name runs {}; \
+                         both start as workers of the first",
+                        index + 1,
+                        app.get("script").map_or_else(String::new, show),
+                        first.get("script").map_or_else(String::new, show),
+                    ));
+                }
                 *workers += 1;
                 *down += u32::from(stopped);
             }
@@ -438,6 +448,17 @@ mod tests {
         let out = from_pm2_dump(dump, "d", None, &opts(dir.path())).unwrap();
         assert_eq!(out.stopped, ["a"]);
         assert_eq!(out.loaded.apps[0].instances, 1);
+        let other = dir.path().join("b.js");
+        std::fs::write(&other, "").unwrap();
+        let dump = json!([{"name": "a", "pm_exec_path": script, "env": {}},
+                          {"name": "a", "pm_exec_path": other, "env": {}}]);
+        let out = from_pm2_dump(dump, "d", None, &opts(dir.path())).unwrap();
+        assert_eq!(out.loaded.apps[0].instances, 2);
+        assert!(
+            out.loaded.warnings[0].contains("entry #2"),
+            "{:?}",
+            out.loaded.warnings
+        );
         assert_eq!(strip_id("/x/a-out-12.log", ".log"), "/x/a-out.log");
         assert_eq!(strip_id("/x/a-out.log", ".log"), "/x/a-out.log");
         assert_eq!(strip_id("/x/a-.pid", ".pid"), "/x/a-.pid");
