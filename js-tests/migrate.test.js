@@ -143,6 +143,11 @@ describe('resurrect --from a real pm2 dump', () => {
     homes.push(h);
     const r = h.cli(['resurrect', '--from', path.join(pm2.home, 'dump.pm2')]);
     assert.equal(r.code, 0, r.out);
+    // `--from` alone reads $PM2_HOME: the apps are known now, left alone.
+    const again = h.cli(['resurrect', '--from'], { env: { PM2_HOME: pm2.home } });
+    assert.equal(again.code, 0, again.out);
+    assert.match(again.stdout, new RegExp(`${pm2.home}/dump\\.pm2`));
+    assert.match(again.stdout, /already known, left as it is/);
     const list = h.jlist();
     for (const name of ['forky', 'web', 'idle']) {
       assert.deepEqual(shape(byName(list, name)), shape(byName(pm2List, name)), name);

@@ -86,10 +86,10 @@ pub enum Command {
     },
     /// Start the apps saved by `save` (or by pm2: `--from <pm2 home or dump.pm2>`)
     Resurrect {
-        /// Start the apps of pm2's saved list (a pm2 home such as ~/.pm2,
-        /// or its dump.pm2) with their options
-        #[arg(long, value_name = "PATH")]
-        from: Option<std::path::PathBuf>,
+        /// Start the apps of pm2's saved list (a pm2 home, or its
+        /// dump.pm2) with their options; alone: $PM2_HOME, else ~/.pm2
+        #[arg(long, value_name = "PATH", num_args = 0..=1, default_missing_value = "")]
+        from: Option<String>,
     },
     /// Send a signal to apps
     #[command(name = "sendSignal")]

@@ -114,9 +114,14 @@ pub fn uninstall(ctx: &Ctx, module: &str) -> CmdResult {
 /// pm2's saved list, started in rpm2's daemon: apps whose name is already
 /// known are left alone (as `resurrect`), apps stopped in pm2 are
 /// registered stopped. A bad dump starts nothing.
-pub fn resurrect_from(ctx: &Ctx, from: &Path) -> CmdResult {
+pub fn resurrect_from(ctx: &Ctx, from: &str) -> CmdResult {
+    let from = if from.is_empty() {
+        pm2_home()
+    } else {
+        from.into()
+    };
     let opts = rpm2_config::load_options(Vec::<String>::new(), None, serde_json::Map::new(), None)?;
-    let saved = rpm2_client::pm2_dump::load(from, &opts)?;
+    let saved = rpm2_client::pm2_dump::load(&from, &opts)?;
     ctx.style.info(&format!(
         "Restoring pm2's processes located in {}",
         saved.file.display()
@@ -160,6 +165,15 @@ pub fn resurrect_from(ctx: &Ctx, from: &Path) -> CmdResult {
     }
     boot_failure::report(&failed, &marks);
     Ok(ExitCode::from(exit::ERROR))
+}
+
+/// Where pm2 keeps its files: `$PM2_HOME`, else `~/.pm2`.
+fn pm2_home() -> std::path::PathBuf {
+    if let Some(home) = std::env::var_os("PM2_HOME").filter(|h| !h.is_empty()) {
+        return home.into();
+    }
+    let user_home = std::env::var_os("HOME").unwrap_or_default();
+    Path::new(&user_home).join(".pm2")
 }
 
 /// pm2-logrotate's values in pm2's `set` store, as the commands that give
