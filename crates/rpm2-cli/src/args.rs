@@ -84,8 +84,13 @@ pub enum Command {
         #[arg(short, long)]
         force: bool,
     },
-    /// Start the apps saved by `save`
-    Resurrect,
+    /// Start the apps saved by `save` (or by pm2: `--from <pm2 home or dump.pm2>`)
+    Resurrect {
+        /// Start the apps of pm2's saved list (a pm2 home, or its
+        /// dump.pm2) with their options; alone: $PM2_HOME, else ~/.pm2
+        #[arg(long, value_name = "PATH", num_args = 0..=1, default_missing_value = "")]
+        from: Option<String>,
+    },
     /// Send a signal to apps
     #[command(name = "sendSignal")]
     SendSignal {
@@ -146,6 +151,12 @@ pub enum Command {
         key: Option<String>,
         value: Option<String>,
     },
+    /// pm2 modules: `pm2-logrotate` is built in (prints its `set` keys); others are not supported
+    #[command(aliases = ["module:install", "module:update"])]
+    Install(crate::commands::migrate::InstallArgs),
+    /// pm2 modules: `pm2-logrotate` is built in, nothing to remove
+    #[command(alias = "module:uninstall")]
+    Uninstall { module: String },
     /// Run the daemon (started by the CLI itself)
     #[command(name = rpm2_client::DAEMON_SUBCOMMAND, hide = true)]
     Daemon,

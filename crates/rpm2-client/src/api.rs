@@ -84,6 +84,26 @@ impl Client {
                 apps,
                 only_new: false,
                 force,
+                stopped: Vec::new(),
+            })?);
+        }
+        Ok(all)
+    }
+
+    /// Start a saved list (`resurrect --from`): apps already known are
+    /// left alone, `stopped` ones are registered without starting.
+    pub fn start_saved(
+        &mut self,
+        apps: Vec<AppSpec>,
+        stopped: &[String],
+    ) -> Result<Vec<ProcessInfo>, ClientError> {
+        let mut all = Vec::new();
+        for apps in in_chunks(apps)? {
+            all.extend(self.processes(&Request::Start {
+                apps,
+                only_new: true,
+                force: false,
+                stopped: stopped.to_vec(),
             })?);
         }
         Ok(all)

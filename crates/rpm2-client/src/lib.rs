@@ -10,6 +10,8 @@
 //! - [`plan`] (feature `plan`): start planning from config files, scripts,
 //!   app objects and names of known apps.
 //! - [`targets`]: `/regex/` and script-path words turned into targets.
+//! - [`pm2_dump`] (feature `plan`): pm2's `dump.pm2` read for
+//!   `resurrect --from`.
 //! - [`timeout`]: the bound of each wait (`RPM2_TIMEOUT_MS`).
 //! - [`error`]: `ClientError`, each variant with its `ErrorCode`.
 
@@ -21,6 +23,8 @@ pub mod module_conf;
 pub mod pidfile;
 #[cfg(feature = "plan")]
 pub mod plan;
+#[cfg(feature = "plan")]
+pub mod pm2_dump;
 pub mod spawn;
 pub mod targets;
 pub mod timeout;

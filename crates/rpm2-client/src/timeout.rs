@@ -144,6 +144,7 @@ mod tests {
             apps: vec![app.clone()],
             only_new: false,
             force: false,
+            stopped: Vec::new(),
         };
         let each =
             Duration::from_millis(app.listen_timeout_ms + app.kill_timeout_ms) + PER_WORKER_SLACK;

@@ -23,6 +23,7 @@ mod error;
 mod load;
 mod normalize;
 mod paths;
+mod pm2_dump;
 mod pm2_vars;
 mod resolve;
 mod shell;
@@ -30,6 +31,7 @@ mod units;
 
 pub use dayjs::dayjs_to_strftime;
 pub use error::ConfigError;
+pub use pm2_dump::{from_pm2_dump, Pm2Dump};
 pub use resolve::clashes::last_of_each_name;
 pub use shell::{load_options, shell_env};
 

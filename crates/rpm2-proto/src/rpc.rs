@@ -44,6 +44,10 @@ pub enum Request {
         only_new: bool,
         #[serde(default)]
         force: bool,
+        /// Names of new apps to register without starting (stopped in a
+        /// saved list that is being resurrected).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        stopped: Vec<String>,
     },
     /// pm2's `startOrReload`: start the apps not known yet, reload (with
     /// the new spec) those that are, remove workers above a lowered count.
@@ -354,8 +358,9 @@ mod tests {
             Request::Ping,
             Request::Start {
                 apps: Vec::new(),
-                only_new: false,
-                force: false,
+                only_new: true,
+                force: true,
+                stopped: vec!["a".into()],
             },
             Request::StartOrReload { apps: Vec::new() },
             Request::Stop {

@@ -5,6 +5,7 @@ mod boot_failure;
 mod config;
 mod extra;
 mod logs;
+pub mod migrate;
 mod show;
 mod start;
 mod trigger;
@@ -129,7 +130,10 @@ pub fn run() -> ExitCode {
         Command::Flush { targets } => actions::done(&ctx, |c| c.flush(targets), "Logs flushed"),
         Command::ReloadLogs => actions::done(&ctx, Client::reload_logs, "All logs reloaded"),
         Command::Save { force } => actions::save(&ctx, force),
-        Command::Resurrect => actions::resurrect(&ctx),
+        Command::Resurrect { from: None } => actions::resurrect(&ctx),
+        Command::Resurrect { from: Some(from) } => migrate::resurrect_from(&ctx, &from),
+        Command::Install(a) => migrate::install(&ctx, &a),
+        Command::Uninstall { module } => migrate::uninstall(&ctx, &module),
         Command::Ping => actions::ping(&ctx),
         Command::Kill => actions::kill(&ctx),
         Command::Trigger {

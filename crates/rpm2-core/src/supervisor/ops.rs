@@ -25,13 +25,14 @@ async fn run(sup: &SupervisorHandle, home: &Home, req: Request) -> Result<Respon
             apps,
             only_new,
             force,
+            stopped,
         } => {
             let existing = if force {
                 Existing::Beside
             } else {
                 Existing::Restart
             };
-            start(sup, apps, only_new, &[], existing).await
+            start(sup, apps, only_new, &stopped, existing).await
         }
         Request::StartOrReload { apps } => start(sup, apps, false, &[], Existing::Reload).await,
         Request::Stop { targets } => {
