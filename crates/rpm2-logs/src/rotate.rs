@@ -67,7 +67,7 @@ impl RotatePolicy {
 /// rotations within one date value get increasing suffixes even after
 /// `retain` deleted the earlier ones.
 #[derive(Debug, Default)]
-pub(crate) struct NameState {
+pub struct NameState {
     last_date: String,
     seq: u32,
 }
@@ -107,6 +107,16 @@ pub(crate) fn rotated_name(path: &Path, policy: &RotatePolicy, st: &mut NameStat
         }
         st.seq += 1;
     }
+}
+
+/// Rotates a file the daemon does not write through a [`crate::LogRegistry`]
+/// writer (its own log): renames it and queues gzip and retention. The
+/// caller opens the path again. Blocking.
+pub fn rotate_path(path: &Path, policy: &RotatePolicy, st: &mut NameState) -> io::Result<PathBuf> {
+    let target = rotated_name(path, policy, st);
+    std::fs::rename(path, &target)?;
+    after_rotation(path, target.clone(), policy);
+    Ok(target)
 }
 
 /// Work for the background thread, in rotation order.

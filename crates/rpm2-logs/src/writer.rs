@@ -66,6 +66,9 @@ type Policy = Option<Arc<RotatePolicy>>;
 pub struct LogRegistry {
     slots: Arc<Mutex<HashMap<PathBuf, Slot>>>,
     rotation: Arc<watch::Sender<Policy>>,
+    /// The task that drives time-based rotation (cron), replaced when the
+    /// settings change.
+    schedule: Arc<Mutex<Option<tokio::task::JoinHandle<()>>>>,
 }
 
 impl Default for LogRegistry {
@@ -73,6 +76,7 @@ impl Default for LogRegistry {
         Self {
             slots: Arc::default(),
             rotation: Arc::new(watch::channel(None).0),
+            schedule: Arc::default(),
         }
     }
 }
@@ -166,6 +170,15 @@ impl LogRegistry {
     /// (`None`: rotation off). Takes effect at each file's next write.
     pub fn set_rotation(&self, policy: Option<RotatePolicy>) {
         self.rotation.send_replace(policy.map(Arc::new));
+    }
+
+    /// Replaces the task that drives time-based rotation (the previous one
+    /// is aborted); `None`: no schedule.
+    pub fn set_schedule(&self, task: Option<tokio::task::JoinHandle<()>>) {
+        let old = std::mem::replace(&mut *lock(&self.schedule), task);
+        if let Some(old) = old {
+            old.abort();
+        }
     }
 
     /// Rotates every open, non-empty file (pm2-logrotate's `rotateInterval`

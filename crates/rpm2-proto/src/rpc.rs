@@ -98,6 +98,9 @@ pub enum Request {
         targets: Vec<Target>,
     },
     ReloadLogs,
+    /// Read rpm2's own settings (log rotation: `pm2-logrotate:*` in
+    /// `module_conf.json`) again and apply them; sent by `set`/`unset`.
+    ReloadSettings,
     /// Write the dump file.
     Save {
         #[serde(default)]
@@ -176,6 +179,7 @@ impl Request {
             Self::Reset { .. } => "reset",
             Self::Flush { .. } => "flush",
             Self::ReloadLogs => "reload_logs",
+            Self::ReloadSettings => "reload_settings",
             Self::Save { .. } => "save",
             Self::Resurrect => "resurrect",
             Self::Notices => "notices",
@@ -366,6 +370,7 @@ mod tests {
             },
             Request::Flush { targets },
             Request::ReloadLogs,
+            Request::ReloadSettings,
             Request::Save { force: false },
             Request::Resurrect,
             Request::Notices,
