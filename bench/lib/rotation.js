@@ -62,7 +62,7 @@ async function run(p, cfg, on) {
     const b0 = t.bytes();
     const { cpuPct, seconds } = await cpuDuring(p.daemonPid(), () => sleep(cfg.logSeconds * 1000));
     const lines = (t.bytes() - b0) / 100; // flood.js lines are 100 bytes
-    const rotated = fs.readdirSync(p.logDir).filter((f) => f.startsWith('flood-out__')).length;
+    const rotated = fs.readdirSync(p.logDir).filter((f) => f.startsWith('flood-out') && f.includes('__')).length;
     return { linesPerSec: lines / seconds, cpuPct, rotated };
   } finally {
     t.stop();
