@@ -150,6 +150,7 @@ impl Request {
         "reset",
         "flush",
         "reload_logs",
+        "reload_settings",
         "save",
         "resurrect",
         "notices",
