@@ -166,6 +166,30 @@ fn retain_keeps_the_newest_rotated_files() {
 }
 
 #[test]
+fn rotation_can_be_turned_off_and_unset_turns_it_on_live() {
+    let r = Rpm2::new();
+    r.ok(&["set", "pm2-logrotate:max_size", "1K"]);
+    r.ok(&["set", "pm2-logrotate:enabled", "false"]);
+    const N: u64 = 5_000;
+    let n = N.to_string();
+    r.ok(&["start", &fixture("flood.js"), "--name", "off", "--", &n]);
+    let live = r.logs_dir().join("off-out.log");
+    let last = format!("\n{N}\n");
+    wait_until("the last line", || {
+        std::fs::read_to_string(&live)
+            .ok()
+            .filter(|t| t.ends_with(&last))
+    });
+    assert_eq!(rotated(&live), Some(vec![]), "rotation is off");
+    // Back to on (the daemon is told at once); the next run's lines rotate.
+    r.ok(&["unset", "pm2-logrotate:enabled"]);
+    r.ok(&["restart", "off"]);
+    wait_until("rotated files", || {
+        rotated(&live).filter(|f| f.len() > 5).map(|_| ())
+    });
+}
+
+#[test]
 fn the_cron_schedule_rotates_apps_logs_and_the_daemon_log() {
     let r = Rpm2::new();
     r.ok(&["set", "pm2-logrotate:rotateInterval", "*/1 * * * * *"]);
