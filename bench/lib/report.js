@@ -51,6 +51,12 @@ const ROWS = [
   ['logs', 'daemonCpuPct_max', 'daemon CPU, flat-out logging (% core)', {}],
   ['logs', 'linesPerSec_100k', 'log lines/s to file, at 100k/s', {}],
   ['logs', 'daemonCpuPct_100k', 'daemon CPU at 100k lines/s (% core)', { abs: ['<', 5] }],
+  ['rotation', 'linesPerSec_off', 'rpm2 flat-out logging, rotation off (lines/s)', {}],
+  ['rotation', 'linesPerSec_on', 'rpm2 flat-out logging, rotating every 4 MB (lines/s)', {}],
+  ['rotation', 'linesRatio', '  rotation on / off lines/s, same round (read the median)', {}],
+  ['rotation', 'daemonCpuPct_off', 'rpm2 daemon CPU, rotation off (% core)', {}],
+  ['rotation', 'daemonCpuPct_on', 'rpm2 daemon CPU, rotating every 4 MB (% core)', {}],
+  ['rotation', 'cpuPerLineRatio', '  daemon CPU per line, on / off (read the median)', {}],
 ];
 
 const pick = (rounds, key) => (rounds || []).map((r) => (r && typeof r[key] === 'number' ? r[key] : null));

@@ -58,11 +58,16 @@ fn set_stores_the_value_and_restarts_the_app_with_it() {
     let out = r.ok(&["get", "conf-app:probes"]);
     assert_eq!(out.stdout, "Value for module conf-app key probes: true\n");
     let listed = r.ok(&["conf"]).stdout;
-    assert_eq!(
-        listed,
-        "Module: conf-app\n$ rpm2 set conf-app:config_var false\n\
-         $ rpm2 set conf-app:probes true\n$ rpm2 set conf-app:conf 12\n"
+    // Then the log rotation settings in force (defaults included).
+    assert!(
+        listed.starts_with(
+            "Module: conf-app\n$ rpm2 set conf-app:config_var false\n\
+             $ rpm2 set conf-app:probes true\n$ rpm2 set conf-app:conf 12\n\
+             Module: pm2-logrotate\n$ rpm2 set pm2-logrotate:max_size 10M\n"
+        ),
+        "{listed}"
     );
+    assert!(listed.contains("$ rpm2 set pm2-logrotate:rotateInterval \"0 0 * * *\"\n"));
     assert_eq!(r.ok(&["get"]).stdout, listed);
     assert_eq!(
         r.ok(&["config", "conf-app.conf"]).stdout,

@@ -219,6 +219,11 @@ impl Client {
         self.done(&Request::ReloadLogs)
     }
 
+    /// Tell the daemon that its settings (`module_conf.json`) changed.
+    pub fn reload_settings(&mut self) -> Result<(), ClientError> {
+        self.done(&Request::ReloadSettings)
+    }
+
     pub fn save(&mut self, force: bool) -> Result<Saved, ClientError> {
         let req = Request::Save { force };
         match self.call(&req)? {

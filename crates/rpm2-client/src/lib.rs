@@ -19,6 +19,7 @@ pub mod api;
 pub mod conn;
 pub mod error;
 pub mod home;
+pub mod logrotate;
 pub mod module_conf;
 pub mod pidfile;
 #[cfg(feature = "plan")]

@@ -82,6 +82,7 @@ impl Timeouts {
             | Request::ToggleWatch { .. }
             | Request::Flush { .. }
             | Request::ReloadLogs
+            | Request::ReloadSettings
             | Request::Save { .. }
             | Request::Subscribe => SHORT,
         }

@@ -131,6 +131,8 @@ async fn run(home: &Home, previous_daemon: Option<u32>) -> i32 {
     };
     let _ = std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o600));
     let sup = spawn_supervisor(home.clone());
+    crate::rotation::note_daemon_log(&home.daemon_log());
+    crate::rotation::apply(home, sup.logs());
     // Only a daemon that died can have left apps running: then look for
     // them (a /proc walk of a few ms, before the first client is served).
     if let Some(pid) = previous_daemon.filter(|&pid| pid != std::process::id()) {
@@ -170,6 +172,7 @@ async fn run(home: &Home, previous_daemon: Option<u32>) -> i32 {
             _ = usr2.recv() => {
                 tracing::info!("SIGUSR2: reopening log files");
                 let _ = sup.logs().reopen_all().await;
+                let _ = crate::rotation::reopen_daemon_log(&home.daemon_log());
             }
             _ = hup.recv() => {}
         }

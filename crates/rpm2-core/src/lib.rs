@@ -10,6 +10,7 @@ pub mod link;
 pub mod log_time;
 pub mod metrics;
 pub mod paths;
+pub mod rotation;
 pub mod rpc;
 pub mod supervisor;
 pub mod watch_ignore;

@@ -12,6 +12,9 @@
 //!   an unbounded queue; the writer coalesces whatever piled up.
 //! * Several workers may share one file (`merge_logs`, `log_file`), so
 //!   formatted modes only ever write whole lines, keeping the file readable.
+//! * Rotation is built in (`rotate`): a writer renames its file at a line
+//!   end once it reaches the configured size, and gzip and retention run
+//!   on a background thread.
 //! * `logrotate` renames files; `reopen_all` (pm2's `reloadLogs`, SIGUSR2)
 //!   makes every writer open its path again.
 //! * Files are opened with `O_NOFOLLOW` and created 0640 (`safe_open`): a
@@ -22,11 +25,13 @@
 pub mod bus;
 mod fd_pump;
 mod pump;
+pub mod rotate;
 pub mod safe_open;
 mod tail;
 mod writer;
 
 pub use fd_pump::spawn_fd_pump;
 pub use pump::{spawn_pump, LogFormat, PumpConfig, StreamKind};
+pub use rotate::RotatePolicy;
 pub use tail::tail_lines;
 pub use writer::{FileWriter, LogRegistry};

@@ -47,6 +47,15 @@ pub fn open_append(path: &Path) -> io::Result<File> {
         .map_err(|e| explain(path, e))
 }
 
+/// Creates `path`, which must not exist yet (a rotated file's gzip copy).
+pub fn create_new(path: &Path) -> io::Result<File> {
+    options()
+        .create_new(true)
+        .write(true)
+        .open(path)
+        .map_err(|e| explain(path, e))
+}
+
 /// Replaces the contents of `path` (a pid file), creating it if needed.
 pub fn write_file(path: &Path, contents: &[u8]) -> io::Result<()> {
     use std::io::Write;

@@ -113,6 +113,9 @@ pub enum Request {
         targets: Vec<Target>,
     },
     ReloadLogs,
+    /// Read rpm2's own settings (log rotation: `pm2-logrotate:*` in
+    /// `module_conf.json`) again and apply them; sent by `set`/`unset`.
+    ReloadSettings,
     /// Write the dump file.
     Save {
         #[serde(default)]
@@ -162,6 +165,7 @@ impl Request {
         "reset",
         "flush",
         "reload_logs",
+        "reload_settings",
         "save",
         "resurrect",
         "notices",
@@ -191,6 +195,7 @@ impl Request {
             Self::Reset { .. } => "reset",
             Self::Flush { .. } => "flush",
             Self::ReloadLogs => "reload_logs",
+            Self::ReloadSettings => "reload_settings",
             Self::Save { .. } => "save",
             Self::Resurrect => "resurrect",
             Self::Notices => "notices",
@@ -407,6 +412,7 @@ mod tests {
             },
             Request::Flush { targets },
             Request::ReloadLogs,
+            Request::ReloadSettings,
             Request::Save { force: false },
             Request::Resurrect,
             Request::Notices,

@@ -3,9 +3,15 @@
 //! daemon restarts); the first part of a key (`app.key`, `app:key`) names
 //! the app they are for. `set` restarts that app by name, so the daemon
 //! merges its values into the app's environment (`rpm2_client::module_conf`).
+//!
+//! `pm2-logrotate:*` keys are rpm2's own log rotation settings
+//! (`rpm2_client::logrotate`): validated before anything is stored, applied
+//! by the running daemon at once (`ReloadSettings`), and listed with their
+//! defaults.
 
 use std::process::ExitCode;
 
+use rpm2_client::logrotate::{self, LogRotate};
 use rpm2_client::module_conf::{self, ConfError};
 use rpm2_client::{Client, ClientError};
 use rpm2_proto::{ErrorCode, Target};
@@ -57,19 +63,61 @@ fn edit(ctx: &Ctx, pairs: &[(String, String)]) -> CmdResult {
     let path = ctx.home.module_conf_file();
     let mut conf = module_conf::load(&path)?;
     for (key, value) in pairs {
+        check_rotation(key, value)?;
         module_conf::set(&mut conf, key, Value::String(value.clone()))?;
     }
     module_conf::save(&path, &conf)?;
     let parts = module_conf::split_key(&pairs[0].0)?;
     let app = (parts.len() > 1).then(|| parts[0].clone());
-    if let Some(app) = &app {
+    if pairs.iter().any(|(k, _)| is_rotation_key(k)) {
+        apply_settings(ctx)?;
+    }
+    if let Some(app) = app.as_deref().filter(|a| *a != logrotate::MODULE) {
         if restart_app(ctx, app)? {
             ctx.style.info(&format!("Module {app} restarted"));
         }
+    }
+    if app.is_some() {
         ctx.style.info("Setting changed");
     }
     show(ctx, &conf, app.as_deref());
     Ok(ExitCode::SUCCESS)
+}
+
+/// Whether `key` is under `pm2-logrotate` (or removes everything).
+fn is_rotation_key(key: &str) -> bool {
+    key == "all"
+        || module_conf::split_key(key)
+            .is_ok_and(|p| p.first().is_some_and(|a| a == logrotate::MODULE))
+}
+
+/// A rotation setting must be one known key with a valid value; the error
+/// says what is allowed, and nothing is stored.
+fn check_rotation(key: &str, value: &str) -> Result<(), CliError> {
+    let parts = module_conf::split_key(key)?;
+    if parts.first().map(String::as_str) != Some(logrotate::MODULE) {
+        return Ok(());
+    }
+    let bad = |m: String| CliError::new(ErrorCode::BadRequest, m);
+    match parts.as_slice() {
+        [_, k] => logrotate::check(k, value).map_err(bad),
+        _ => Err(bad(format!(
+            "{key}: log rotation settings are {}:<key> <value>",
+            logrotate::MODULE
+        ))),
+    }
+}
+
+/// Tell a running daemon to apply the rotation settings now; without a
+/// daemon, the next one reads them when it starts.
+fn apply_settings(ctx: &Ctx) -> Result<(), CliError> {
+    let mut client = match Client::connect_with(&ctx.home, ctx.timeouts) {
+        Ok(c) => c,
+        Err(ClientError::Unavailable(_) | ClientError::Io(_)) => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
+    client.reload_settings()?;
+    Ok(())
 }
 
 /// Restart `app` by name with this shell's environment (pm2's `set` does
@@ -97,6 +145,9 @@ pub fn unset(ctx: &Ctx, key: &str) -> CmdResult {
     let mut conf = module_conf::load(&path)?;
     if module_conf::unset(&mut conf, key)? {
         module_conf::save(&path, &conf)?;
+        if is_rotation_key(key) {
+            apply_settings(ctx)?;
+        }
     }
     show(ctx, &conf, None);
     Ok(ExitCode::SUCCESS)
@@ -111,7 +162,8 @@ pub fn get(ctx: &Ctx, key: Option<&str>) -> CmdResult {
         return Ok(ExitCode::SUCCESS);
     };
     let unknown = || CliError::new(ErrorCode::BadRequest, format!("Unknown key {key}"));
-    let value = module_conf::get(&conf, key)?.ok_or_else(unknown)?;
+    let shown = with_rotation(&conf);
+    let value = module_conf::get(&shown, key)?.ok_or_else(unknown)?;
     let parts = module_conf::split_key(key)?;
     if parts.len() == 1 {
         show(ctx, &conf, Some(key));
@@ -139,8 +191,28 @@ pub fn conf(ctx: &Ctx, key: Option<&str>, value: Option<&str>) -> CmdResult {
 
 fn show(ctx: &Ctx, conf: &Map<String, Value>, only: Option<&str>) {
     if !ctx.style.silent {
-        crate::print::out(&render(conf, only));
+        crate::print::out(&render(&with_rotation(conf), only));
     }
+}
+
+/// The store as listed: the rotation settings in force (stored values, and
+/// the defaults of the others) under `pm2-logrotate`, as pm2 lists them
+/// once pm2-logrotate is installed.
+fn with_rotation(conf: &Map<String, Value>) -> Map<String, Value> {
+    let mut shown = conf.clone();
+    let (settings, _) = LogRotate::from_conf(conf);
+    let slot = shown
+        .entry(logrotate::MODULE)
+        .or_insert_with(|| Value::Object(Map::new()));
+    if !slot.is_object() {
+        *slot = Value::Object(Map::new());
+    }
+    if let Value::Object(section) = slot {
+        for (k, v) in settings.entries() {
+            section.entry(k).or_insert(Value::String(v));
+        }
+    }
+    shown
 }
 
 /// pm2's listing: per app with values, `Module: <app>`, then one line to
@@ -157,10 +229,12 @@ pub fn render(conf: &Map<String, Value>, only: Option<&str>) -> String {
         };
         text.push_str(&format!("Module: {app}\n"));
         for (key, value) in values {
-            text.push_str(&format!(
-                "$ rpm2 set {app}:{key} {}\n",
-                module_conf::text(value)
-            ));
+            let mut v = module_conf::text(value);
+            // Quoted so the line can still be pasted (a cron has spaces).
+            if v.contains(' ') {
+                v = format!("\"{v}\"");
+            }
+            text.push_str(&format!("$ rpm2 set {app}:{key} {v}\n"));
         }
     }
     text

@@ -161,6 +161,11 @@ async fn run(sup: &SupervisorHandle, home: &Home, req: Request) -> Result<Respon
         }
         Request::ReloadLogs => {
             sup.logs().reopen_all().await.map_err(io_error)?;
+            crate::rotation::reopen_daemon_log(&home.daemon_log()).map_err(io_error)?;
+            Ok(Response::Ok)
+        }
+        Request::ReloadSettings => {
+            crate::rotation::apply(home, sup.logs());
             Ok(Response::Ok)
         }
         Request::Save { force } => save(sup, home, force).await,
