@@ -153,7 +153,7 @@ describe('cluster mode: readiness edge cases', () => {
     });
     assert.equal(r.code, 0, r.out);
     for (const w of byName(h.jlist(), 'never')) assert.equal(w.pm2_env.status, 'online');
-    const daemonLog = fs.readFileSync(path.join(h.home, 'rpm2.log'), 'utf8');
+    const daemonLog = fs.readFileSync(path.join(h.home, 'pm2.log'), 'utf8');
     assert.match(daemonLog, /listen_timeout reached/);
     const rl = h.cli(['reload', 'never']);
     assert.equal(rl.code, 0, rl.out);

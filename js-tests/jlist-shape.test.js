@@ -26,9 +26,12 @@ const PM2_ONLY_ENV = {
   PM2_USAGE: PM2_ONLY.PM2_USAGE,
   PM2_INTERACTOR_PROCESSING: PM2_ONLY.PM2_INTERACTOR_PROCESSING,
   PM2_JSON_PROCESSING: PM2_ONLY.PM2_JSON_PROCESSING,
-  // `<app name>: '{}'` is the configuration of a pm2 module of that name.
-  APP_NAME: 'pm2 module configuration; rpm2 has no pm2 modules',
 };
+/** The entry named like the app is its module configuration: pm2 gives it
+ * as an object to an app started from the command line, and as its JSON
+ * text (then flattened into `pm2_env` too) to one started from a config
+ * file; rpm2 always gives the object, which is not flattened (MODULE_CONF
+ * below). */
 /** `pm2_env` keys only rpm2 has: options rpm2 acts on, shown with their
  * effective value even when the config does not give them (pm2 shows only
  * the ones given; then both have the key, with the same type). */
@@ -96,13 +99,15 @@ function rulesFor(name) {
   return (at) => {
     if (at === 'p.pm2_env') {
       return {
+        // MODULE_CONF
         pm2Only: (k) => k in PM2_ONLY || k === name,
         rpm2Only: (k) => k in RPM2_ONLY,
         skip: (k) => CONTENT_NOT_COMPARED.has(k),
       };
     }
     if (at === 'p.pm2_env.env') {
-      return { pm2Only: (k) => k in PM2_ONLY_ENV || k === name };
+      // MODULE_CONF: compared by key, not by type.
+      return { pm2Only: (k) => k in PM2_ONLY_ENV, skip: (k) => k === name };
     }
     return null;
   };

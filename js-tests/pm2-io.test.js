@@ -204,7 +204,7 @@ test('malformed and huge axm messages are dropped, logged once, and touch no oth
   assert.equal(t.code, 0, t.out);
 
   // One log line for the app, not one per message.
-  const log = fs.readFileSync(path.join(h.home, 'rpm2.log'), 'utf8');
+  const log = fs.readFileSync(path.join(h.home, 'pm2.log'), 'utf8');
   const warned = log.split('\n').filter((l) => l.includes(`App [bad:${bad.pm_id}] sent a bad @pm2/io message`));
   assert.equal(warned.length, 1, warned.join('\n'));
 });

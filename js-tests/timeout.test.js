@@ -28,7 +28,7 @@ after(async () => {
 test('calls to a stopped daemon fail with DAEMON_TIMEOUT, then work once it resumes', { timeout: 120_000 }, async () => {
   await rpm2.connect();
   await rpm2.start({ script: path.join(FIXTURES, 'api-echo.js'), name: 'calm' });
-  const pid = Number(fs.readFileSync(path.join(HOME, 'rpm2.pid'), 'utf8'));
+  const pid = Number(fs.readFileSync(path.join(HOME, 'pm2.pid'), 'utf8'));
   process.kill(pid, 'SIGSTOP');
   try {
     await assert.rejects(rpm2.list(), (err) => {

@@ -14,7 +14,7 @@ fn ping_prints_pong_and_starts_the_daemon() {
     assert!(r.daemon_pid().is_none_or(|p| !alive(p)));
     let out = r.ok(&["ping"]);
     assert!(out.stdout.contains("pong"), "{}", out.all());
-    let pid = r.daemon_pid().expect("rpm2.pid written");
+    let pid = r.daemon_pid().expect("pm2.pid written");
     assert!(alive(pid));
     assert!(r.home().join("rpc.sock").exists());
     // A second ping talks to the same daemon.
@@ -106,7 +106,7 @@ fn a_daemon_killed_with_sigkill_is_replaced_cleanly() {
     let r = Rpm2::new();
     r.ok(&["start", &fixture("idle.js"), "--name", "orphan"]);
     let worker = pid_of(&r.proc("orphan"));
-    let daemon = r.daemon_pid().expect("rpm2.pid");
+    let daemon = r.daemon_pid().expect("pm2.pid");
     kill(Pid::from_raw(daemon), Signal::SIGKILL).unwrap();
     wait_dead(daemon);
     // The stale socket and pid file are still there.
@@ -114,7 +114,7 @@ fn a_daemon_killed_with_sigkill_is_replaced_cleanly() {
 
     let out = r.ok(&["list"]);
     assert!(!out.stdout.contains("orphan"), "{}", out.all());
-    let fresh = r.daemon_pid().expect("new rpm2.pid");
+    let fresh = r.daemon_pid().expect("new pm2.pid");
     assert_ne!(fresh, daemon);
     assert!(alive(fresh));
     r.ok(&["ping"]);

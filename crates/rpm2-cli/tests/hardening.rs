@@ -476,7 +476,7 @@ fn a_crash_loop_gives_one_count_in_the_log_the_list_and_describe() {
     // Four short runs: the first start and three restarts.
     assert_eq!(common::restart_time(&p), 3, "{p}");
     assert_eq!(p["pm2_env"]["unstable_restarts"], 3, "{p}");
-    let log = std::fs::read_to_string(r.home().join("rpm2.log")).unwrap();
+    let log = std::fs::read_to_string(r.home().join("pm2.log")).unwrap();
     assert!(log.contains("too many unstable restarts (3)"), "{log}");
     let table = r.ok(&["list"]).stdout;
     let row = table.lines().find(|l| l.contains("loop")).unwrap();

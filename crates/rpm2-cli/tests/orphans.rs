@@ -62,7 +62,7 @@ fn resurrect_after_a_daemon_crash_reports_the_orphan_holding_the_port() {
     let text = out.all();
     assert!(text.contains("keeps crashing"), "{text}");
     assert!(text.contains(&format!("kill {orphan}")), "{text}");
-    let log = std::fs::read_to_string(r.home().join("rpm2.log")).unwrap();
+    let log = std::fs::read_to_string(r.home().join("pm2.log")).unwrap();
     assert!(
         log.contains(&format!("previous daemon (pid {daemon}) died")),
         "{log}"

@@ -23,11 +23,11 @@ fn pm2_variables_move_the_daemons_files() {
     let daemon: i32 = wait_file(&pid).trim().parse().unwrap();
     assert!(alive(daemon), "the pid file names the running daemon");
     assert!(
-        !r.home().join("rpm2.pid").exists(),
+        !r.home().join("pm2.pid").exists(),
         "no pid file at the default place"
     );
     assert!(wait_file(&log).contains("daemon"), "the daemon logs there");
-    assert!(!r.home().join("rpm2.log").exists());
+    assert!(!r.home().join("pm2.log").exists());
     // The daemon inherited the variables: save writes the moved dump.
     r.run_env(&["start", &common::fixture("idle.js")], &vars);
     r.run_env(&["save"], &vars);
@@ -53,7 +53,7 @@ fn a_pid_file_in_a_missing_folder_is_refused_and_nothing_starts() {
         "{}",
         out.stderr
     );
-    assert!(!r.home().join("rpm2.log").exists(), "no daemon was started");
+    assert!(!r.home().join("pm2.log").exists(), "no daemon was started");
     assert!(!r.home().join("rpc.sock").exists());
     assert!(!r.path("no-such-dir").exists());
 }
@@ -121,7 +121,7 @@ fn pm2_log_date_format_stamps_the_daemon_log() {
     // A dayjs format: lines start with it (local time).
     let r = Rpm2::new();
     r.run_env(&["ping"], &[("PM2_LOG_DATE_FORMAT", "[at] YYYY/MM/DD")]);
-    let log = wait_file(&r.home().join("rpm2.log"));
+    let log = wait_file(&r.home().join("pm2.log"));
     let started = log
         .lines()
         .find(|l| l.contains("daemon") && l.contains("started"))
@@ -136,7 +136,7 @@ fn pm2_log_date_format_stamps_the_daemon_log() {
     // Empty: no stamp, the level comes first.
     let r = Rpm2::new();
     r.run_env(&["ping"], &[("PM2_LOG_DATE_FORMAT", "")]);
-    let log = wait_file(&r.home().join("rpm2.log"));
+    let log = wait_file(&r.home().join("pm2.log"));
     let started = log
         .lines()
         .find(|l| l.contains("daemon") && l.contains("started"))

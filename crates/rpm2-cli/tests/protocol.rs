@@ -85,7 +85,7 @@ fn setup(r: &Rpm2) -> (i32, i32) {
     r.ok(&["start", &fixture("idle.js"), "--name", "bystander"]);
     (
         pid_of(&r.proc("bystander")),
-        r.daemon_pid().expect("rpm2.pid"),
+        r.daemon_pid().expect("pm2.pid"),
     )
 }
 

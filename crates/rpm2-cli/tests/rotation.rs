@@ -202,7 +202,7 @@ fn the_cron_schedule_rotates_apps_logs_and_the_daemon_log() {
     let all: Vec<u64> = texts.iter().flat_map(|(f, t)| numbers(t, f)).collect();
     assert_eq!(all, [1, 2, 3]);
     wait_until("the daemon log to rotate", || {
-        rotated(&r.home().join("rpm2.log")).filter(|f| !f.is_empty())
+        rotated(&r.home().join("pm2.log")).filter(|f| !f.is_empty())
     });
     r.ok(&["ping"]);
     // The daemon writes to the reopened log.
@@ -286,7 +286,7 @@ fn a_full_disk_drops_output_once_and_recovers() {
         "--",
         &(2 << 20).to_string(),
     ]);
-    let daemon_log = r.home().join("rpm2.log");
+    let daemon_log = r.home().join("pm2.log");
     let log = || std::fs::read_to_string(&daemon_log).unwrap_or_default();
     wait_until("the write failure to be logged", || {
         log().contains("log write failed").then_some(())

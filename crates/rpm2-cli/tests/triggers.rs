@@ -55,7 +55,7 @@ fn max_memory_restart_restarts_a_growing_app() {
         let p = r.proc("grow");
         (restart_time(&p) >= 1 && pid_of(&p) != first).then_some(())
     });
-    let log = std::fs::read_to_string(r.home().join("rpm2.log")).unwrap();
+    let log = std::fs::read_to_string(r.home().join("pm2.log")).unwrap();
     assert!(log.contains("exceeds --max-memory-restart"), "{log}");
 }
 

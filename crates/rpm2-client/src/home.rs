@@ -2,7 +2,7 @@
 //! daemon keeps its files and where clients find its socket.
 //!
 //! As in pm2 (`paths.js`), each path can be moved by an environment
-//! variable (`PM2_PID_FILE_PATH=/run/rpm2.pid`, …; see [`OVERRIDES`]). The
+//! variable (`PM2_PID_FILE_PATH=/run/pm2.pid`, …; see [`OVERRIDES`]). The
 //! CLI reads them, and the daemon it starts inherits them.
 
 use std::fs;
@@ -170,11 +170,11 @@ impl Home {
     }
     #[must_use]
     pub fn pid_file(&self) -> PathBuf {
-        self.path(PathKey::PidFile, "rpm2.pid")
+        self.path(PathKey::PidFile, "pm2.pid")
     }
     #[must_use]
     pub fn daemon_log(&self) -> PathBuf {
-        self.path(PathKey::DaemonLog, "rpm2.log")
+        self.path(PathKey::DaemonLog, "pm2.log")
     }
     #[must_use]
     pub fn logs_dir(&self) -> PathBuf {
@@ -255,7 +255,7 @@ mod tests {
         assert_eq!(home.logs_dir(), logs);
         // Empty: not moved. Not named: not moved.
         assert_eq!(home.dump_file(), dir.path().join("h/dump.pm2"));
-        assert_eq!(home.daemon_log(), dir.path().join("h/rpm2.log"));
+        assert_eq!(home.daemon_log(), dir.path().join("h/pm2.log"));
         home.ensure().unwrap();
         assert!(logs.is_dir(), "a moved folder is created");
         assert_eq!(

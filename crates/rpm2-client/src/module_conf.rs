@@ -184,6 +184,8 @@ fn empty() -> &'static Map<String, Value> {
 pub fn app_env(conf: &Map<String, Value>, app: &str) -> BTreeMap<String, String> {
     let mut env = BTreeMap::new();
     let Some(Value::Object(values)) = conf.get(app) else {
+        // pm2 gives every app its configuration entry, empty when none.
+        env.insert(app.to_owned(), "{}".to_owned());
         return env;
     };
     for (k, v) in values {
@@ -274,7 +276,10 @@ mod tests {
         assert_eq!(env["n"], "3");
         assert_eq!(env["o"], r#"{"a":1}"#);
         assert_eq!(env["echo"], r#"{"config_var":"false","n":3,"o":{"a":1}}"#);
-        assert!(app_env(&c, "other").is_empty());
+        assert_eq!(
+            app_env(&c, "other"),
+            BTreeMap::from([("other".to_owned(), "{}".to_owned())])
+        );
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! The daemon process: one per home, found through `rpc.sock` and guarded by
-//! a lock on `rpm2.pid`. Wires the supervisor, the RPC server and signals,
+//! a lock on `pm2.pid`. Wires the supervisor, the RPC server and signals,
 //! and shuts down in order: stop workers → remove socket and pid file → exit.
 
 use std::io::{self, Write};

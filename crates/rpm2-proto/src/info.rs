@@ -166,7 +166,9 @@ pub struct Pm2Env {
     /// The interpreter as pm2 names it (`node`, `bash`, a path given in
     /// the config), or `none`.
     pub exec_interpreter: String,
-    pub node_args: Vec<String>,
+    /// Absent once `--node-args null` cleared them (pm2 deletes the key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_args: Option<Vec<String>>,
     pub args: Vec<String>,
     pub pm_out_log_path: String,
     pub pm_err_log_path: String,
@@ -285,7 +287,7 @@ mod tests {
             pm_exec_path: "/a.js".into(),
             pm_cwd: "/".into(),
             exec_interpreter: "node".into(),
-            node_args: vec![],
+            node_args: Some(vec![]),
             args: vec![],
             pm_out_log_path: "/o".into(),
             pm_err_log_path: "/e".into(),

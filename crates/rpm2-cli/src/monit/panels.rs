@@ -92,7 +92,9 @@ pub fn draw_metadata(frame: &mut Frame, p: Option<&ProcessInfo>, now_ms: u64, ar
         ),
         (
             "Interpreter args",
-            Span::raw(or_na(env.node_args.join(" "))),
+            Span::raw(or_na(
+                env.node_args.as_deref().unwrap_or_default().join(" "),
+            )),
             true,
         ),
         (

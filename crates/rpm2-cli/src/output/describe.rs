@@ -57,7 +57,10 @@ pub fn render_describe(p: &ProcessInfo, now_ms: u64, local_env: &[(String, Strin
         ("out log path", env.pm_out_log_path.clone()),
         ("pid path", env.pm_pid_path.clone()),
         ("interpreter", env.exec_interpreter.clone()),
-        ("interpreter args", join_or_na(&env.node_args)),
+        (
+            "interpreter args",
+            join_or_na(env.node_args.as_deref().unwrap_or_default()),
+        ),
         ("script id", env.pm_id.to_string()),
         ("exec cwd", env.pm_cwd.clone()),
         ("exec mode", env.exec_mode.clone()),

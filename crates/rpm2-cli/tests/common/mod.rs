@@ -229,9 +229,9 @@ impl Rpm2 {
         })
     }
 
-    /// The daemon's pid from `rpm2.pid`, if the file holds one.
+    /// The daemon's pid from `pm2.pid`, if the file holds one.
     pub fn daemon_pid(&self) -> Option<i32> {
-        std::fs::read_to_string(self.home().join("rpm2.pid"))
+        std::fs::read_to_string(self.home().join("pm2.pid"))
             .ok()?
             .trim()
             .parse()

@@ -373,6 +373,14 @@ impl Actor {
             }
             if let Some(args) = &update.interpreter_args {
                 app.spec.interpreter_args.clone_from(args);
+                // pm2 deletes node_args given as null: jlist leaves it out.
+                if args.is_empty() {
+                    app.spec
+                        .raw_options
+                        .insert("node_args".to_owned(), serde_json::Value::Null);
+                } else {
+                    app.spec.raw_options.remove("node_args");
+                }
             }
         }
     }

@@ -99,7 +99,8 @@ impl Actor {
                 pm_exec_path: spec.script.display().to_string(),
                 pm_cwd: spec.cwd.display().to_string(),
                 exec_interpreter: pm2_interpreter(spec),
-                node_args: spec.interpreter_args.clone(),
+                node_args: (!matches!(spec.raw_options.get("node_args"), Some(Value::Null)))
+                    .then(|| spec.interpreter_args.clone()),
                 args: spec.args.clone(),
                 pm_out_log_path: path(&w.out_log),
                 pm_err_log_path: path(&w.err_log),
@@ -156,7 +157,12 @@ pub(crate) fn pm2_interpreter(spec: &AppSpec) -> String {
 fn given_env(spec: &AppSpec, w: &Worker, home: &str) -> Map<String, Value> {
     let mut env = Map::with_capacity(spec.env.len() + 3);
     for (k, v) in &spec.env {
-        env.insert(k.clone(), typed_env_value(spec, k, v));
+        let value = if *k == spec.name {
+            module_conf_value(v)
+        } else {
+            typed_env_value(spec, k, v)
+        };
+        env.insert(k.clone(), value);
     }
     env.insert("PM2_HOME".to_owned(), Value::String(home.to_owned()));
     if let Some(var) = &spec.increment_var {
@@ -167,6 +173,16 @@ fn given_env(spec: &AppSpec, w: &Worker, home: &str) -> Map<String, Value> {
     }
     env.insert("unique_id".to_owned(), Value::String(w.unique_id.clone()));
     env
+}
+
+/// The entry named like the app is its module configuration (`rpm2 set
+/// app:key value`; `{}` when none), an object as pm2 shows it for an app
+/// started from the command line; so it is not flattened either.
+fn module_conf_value(text: &str) -> Value {
+    match serde_json::from_str(text) {
+        Ok(Value::Object(conf)) => Value::Object(conf),
+        _ => Value::String(text.to_owned()),
+    }
 }
 
 /// The worker's value of `increment_var`: the app's base plus its instance.

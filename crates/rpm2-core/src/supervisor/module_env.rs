@@ -23,7 +23,6 @@ pub fn merge(home: &Home, mut req: Request) -> Request {
         return req;
     }
     let conf = match module_conf::load(&home.module_conf_file()) {
-        Ok(c) if c.is_empty() => return req,
         Ok(c) => c,
         Err(e) => {
             tracing::warn!("module configuration not applied: {e}");
@@ -33,7 +32,12 @@ pub fn merge(home: &Home, mut req: Request) -> Request {
     match &mut req {
         Request::Start { apps, .. } | Request::StartOrReload { apps } => {
             for app in apps {
-                app.env.extend(module_conf::app_env(&conf, &app.name));
+                for (k, v) in module_conf::app_env(&conf, &app.name) {
+                    // A variable the app's own env sets wins over `{}`.
+                    if v != "{}" || !app.env.contains_key(&k) {
+                        app.env.insert(k, v);
+                    }
+                }
             }
         }
         Request::Restart {
@@ -49,7 +53,9 @@ pub fn merge(home: &Home, mut req: Request) -> Request {
             let mut values = BTreeMap::new();
             for t in targets.iter() {
                 if let Target::Name(name) = t {
-                    values.extend(module_conf::app_env(&conf, name));
+                    if conf.contains_key(name) {
+                        values.extend(module_conf::app_env(&conf, name));
+                    }
                 }
             }
             // The caller's update (if any) with the module values over it.
