@@ -258,7 +258,7 @@ class API {
     if (!exe) throw rpm2Error(codes().DaemonUnavailable, 'rpm2: no native executable to start a daemon');
     const home = this._homeDir();
     fs.mkdirSync(home, { recursive: true, mode: 0o700 });
-    const log = fs.openSync(path.join(home, 'rpm2.log'), 'a');
+    const log = fs.openSync(path.join(home, 'pm2.log'), 'a');
     const child = childProcess.spawn(exe, ['__daemon'], {
       env: { ...process.env, RPM2_HOME: home, RPM2_DAEMON_FOREGROUND: '1' },
       stdio: ['ignore', log, log],
@@ -275,7 +275,7 @@ class API {
       const info = await this._unwrap(conn.connect(false, 10_000));
       return { ...info, newDaemon: exited === null };
     } catch (e) {
-      if (exited) e.message += ` (the daemon exited: ${exited.signal || exited.code}; see ${path.join(home, 'rpm2.log')})`;
+      if (exited) e.message += ` (the daemon exited: ${exited.signal || exited.code}; see ${path.join(home, 'pm2.log')})`;
       throw e;
     }
   }

@@ -24,7 +24,7 @@ class Product {
     this.home = fs.mkdtempSync(path.join(os.tmpdir(), `bench-${kind}-`));
     this.env = { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' };
     this.env[kind === 'rpm2' ? 'RPM2_HOME' : 'PM2_HOME'] = this.home;
-    this.pidFile = path.join(this.home, kind === 'rpm2' ? 'rpm2.pid' : 'pm2.pid');
+    this.pidFile = path.join(this.home, 'pm2.pid');
     this.logDir = path.join(this.home, 'logs');
     live.add(this);
   }

@@ -358,7 +358,11 @@ fn restart_merges_node_args_and_name_into_the_app() {
     r.ok(&["reload", "opts", "--name", "renamed", "--node-args", "null"]);
     let procs = r.wait_online("renamed", 2);
     // pm2 deletes node_args given as null: the key is gone.
-    assert!(procs[0]["pm2_env"].get("node_args").is_none(), "{}", procs[0]);
+    assert!(
+        procs[0]["pm2_env"].get("node_args").is_none(),
+        "{}",
+        procs[0]
+    );
     assert!(r.procs("opts").is_empty());
     r.ok(&["scale", "renamed", "3"]);
     r.wait_online("renamed", 3);
