@@ -68,7 +68,19 @@ impl Ctx {
     }
 }
 
+fn run_daemon(home: &Home) -> ExitCode {
+    let code = rpm2_core::daemon::main(home);
+    ExitCode::from(u8::try_from(code).unwrap_or(1))
+}
+
 pub fn run() -> ExitCode {
+    // The daemon (spawned as `rpm2 __daemon`) skips clap: building pm2's
+    // whole command tree touches code and data pages that a long-lived
+    // process would keep resident.
+    let mut argv = std::env::args_os().skip(1);
+    if argv.next().is_some_and(|a| a == "__daemon") && argv.next().is_none() {
+        return run_daemon(&Home::from_env());
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -83,8 +95,7 @@ pub fn run() -> ExitCode {
     };
     let home = Home::from_env();
     if matches!(cli.command, Command::Daemon) {
-        let code = rpm2_core::daemon::main(&home);
-        return ExitCode::from(u8::try_from(code).unwrap_or(1));
+        return run_daemon(&home);
     }
     let mut timeouts = Timeouts::from_env();
     if let Some(ms) = cli.rpc_timeout {
