@@ -112,15 +112,19 @@ pub fn split_key(key: &str) -> Result<Vec<String>, ConfError> {
     Ok(parts)
 }
 
+/// `key`'s enclosing levels and its last part.
+fn levels_and_last(key: &str) -> Result<(Vec<String>, String), ConfError> {
+    let mut levels = split_key(key)?;
+    let last = levels.pop().expect("split_key gives one part or more");
+    Ok((levels, last))
+}
+
 /// Set `key` (levels created as needed; a level that is not an object is
 /// replaced by one, as pm2 does).
 pub fn set(conf: &mut Map<String, Value>, key: &str, value: Value) -> Result<(), ConfError> {
-    let parts = split_key(key)?;
-    let (last, levels) = parts
-        .split_last()
-        .expect("split_key gives one part or more");
+    let (levels, last) = levels_and_last(key)?;
     let mut node = conf;
-    for part in levels {
+    for part in &levels {
         let slot = node
             .entry(part.clone())
             .or_insert_with(|| Value::Object(Map::new()));
@@ -129,7 +133,7 @@ pub fn set(conf: &mut Map<String, Value>, key: &str, value: Value) -> Result<(),
         }
         node = slot.as_object_mut().expect("made an object above");
     }
-    node.insert(last.clone(), value);
+    node.insert(last, value);
     Ok(())
 }
 
@@ -140,18 +144,15 @@ pub fn unset(conf: &mut Map<String, Value>, key: &str) -> Result<bool, ConfError
         conf.clear();
         return Ok(had);
     }
-    let parts = split_key(key)?;
-    let (last, levels) = parts
-        .split_last()
-        .expect("split_key gives one part or more");
+    let (levels, last) = levels_and_last(key)?;
     let mut node = conf;
-    for part in levels {
+    for part in &levels {
         match node.get_mut(part).and_then(Value::as_object_mut) {
             Some(next) => node = next,
             None => return Ok(false),
         }
     }
-    Ok(node.shift_remove(last).is_some())
+    Ok(node.shift_remove(&last).is_some())
 }
 
 /// The value at `key`, if there is one.
