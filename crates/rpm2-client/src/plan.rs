@@ -63,16 +63,7 @@ impl StartPlan {
         targets: impl IntoIterator<Item = StartTarget>,
         opts: &LoadOptions,
     ) -> Result<Self, ClientError> {
-        let mut plan = Self {
-            apps: Vec::new(),
-            warnings: Vec::new(),
-            restart: Vec::new(),
-            cwd: opts.cwd.clone(),
-            scripts: BTreeSet::new(),
-            programs: BTreeMap::new(),
-            force: false,
-            update: SpecUpdate::default(),
-        };
+        let mut plan = Self::empty(opts);
         for target in targets {
             let loaded = match target {
                 StartTarget::Text(t) if rpm2_config::is_config_file(&t) => {
@@ -113,6 +104,15 @@ impl StartPlan {
         Self {
             apps: rpm2_config::last_of_each_name(loaded.apps),
             warnings: loaded.warnings,
+            ..Self::empty(opts)
+        }
+    }
+
+    /// A plan with nothing in it yet, relative to `opts.cwd`.
+    fn empty(opts: &LoadOptions) -> Self {
+        Self {
+            apps: Vec::new(),
+            warnings: Vec::new(),
             restart: Vec::new(),
             cwd: opts.cwd.clone(),
             scripts: BTreeSet::new(),
