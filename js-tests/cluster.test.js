@@ -331,7 +331,9 @@ describe('cluster mode under load', () => {
       }).code,
       0,
     );
-    await waitServing(port);
+    // `start` returns once both are spawned; the poison must come after both
+    // ran their first line, or the second worker crashes on it at start.
+    await waitFor(async () => (await pidsServing(port, 6)).size === 2, { what: 'both workers serving' });
     const before = byName(h.jlist(), 'bad').map((w) => w.pid);
     fs.writeFileSync(poison, '');
     const load = runLoad(port, { durationMs: 60_000 });
