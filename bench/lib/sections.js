@@ -7,7 +7,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { spawn } = require('node:child_process');
-const { withProduct, seedApp, fixtureApp, APPS } = require('./products');
+const { withProduct, seedApp, fixtureApp, APPS, ROOT } = require('./products');
 const { sleep, now, stats, waitFor, freePort, is200, rssBytes, cpuDuring } = require('./util');
 const { cannon, ncpu } = require('./load');
 
@@ -111,33 +111,73 @@ async function cold(kind) {
 }
 
 // ---------------------------------------------------------------- crash recovery
+/** First 200 on a fresh connection, trying again every `pollMs` (ms since t0). */
+async function firstServed(port, t0, pollMs) {
+  for (;;) {
+    if (await is200(port)) return now() - t0;
+    if (now() - t0 > 30000) return null;
+    await sleep(pollMs);
+  }
+}
+
+/** kill -9 of a plain `node app.js` → its exit seen: the kernel's teardown
+ * of the process, which comes before any manager can notice (ms). */
+async function teardownMs() {
+  const port = await freePort();
+  const child = spawn(process.execPath, [path.join(ROOT, 'app.js')], {
+    cwd: ROOT, env: { ...process.env, port: String(port) }, stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+  });
+  await new Promise((resolve) => child.once('message', resolve)); // 'ready'
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  const t0 = now();
+  child.kill('SIGKILL');
+  await exited;
+  return now() - t0;
+}
+
+/** Plain `node app.js` from spawn to its first 200, the client trying every 1 ms. */
+async function plainServedMs() {
+  const port = await freePort();
+  const t0 = now();
+  const child = spawn(process.execPath, [path.join(ROOT, 'app.js')], {
+    cwd: ROOT, env: { ...process.env, port: String(port) }, stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+  });
+  const ms = await firstServed(port, t0, 1);
+  child.kill('SIGKILL');
+  return ms;
+}
+
 async function crash(kind) {
-  // The floor for any manager: a new `node app.js` from spawn to serving.
-  if (kind === 'node') return { servingMs: await plainSpawnToServing() };
+  // The floor for any manager: the killed process's teardown, then a new
+  // `node app.js` from spawn to serving.
+  if (kind === 'node') return { teardownMs: await teardownMs(), servingMs: await plainServedMs() };
   return withProduct(kind, async (p) => {
-    const port = await startSeed(p);
+    // One worker: whatever answers after the kill is its successor.
+    const port = await startSeed(p, { instances: 1 });
     await sleep(1500); // past min_uptime, so this is an ordinary restart
-    const list = p.jlist();
-    const w0 = list.find((x) => x.pm_id === 0);
-    const before = p.countLogLines('app-out-0', LISTENING);
+    const pidOf0 = () => p.jlist().find((x) => x.pm_id === 0).pid;
+    // Serving: one client, trying again every 1 ms from the kill on; nothing
+    // else runs meanwhile (a jlist poller would compete for the CPU).
+    let t0 = now();
+    process.kill(pidOf0(), 'SIGKILL');
+    const servingMs = await firstServed(port, t0, 1);
+    // The same round's references, so that load on the machine cancels out.
+    const teardown = await teardownMs();
+    const plain = await plainServedMs();
+    await sleep(1500);
+    // Online: a second kill, with `jlist` polled back to back.
+    const before = pidOf0();
     const jlistMs = p.cli(['jlist']).ms; // poll resolution of the "online" figure
-    const t0 = now();
-    process.kill(w0.pid, 'SIGKILL');
-    const online = (async () => {
-      const ok = await waitFor(async () => {
-        const l = await p.jlistAsync();
-        const w = l && l.find((x) => x.pm_id === 0);
-        return w && w.pid && w.pid !== w0.pid && w.pm2_env.status === 'online';
-      }, { timeout: 30000, interval: 0 });
-      return ok ? now() - t0 : null;
-    })();
-    const serving = (async () => {
-      const ok = await waitFor(async () => p.countLogLines('app-out-0', LISTENING) > before && is200(port),
-        { timeout: 30000, interval: 5 });
-      return ok ? now() - t0 : null;
-    })();
-    const [onlineMs, servingMs] = await Promise.all([online, serving]);
-    return { onlineMs, servingMs, jlistMs };
+    t0 = now();
+    process.kill(before, 'SIGKILL');
+    const ok = await waitFor(async () => {
+      const l = await p.jlistAsync();
+      const w = l && l.find((x) => x.pm_id === 0);
+      return w && w.pid && w.pid !== before && w.pm2_env.status === 'online';
+    }, { timeout: 30000, interval: 0 });
+    const onlineMs = ok ? now() - t0 : null;
+    const addedMs = servingMs == null ? null : servingMs - teardown - plain;
+    return { onlineMs, servingMs, jlistMs, teardownMs: teardown, addedMs };
   });
 }
 
