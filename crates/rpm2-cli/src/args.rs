@@ -250,7 +250,7 @@ pub struct StartArgs {
     /// App name
     #[arg(short = 'n', long)]
     pub name: Option<String>,
-    /// Number of workers: N, 0 or `max` (CPUs), -1 (CPUs - 1); switches Node apps to cluster mode
+    /// Number of workers: N, 0 or `max` (the CPUs rpm2 may use: affinity, cgroup quota), -1 (those - 1); switches Node apps to cluster mode
     #[arg(short = 'i', long, allow_hyphen_values = true)]
     pub instances: Option<String>,
     /// Restart on file changes (in cwd, or these paths)
