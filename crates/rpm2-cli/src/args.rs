@@ -157,6 +157,11 @@ pub enum Command {
     /// pm2 modules: `pm2-logrotate` is built in, nothing to remove
     #[command(alias = "module:uninstall")]
     Uninstall { module: String },
+    /// Install a systemd unit that starts rpm2 at boot and resurrects the
+    /// list `rpm2 save` wrote (not root: print the command to run)
+    Startup(crate::commands::startup::StartupArgs),
+    /// Disable and remove the unit `rpm2 startup` installed
+    Unstartup(crate::commands::startup::StartupArgs),
     /// Run the daemon (started by the CLI itself)
     #[command(name = rpm2_client::DAEMON_SUBCOMMAND, hide = true)]
     Daemon,
