@@ -105,6 +105,7 @@ declare namespace rpm2 {
     interpreter_args?: string | string[];
     node_args?: string | string[];
     cwd?: string;
+    /** N workers; `'max'` or 0: one per CPU rpm2 may use (affinity mask, cgroup CPU quota); -1: one fewer. */
     instances?: number | string;
     exec_mode?: 'fork' | 'cluster' | ExecMode;
     execMode?: 'fork' | 'cluster' | ExecMode;

@@ -157,6 +157,11 @@ pub enum Command {
     /// pm2 modules: `pm2-logrotate` is built in, nothing to remove
     #[command(alias = "module:uninstall")]
     Uninstall { module: String },
+    /// Install a systemd unit that starts rpm2 at boot and resurrects the
+    /// list `rpm2 save` wrote (not root: print the command to run)
+    Startup(crate::commands::startup::StartupArgs),
+    /// Disable and remove the unit `rpm2 startup` installed
+    Unstartup(crate::commands::startup::StartupArgs),
     /// Run the daemon (started by the CLI itself)
     #[command(name = rpm2_client::DAEMON_SUBCOMMAND, hide = true)]
     Daemon,
@@ -250,7 +255,7 @@ pub struct StartArgs {
     /// App name
     #[arg(short = 'n', long)]
     pub name: Option<String>,
-    /// Number of workers: N, 0 or `max` (CPUs), -1 (CPUs - 1); switches Node apps to cluster mode
+    /// Number of workers: N, 0 or `max` (the CPUs rpm2 may use: affinity, cgroup quota), -1 (those - 1); switches Node apps to cluster mode
     #[arg(short = 'i', long, allow_hyphen_values = true)]
     pub instances: Option<String>,
     /// Restart on file changes (in cwd, or these paths)

@@ -9,7 +9,8 @@
 //! Modules: `load` reads files, `normalize` maps option names
 //! (aliases, camelCase), `resolve` builds the spec, `env` composes the
 //! environment, `units` parses durations, sizes, argument strings and date
-//! formats, `paths` resolves files and programs.
+//! formats, `paths` resolves files and programs, `cpus` counts the CPUs
+//! that `instances: max` means.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -17,6 +18,7 @@ use std::path::{Path, PathBuf};
 use rpm2_proto::AppSpec;
 use serde_json::{Map, Value};
 
+mod cpus;
 mod dayjs;
 mod env;
 mod error;
@@ -29,6 +31,7 @@ mod resolve;
 mod shell;
 mod units;
 
+pub use cpus::usable_cpus;
 pub use dayjs::dayjs_to_strftime;
 pub use error::ConfigError;
 pub use pm2_dump::{from_pm2_dump, Pm2Dump};

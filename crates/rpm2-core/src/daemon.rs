@@ -48,10 +48,26 @@ pub fn main(home: &Home) -> i32 {
     run_foreground(home)
 }
 
+/// Who started the daemon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Launch {
+    /// A client (CLI, JS API), which then connects to it.
+    Client,
+    /// systemd, through the unit `rpm2 startup` writes (`systemd.rs`).
+    Systemd,
+}
+
 /// Run the daemon in this process (after `main` detached it, or in the
 /// foreground for the JS API's `connect(true)`).
 pub fn run_foreground(home: &Home) -> i32 {
+    run_as(home, Launch::Client)
+}
+
+pub(crate) fn run_as(home: &Home, launch: Launch) -> i32 {
     let Some((lock, previous)) = take_lock(home) else {
+        if launch == Launch::Systemd {
+            return crate::systemd::home_taken(home);
+        }
         // Another daemon owns this home: it will answer the client.
         return 0;
     };
@@ -66,7 +82,7 @@ pub fn run_foreground(home: &Home) -> i32 {
             return 1;
         }
     };
-    let code = rt.block_on(run(home, previous));
+    let code = rt.block_on(run(home, previous, launch));
     let _ = std::fs::remove_file(home.rpc_socket());
     let _ = std::fs::remove_file(home.pid_file());
     drop(lock);
@@ -118,7 +134,7 @@ fn take_lock(home: &Home) -> Option<(Flock<std::fs::File>, Option<u32>)> {
     Some((file, previous))
 }
 
-async fn run(home: &Home, previous_daemon: Option<u32>) -> i32 {
+async fn run(home: &Home, previous_daemon: Option<u32>, launch: Launch) -> i32 {
     let socket = home.rpc_socket();
     // We hold the lock, so a socket file here is a dead daemon's.
     let _ = std::fs::remove_file(&socket);
@@ -160,15 +176,22 @@ async fn run(home: &Home, previous_daemon: Option<u32>) -> i32 {
         tracing::error!("cannot install signal handlers");
         return 1;
     };
+    if launch == Launch::Systemd {
+        tokio::spawn(crate::systemd::resurrect_then_ready(
+            sup.clone(),
+            home.clone(),
+        ));
+    }
+    let on_signal = |why| shutdown(&sup, home, why, launch);
     loop {
         tokio::select! {
             _ = daemon_rx.recv() => {
                 sup.logs().sync().await;
                 return 0;
             }
-            _ = term.recv() => return shutdown(&sup, home, "SIGTERM").await,
-            _ = int.recv() => return shutdown(&sup, home, "SIGINT").await,
-            _ = quit.recv() => return shutdown(&sup, home, "SIGQUIT").await,
+            _ = term.recv() => return on_signal("SIGTERM").await,
+            _ = int.recv() => return on_signal("SIGINT").await,
+            _ = quit.recv() => return on_signal("SIGQUIT").await,
             _ = usr2.recv() => {
                 tracing::info!("SIGUSR2: reopening log files");
                 let _ = sup.logs().reopen_all().await;
@@ -180,9 +203,20 @@ async fn run(home: &Home, previous_daemon: Option<u32>) -> i32 {
 }
 
 /// pm2 saves the process list, then stops every app, on a fatal signal.
-async fn shutdown(sup: &crate::supervisor::SupervisorHandle, home: &Home, why: &str) -> i32 {
-    tracing::info!("{why} received: saving the process list and stopping every app");
-    ops::save_quietly(sup, home).await;
+/// Under systemd it only stops them (`systemd.rs` says why).
+async fn shutdown(
+    sup: &crate::supervisor::SupervisorHandle,
+    home: &Home,
+    why: &str,
+    launch: Launch,
+) -> i32 {
+    if launch == Launch::Systemd {
+        tracing::info!("{why} received: stopping every app");
+        crate::systemd::stopping();
+    } else {
+        tracing::info!("{why} received: saving the process list and stopping every app");
+        ops::save_quietly(sup, home).await;
+    }
     let _ = ops::stop_all(sup).await;
     sup.logs().sync().await;
     0

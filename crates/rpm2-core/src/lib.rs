@@ -13,6 +13,7 @@ pub mod paths;
 pub mod rotation;
 pub mod rpc;
 pub mod supervisor;
+pub mod systemd;
 pub mod watch_ignore;
 pub mod worker;
 

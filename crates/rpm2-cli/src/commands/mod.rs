@@ -8,6 +8,7 @@ mod logs;
 pub mod migrate;
 mod show;
 mod start;
+pub mod startup;
 mod trigger;
 mod words;
 
@@ -78,8 +79,16 @@ pub fn run() -> ExitCode {
     // whole command tree touches code and data pages that a long-lived
     // process would keep resident.
     let mut argv = std::env::args_os().skip(1);
-    if argv.next().is_some_and(|a| a == "__daemon") && argv.next().is_none() {
-        return run_daemon(&Home::from_env());
+    if argv.next().is_some_and(|a| a == "__daemon") {
+        match (argv.next(), argv.next()) {
+            (None, _) => return run_daemon(&Home::from_env()),
+            // The unit `rpm2 startup` writes.
+            (Some(flag), None) if flag == rpm2_core::systemd::FLAG => {
+                let code = rpm2_core::systemd::main(&Home::from_env());
+                return ExitCode::from(u8::try_from(code).unwrap_or(1));
+            }
+            _ => {}
+        }
     }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -160,6 +169,8 @@ pub fn run() -> ExitCode {
         Command::Get { key } => config::get(&ctx, key.as_deref()),
         Command::Unset { key } => config::unset(&ctx, &key),
         Command::Conf { key, value } => config::conf(&ctx, key.as_deref(), value.as_deref()),
+        Command::Startup(a) => startup::startup(&ctx, &a),
+        Command::Unstartup(a) => startup::unstartup(&ctx, &a),
         Command::Daemon => unreachable!("handled above"),
     };
     result.unwrap_or_else(|e| print::error(&e))

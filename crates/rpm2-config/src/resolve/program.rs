@@ -229,7 +229,8 @@ fn instances(app: &App<'_>) -> Result<(u32, bool, bool), ConfigError> {
     Ok((count, n >= -1, true))
 }
 
-/// CPUs available to this process, as pm2's `os.cpus().length`.
+/// The CPUs pm2 counts with `os.cpus().length`, but only those this
+/// process may use (affinity, cgroup quota): see `crate::cpus`.
 pub(crate) fn cpu_count() -> u32 {
-    std::thread::available_parallelism().map_or(1, |n| u32::try_from(n.get()).unwrap_or(u32::MAX))
+    crate::cpus::usable_cpus()
 }
