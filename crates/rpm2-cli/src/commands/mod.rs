@@ -6,6 +6,7 @@ mod config;
 mod extra;
 mod logs;
 pub mod migrate;
+mod runtime;
 mod show;
 mod start;
 mod trigger;
@@ -77,6 +78,9 @@ pub fn run() -> ExitCode {
     // The daemon (spawned as `rpm2 __daemon`) skips clap: building pm2's
     // whole command tree touches code and data pages that a long-lived
     // process would keep resident.
+    if runtime::invoked_as_runtime() {
+        return runtime::main();
+    }
     let mut argv = std::env::args_os().skip(1);
     if argv.next().is_some_and(|a| a == "__daemon") && argv.next().is_none() {
         return run_daemon(&Home::from_env());
