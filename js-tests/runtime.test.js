@@ -61,7 +61,7 @@ describe('rpm2-runtime', () => {
     ]);
     const r = run(['unshare', '--pid', '--fork', '--mount-proc', runtime, 'start', config, '--json'], h.env);
     try {
-      await waitFor(() => /orphan \d+ reaped/.test(r.stdout), { what: `the orphan reaped (stderr: ${r.stderr})` });
+      await waitFor(() => /orphan \d+ reaped/.test(r.stdout), { what: 'the orphan reaped' });
       await waitServing(port);
       const list = (await h.jlistAsync()).filter((p) => p.pm2_env.status === 'online');
       assert.equal(byName(list, 'web').length, 2);

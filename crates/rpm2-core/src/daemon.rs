@@ -82,7 +82,9 @@ pub(crate) fn close(home: &Home, lock: Flock<std::fs::File>) {
 /// The daemon log: its stdout (the CLI opened the file), stamped as
 /// `PM2_LOG_DATE_FORMAT` says.
 fn init_log() {
-    init_log_to(tracing_subscriber::fmt::writer::BoxMakeWriter::new(io::stdout));
+    init_log_to(tracing_subscriber::fmt::writer::BoxMakeWriter::new(
+        io::stdout,
+    ));
 }
 
 /// The daemon log into `writer` (`rpm2-runtime`: its stderr).

@@ -69,7 +69,10 @@ pub struct RuntimeFlags {
 
 /// pm2-runtime flags rpm2 does not have, and why.
 const REFUSED: &[(&str, &str)] = &[
-    ("--web", "pm2's HTTP status endpoint is not part of rpm2; use `rpm2 jlist`"),
+    (
+        "--web",
+        "pm2's HTTP status endpoint is not part of rpm2; use `rpm2 jlist`",
+    ),
     ("--secret", "PM2 Plus (keymetrics) is not supported"),
     ("--public", "PM2 Plus (keymetrics) is not supported"),
     ("--machine-name", "PM2 Plus (keymetrics) is not supported"),
@@ -161,10 +164,14 @@ fn starter(a: StartArgs, log_files: bool, delay: f64) -> Result<Starter, String>
         ));
     }
     if a.targets.iter().any(|t| t == super::STDIN) {
-        return Err(format!("{NAME}: `-` (a config on stdin) is not supported; give a file"));
+        return Err(format!(
+            "{NAME}: `-` (a config on stdin) is not supported; give a file"
+        ));
     }
     if !(0.0..=86_400.0).contains(&delay) {
-        return Err(format!("--delay {delay}: expected seconds between 0 and 86400"));
+        return Err(format!(
+            "--delay {delay}: expected seconds between 0 and 86400"
+        ));
     }
     let mut overrides = super::start::overrides(&a);
     if !log_files {

@@ -60,10 +60,7 @@ const TICK: Duration = Duration::from_secs(2);
 /// Run until the apps are done; returns the process exit code.
 pub fn main(home: &Home, opts: Options) -> i32 {
     if let Err(e) = home.ensure() {
-        eprintln!(
-            "[RPM2][ERROR] cannot create {}: {e}",
-            home.root().display()
-        );
+        eprintln!("[RPM2][ERROR] cannot create {}: {e}", home.root().display());
         return 1;
     }
     if std::process::id() != 1 {
@@ -111,22 +108,14 @@ async fn run(home: &Home, previous: Option<u32>, opts: Options) -> i32 {
             return 1;
         }
     };
-    let (
-        Ok(mut term),
-        Ok(mut int),
-        Ok(mut quit),
-        Ok(mut usr2),
-        Ok(mut hup),
-        Ok(mut child),
-    ) = (
+    let (Ok(mut term), Ok(mut int), Ok(mut quit), Ok(mut usr2), Ok(mut hup), Ok(mut child)) = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
         signal(SignalKind::quit()),
         signal(SignalKind::user_defined2()),
         signal(SignalKind::hangup()),
         signal(SignalKind::child()),
-    )
-    else {
+    ) else {
         tracing::error!("cannot install signal handlers");
         return 1;
     };

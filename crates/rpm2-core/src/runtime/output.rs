@@ -173,7 +173,10 @@ mod tests {
 
     #[test]
     fn each_style_writes_one_line_per_line() {
-        assert_eq!(lines(LogStyle::Prefixed, "a\nb\n", false), "3|api        | a\n3|api        | b\n");
+        assert_eq!(
+            lines(LogStyle::Prefixed, "a\nb\n", false),
+            "3|api        | a\n3|api        | b\n"
+        );
         assert_eq!(lines(LogStyle::Raw, "a\r\n", true), "a\n");
         assert_eq!(
             lines(LogStyle::KeyValue, "a", true),

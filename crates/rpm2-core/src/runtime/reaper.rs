@@ -121,7 +121,9 @@ mod tests {
     #[test]
     fn a_registered_zombie_is_left_to_its_waiter() {
         let reg = registering();
-        let mut child = std::process::Command::new("true").spawn().expect("spawn true");
+        let mut child = std::process::Command::new("true")
+            .spawn()
+            .expect("spawn true");
         reg.own(child.id());
         // Wait until it is a zombie, then let the reaper look.
         let me = std::process::id();

@@ -110,10 +110,16 @@ mod tests {
         book.record("a", 0, Some(2), None, false);
         book.record("b", 1, Some(3), None, false);
         book.record("c", 2, None, Some("SIGKILL"), true);
-        assert_eq!(book.first_failure().map(|(e, c)| (e.app, c)), Some(("a".into(), 2)));
+        assert_eq!(
+            book.first_failure().map(|(e, c)| (e.app, c)),
+            Some(("a".into(), 2))
+        );
         // Worker 0 restarted and then stopped cleanly: b is now the first.
         book.record("a", 0, None, Some("SIGINT"), true);
-        assert_eq!(book.first_failure().map(|(e, c)| (e.app, c)), Some(("b".into(), 3)));
+        assert_eq!(
+            book.first_failure().map(|(e, c)| (e.app, c)),
+            Some(("b".into(), 3))
+        );
         book.record("b", 1, Some(0), None, true);
         // Killed after kill_timeout: 128 + 9.
         assert_eq!(book.first_failure().map(|(_, c)| c), Some(137));
