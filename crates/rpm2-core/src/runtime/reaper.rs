@@ -71,17 +71,41 @@ fn reap_unowned(candidates: impl FnOnce() -> Vec<u32>) -> usize {
     reaped
 }
 
-/// Children of `parent` that are zombies, from /proc.
+/// Children of `parent` (this process) that are zombies, from /proc.
 fn zombie_children(parent: u32) -> Vec<u32> {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    dir.filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+    children()
+        .into_iter()
         .filter(|pid| {
             let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
             state_and_parent(&stat) == Some(('Z', parent))
         })
         .collect()
+}
+
+/// This process's children: each thread's `children` file (a short read
+/// where the kernel has them), else every process (the parent is checked
+/// by the caller).
+fn children() -> Vec<u32> {
+    let listed: Option<Vec<u32>> = std::fs::read_dir("/proc/self/task").ok().and_then(|tasks| {
+        let mut pids = Vec::new();
+        for task in tasks.flatten() {
+            let text = std::fs::read_to_string(task.path().join("children")).ok()?;
+            pids.extend(
+                text.split_whitespace()
+                    .filter_map(|p| p.parse::<u32>().ok()),
+            );
+        }
+        Some(pids)
+    });
+    listed.unwrap_or_else(|| {
+        std::fs::read_dir("/proc").map_or_else(
+            |_| Vec::new(),
+            |dir| {
+                dir.filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok())
+                    .collect()
+            },
+        )
+    })
 }
 
 /// `pid (comm) S ppid …` → (S, ppid); `comm` may hold spaces and `)`.
