@@ -7,7 +7,7 @@
 use std::ffi::OsString;
 use std::process::ExitCode;
 
-use clap::{Args, Parser};
+use clap::{Args, CommandFactory, FromArgMatches, Parser};
 use rpm2_client::{Client, Home, StartPlan, StartTarget};
 use rpm2_core::runtime::{LogStyle, Options, Starter};
 use serde_json::{json, Map, Value};
@@ -103,7 +103,10 @@ pub fn main() -> ExitCode {
             return ExitCode::from(exit::ERROR);
         }
     }
-    let mut cli = match RuntimeCli::try_parse_from(argv) {
+    let parsed = command()
+        .try_get_matches_from(argv)
+        .and_then(|m| RuntimeCli::from_arg_matches(&m));
+    let mut cli = match parsed {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
@@ -130,6 +133,16 @@ pub fn main() -> ExitCode {
     };
     let (auto_exit, log_files, delay) = (!f.no_auto_exit, f.log_files, f.delay);
     run(cli.start, style, auto_exit, log_files, delay)
+}
+
+/// `rpm2-runtime`'s clap command: `rpm2 start`'s flags that mean nothing
+/// here are hidden.
+fn command() -> clap::Command {
+    RuntimeCli::command().mut_args(|a| match a.get_id().as_str() {
+        "targets" => a.help("Ecosystem file or script (optionally after the word `start`)"),
+        "no_daemon" | "force" | "update_env" => a.hide(true),
+        _ => a,
+    })
 }
 
 /// `rpm2 start --no-daemon …`: the runtime with `rpm2 start`'s log files.
@@ -222,5 +235,35 @@ fn no_log_files(overrides: &mut Map<String, Value>) {
         overrides
             .entry(key.to_owned())
             .or_insert_with(|| json!("/dev/null"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_is_well_formed_and_takes_pm2_runtime_arguments() {
+        command().debug_assert();
+        let m = command()
+            .try_get_matches_from([
+                "rpm2-runtime",
+                "start",
+                "app.js",
+                "-i",
+                "2",
+                "--json",
+                "--",
+                "x",
+            ])
+            .expect("parses");
+        let cli = RuntimeCli::from_arg_matches(&m).expect("fits");
+        assert_eq!(cli.start.targets, ["start", "app.js"]);
+        assert_eq!(cli.start.instances.as_deref(), Some("2"));
+        assert_eq!(cli.start.args, ["x"]);
+        assert!(cli.flags.json);
+        assert!(command()
+            .try_get_matches_from(["rpm2-runtime", "a.js", "--json", "--raw"])
+            .is_err());
     }
 }
