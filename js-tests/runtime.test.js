@@ -1,9 +1,10 @@
 'use strict';
 // rpm2-runtime (pm2-runtime): as PID 1 of a fresh PID namespace it reaps
-// orphans, serves `rpm2 list`, prints pure JSON with --json, drains under
+// orphans, serves `rpm2 list` and require('rpm2'), prints pure JSON with --json, drains under
 // HTTP load on SIGTERM with 0 failed requests and exits 0; by itself it
 // exits once every app ended, with 0 or the first failing app's code.
-// The namespace needs root (`unshare --pid --fork --mount-proc`); where
+// The namespace needs root (`unshare --pid --fork --mount-proc`, util-linux
+// with --kill-child); where
 // that is not permitted the PID 1 test is skipped with a message.
 const { test, describe, before, after } = require('node:test');
 const assert = require('node:assert/strict');
@@ -36,7 +37,7 @@ function childOf(pid) {
 }
 
 const unshareWorks = () =>
-  spawnSync('unshare', ['--pid', '--fork', '--mount-proc', 'true'], { stdio: 'ignore' }).status === 0;
+  spawnSync('unshare', ['--pid', '--fork', '--mount-proc', '--kill-child', 'true'], { stdio: 'ignore' }).status === 0;
 
 describe('rpm2-runtime', () => {
   let h;
@@ -59,13 +60,17 @@ describe('rpm2-runtime', () => {
       { name: 'web', script: path.join(FIXTURES, 'drain-express.js'), instances: 2, env: { PORT: String(port) } },
       { name: 'orphan', script: path.join(FIXTURES, 'runtime-orphan.js') },
     ]);
-    const r = run(['unshare', '--pid', '--fork', '--mount-proc', runtime, 'start', config, '--json'], h.env);
+    const r = run(['unshare', '--pid', '--fork', '--mount-proc', '--kill-child', runtime, 'start', config, '--json'], h.env);
     try {
       await waitFor(() => /orphan \d+ reaped/.test(r.stdout), { what: 'the orphan reaped' });
       await waitServing(port);
       const list = (await h.jlistAsync()).filter((p) => p.pm2_env.status === 'online');
       assert.equal(byName(list, 'web').length, 2);
       assert.equal(byName(list, 'orphan').length, 1);
+      // require('rpm2') reaches it too, and starts no daemon of its own.
+      const api = spawnSync(process.execPath, [path.join(FIXTURES, 'api-client.js')], { env: h.env, encoding: 'utf8' });
+      assert.equal(api.status, 0, api.stderr);
+      assert.deepEqual({ ...JSON.parse(api.stdout), daemon_pid: 0 }, { daemon_pid: 0, new: false, count: 3 });
 
       const load = runLoad(port, { durationMs: 60_000, retry: false, keepAliveClients: 2, path: '/slow?ms=300' });
       await waitFor(() => load.stats.newconn.ok >= 2 && load.stats.keepalive.ok >= 4, { what: 'load running' });
