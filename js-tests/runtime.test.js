@@ -1,11 +1,11 @@
 'use strict';
 // rpm2-runtime (pm2-runtime): as PID 1 of a fresh PID namespace it reaps
-// orphans, serves `rpm2 list` and require('rpm2'), prints pure JSON with --json, drains under
-// HTTP load on SIGTERM with 0 failed requests and exits 0; by itself it
-// exits once every app ended, with 0 or the first failing app's code.
-// The namespace needs root (`unshare --pid --fork --mount-proc`, util-linux
-// with --kill-child); where
-// that is not permitted the PID 1 test is skipped with a message.
+// orphans, serves `rpm2 list` and require('rpm2'), prints pure JSON with
+// --json, drains under HTTP load on SIGTERM with 0 failed requests and
+// exits 0; by itself it exits once every app ended, with 0 or the first
+// failing app's code. The namespace needs root (`unshare --pid --fork
+// --mount-proc --kill-child`); where that is not permitted the PID 1 test
+// is skipped with a message.
 const { test, describe, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const { spawn, spawnSync } = require('node:child_process');
