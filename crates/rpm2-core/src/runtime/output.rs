@@ -26,10 +26,14 @@ pub enum LogStyle {
     KeyValue,
 }
 
+/// How long the last lines may take to be written at exit: a stdout
+/// nobody reads must not keep the runtime from exiting.
+const FINISH_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// The printing thread, and how to stop it.
 pub struct Printer {
     done: Arc<Notify>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    finished: std::sync::mpsc::Receiver<()>,
 }
 
 impl Printer {
@@ -42,7 +46,8 @@ impl Printer {
     ) -> io::Result<Self> {
         let done = Arc::new(Notify::new());
         let stop = Arc::clone(&done);
-        let thread = std::thread::Builder::new()
+        let (finished_tx, finished) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
             .name("rpm2-output".to_owned())
             .spawn(move || {
                 let Ok(rt) = tokio::runtime::Builder::new_current_thread().build() else {
@@ -63,20 +68,16 @@ impl Printer {
                         print(&event, style, &lifecycle);
                     }
                 });
+                let _ = io::stdout().flush();
+                let _ = finished_tx.send(());
             })?;
-        Ok(Self {
-            done,
-            thread: Some(thread),
-        })
+        Ok(Self { done, finished })
     }
 
-    /// Print what is queued, then stop.
-    pub fn finish(mut self) {
+    /// Print what is queued, then stop (waiting at most `FINISH_WAIT`).
+    pub fn finish(self) {
         self.done.notify_one();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-        let _ = io::stdout().flush();
+        let _ = self.finished.recv_timeout(FINISH_WAIT);
     }
 }
 
