@@ -146,7 +146,10 @@ fn command() -> clap::Command {
 }
 
 /// `rpm2 start --no-daemon …`: the runtime with `rpm2 start`'s log files.
-pub fn no_daemon(a: StartArgs) -> ExitCode {
+pub fn no_daemon(mut a: StartArgs) -> ExitCode {
+    if a.targets.is_empty() {
+        a.targets.push(super::start::DEFAULT_CONFIG.to_owned());
+    }
     run(a, LogStyle::Prefixed, true, true, 0.0)
 }
 

@@ -13,7 +13,7 @@ use super::{boot_failure, CliError, CmdResult, Ctx};
 use crate::args::StartArgs;
 use crate::error::exit;
 
-const DEFAULT_CONFIG: &str = "ecosystem.config.js";
+pub(crate) const DEFAULT_CONFIG: &str = "ecosystem.config.js";
 
 pub fn start(ctx: &Ctx, a: StartArgs) -> CmdResult {
     if a.no_daemon {
