@@ -138,6 +138,41 @@ pub(crate) struct Serving {
     pub exit_rx: mpsc::UnboundedReceiver<crate::rpc::server::DaemonRequest>,
 }
 
+/// Bind the socket, start the supervisor and the RPC server.
+pub(crate) async fn open(home: &Home, previous_daemon: Option<u32>) -> Option<Serving> {
+    let socket = home.rpc_socket();
+    // We hold the lock, so a socket file here is a dead daemon's.
+    let _ = std::fs::remove_file(&socket);
+    let listener = match UnixListener::bind(&socket) {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!("cannot bind {}: {e}", socket.display());
+            return None;
+        }
+    };
+    let _ = std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o600));
+    let sup = spawn_supervisor(home.clone());
+    crate::rotation::note_daemon_log(&home.daemon_log());
+    crate::rotation::apply(home, sup.logs());
+    // Only a daemon that died can have left apps running: then look for
+    // them (a /proc walk of a few ms, before the first client is served).
+    if let Some(pid) = previous_daemon.filter(|&pid| pid != std::process::id()) {
+        tracing::warn!("the previous daemon (pid {pid}) died without stopping its apps");
+        sup.notices()
+            .previous_daemon_died(pid, home.dump_file().exists());
+        sup.find_orphans(home.root());
+    }
+    let (daemon_tx, exit_rx) = mpsc::unbounded_channel();
+    tokio::spawn(serve(listener, sup.clone(), home.clone(), daemon_tx));
+    tracing::info!(
+        "rpm2 daemon {} started (pid {}) in {}",
+        env!("CARGO_PKG_VERSION"),
+        std::process::id(),
+        home.root().display()
+    );
+    Some(Serving { sup, exit_rx })
+}
+
 async fn run(home: &Home, previous_daemon: Option<u32>) -> i32 {
     let Some(Serving {
         sup,
@@ -173,41 +208,6 @@ async fn run(home: &Home, previous_daemon: Option<u32>) -> i32 {
             _ = hup.recv() => {}
         }
     }
-}
-
-/// Bind the socket, start the supervisor and the RPC server.
-pub(crate) async fn open(home: &Home, previous_daemon: Option<u32>) -> Option<Serving> {
-    let socket = home.rpc_socket();
-    // We hold the lock, so a socket file here is a dead daemon's.
-    let _ = std::fs::remove_file(&socket);
-    let listener = match UnixListener::bind(&socket) {
-        Ok(l) => l,
-        Err(e) => {
-            tracing::error!("cannot bind {}: {e}", socket.display());
-            return None;
-        }
-    };
-    let _ = std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o600));
-    let sup = spawn_supervisor(home.clone());
-    crate::rotation::note_daemon_log(&home.daemon_log());
-    crate::rotation::apply(home, sup.logs());
-    // Only a daemon that died can have left apps running: then look for
-    // them (a /proc walk of a few ms, before the first client is served).
-    if let Some(pid) = previous_daemon.filter(|&pid| pid != std::process::id()) {
-        tracing::warn!("the previous daemon (pid {pid}) died without stopping its apps");
-        sup.notices()
-            .previous_daemon_died(pid, home.dump_file().exists());
-        sup.find_orphans(home.root());
-    }
-    let (daemon_tx, exit_rx) = mpsc::unbounded_channel();
-    tokio::spawn(serve(listener, sup.clone(), home.clone(), daemon_tx));
-    tracing::info!(
-        "rpm2 daemon {} started (pid {}) in {}",
-        env!("CARGO_PKG_VERSION"),
-        std::process::id(),
-        home.root().display()
-    );
-    Some(Serving { sup, exit_rx })
 }
 
 /// pm2 saves the process list, then stops every app, on a fatal signal.

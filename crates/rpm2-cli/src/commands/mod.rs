@@ -75,12 +75,13 @@ fn run_daemon(home: &Home) -> ExitCode {
 }
 
 pub fn run() -> ExitCode {
-    // The daemon (spawned as `rpm2 __daemon`) skips clap: building pm2's
-    // whole command tree touches code and data pages that a long-lived
-    // process would keep resident.
+    // The same executable is `rpm2-runtime` when started under that name.
     if runtime::invoked_as_runtime() {
         return runtime::main();
     }
+    // The daemon (spawned as `rpm2 __daemon`) skips clap: building pm2's
+    // whole command tree touches code and data pages that a long-lived
+    // process would keep resident.
     let mut argv = std::env::args_os().skip(1);
     if argv.next().is_some_and(|a| a == "__daemon") && argv.next().is_none() {
         return run_daemon(&Home::from_env());
