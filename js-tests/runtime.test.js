@@ -32,8 +32,15 @@ function writeConfig(dir, name, apps) {
 
 /** The host pid of the process unshare forked (PID 1 inside). */
 function childOf(pid) {
-  const text = fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim();
-  return Number(text.split(/\s+/)[0]) || null;
+  for (const entry of fs.readdirSync('/proc').filter((e) => /^\d+$/.test(e))) {
+    try {
+      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) return Number(entry);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  throw new Error(`no child of ${pid}`);
 }
 
 const unshareWorks = () =>
