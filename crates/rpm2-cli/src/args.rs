@@ -371,6 +371,10 @@ pub struct StartArgs {
     /// Accepted for pm2 scripts (see --no-automation)
     #[arg(long = "no-vizion", hide = true)]
     pub no_vizion: bool,
+    /// Run the daemon in this process, in the foreground, and print the
+    /// apps' output until they end (as rpm2-runtime, writing log files)
+    #[arg(long = "no-daemon")]
+    pub no_daemon: bool,
     /// Arguments for the script (after --)
     #[arg(last = true, allow_hyphen_values = true)]
     pub args: Vec<String>,

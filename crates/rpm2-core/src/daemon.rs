@@ -83,21 +83,33 @@ pub(crate) fn run_as(home: &Home, launch: Launch) -> i32 {
         }
     };
     let code = rt.block_on(run(home, previous, launch));
+    close(home, lock);
+    code
+}
+
+/// Leave the home to the next daemon: socket and pid file gone, lock released.
+pub(crate) fn close(home: &Home, lock: Flock<std::fs::File>) {
     let _ = std::fs::remove_file(home.rpc_socket());
     let _ = std::fs::remove_file(home.pid_file());
     drop(lock);
     tracing::info!("rpm2 daemon stopped");
-    code
 }
 
 /// The daemon log: its stdout (the CLI opened the file), stamped as
 /// `PM2_LOG_DATE_FORMAT` says.
 fn init_log() {
+    init_log_to(tracing_subscriber::fmt::writer::BoxMakeWriter::new(
+        io::stdout,
+    ));
+}
+
+/// The daemon log into `writer` (`rpm2-runtime`: its stderr).
+pub(crate) fn init_log_to(writer: tracing_subscriber::fmt::writer::BoxMakeWriter) {
     use crate::log_time::{LocalFormat, LogTime, DATE_FORMAT_ENV};
     let fmt = tracing_subscriber::fmt()
         .with_ansi(false)
         .with_target(false)
-        .with_writer(io::stdout);
+        .with_writer(writer);
     let var = std::env::var(DATE_FORMAT_ENV).ok();
     let (time, problem) = match LogTime::from_var(var.as_deref()) {
         Ok(t) => (t, None),
@@ -115,7 +127,7 @@ fn init_log() {
 
 /// Hold an exclusive lock on the pid file for the daemon's life. A stale
 /// pid file (crashed daemon) is simply overwritten: its lock died with it.
-fn take_lock(home: &Home) -> Option<(Flock<std::fs::File>, Option<u32>)> {
+pub(crate) fn take_lock(home: &Home) -> Option<(Flock<std::fs::File>, Option<u32>)> {
     let file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
@@ -134,7 +146,16 @@ fn take_lock(home: &Home) -> Option<(Flock<std::fs::File>, Option<u32>)> {
     Some((file, previous))
 }
 
-async fn run(home: &Home, previous_daemon: Option<u32>, launch: Launch) -> i32 {
+/// A daemon serving its home, for its owner to drive (`run` below, or
+/// `rpm2-runtime`).
+pub(crate) struct Serving {
+    pub sup: crate::supervisor::SupervisorHandle,
+    /// `rpm2 kill` stopped every app: time to exit.
+    pub exit_rx: mpsc::UnboundedReceiver<crate::rpc::server::DaemonRequest>,
+}
+
+/// Bind the socket, start the supervisor and the RPC server.
+pub(crate) async fn open(home: &Home, previous_daemon: Option<u32>) -> Option<Serving> {
     let socket = home.rpc_socket();
     // We hold the lock, so a socket file here is a dead daemon's.
     let _ = std::fs::remove_file(&socket);
@@ -142,7 +163,7 @@ async fn run(home: &Home, previous_daemon: Option<u32>, launch: Launch) -> i32 {
         Ok(l) => l,
         Err(e) => {
             tracing::error!("cannot bind {}: {e}", socket.display());
-            return 1;
+            return None;
         }
     };
     let _ = std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o600));
@@ -157,7 +178,7 @@ async fn run(home: &Home, previous_daemon: Option<u32>, launch: Launch) -> i32 {
             .previous_daemon_died(pid, home.dump_file().exists());
         sup.find_orphans(home.root());
     }
-    let (daemon_tx, mut daemon_rx) = mpsc::unbounded_channel();
+    let (daemon_tx, exit_rx) = mpsc::unbounded_channel();
     tokio::spawn(serve(listener, sup.clone(), home.clone(), daemon_tx));
     tracing::info!(
         "rpm2 daemon {} started (pid {}) in {}",
@@ -165,7 +186,17 @@ async fn run(home: &Home, previous_daemon: Option<u32>, launch: Launch) -> i32 {
         std::process::id(),
         home.root().display()
     );
+    Some(Serving { sup, exit_rx })
+}
 
+async fn run(home: &Home, previous_daemon: Option<u32>, launch: Launch) -> i32 {
+    let Some(Serving {
+        sup,
+        exit_rx: mut daemon_rx,
+    }) = open(home, previous_daemon).await
+    else {
+        return 1;
+    };
     let (Ok(mut term), Ok(mut int), Ok(mut quit), Ok(mut usr2), Ok(mut hup)) = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),

@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod paths;
 pub mod rotation;
 pub mod rpc;
+pub mod runtime;
 pub mod supervisor;
 pub mod systemd;
 pub mod watch_ignore;

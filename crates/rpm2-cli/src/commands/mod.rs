@@ -6,6 +6,7 @@ mod config;
 mod extra;
 mod logs;
 pub mod migrate;
+mod runtime;
 mod show;
 mod start;
 pub mod startup;
@@ -75,6 +76,10 @@ fn run_daemon(home: &Home) -> ExitCode {
 }
 
 pub fn run() -> ExitCode {
+    // The same executable is `rpm2-runtime` when started under that name.
+    if runtime::invoked_as_runtime() {
+        return runtime::main();
+    }
     // The daemon (spawned as `rpm2 __daemon`) skips clap: building pm2's
     // whole command tree touches code and data pages that a long-lived
     // process would keep resident.

@@ -13,9 +13,12 @@ use super::{boot_failure, CliError, CmdResult, Ctx};
 use crate::args::StartArgs;
 use crate::error::exit;
 
-const DEFAULT_CONFIG: &str = "ecosystem.config.js";
+pub(crate) const DEFAULT_CONFIG: &str = "ecosystem.config.js";
 
 pub fn start(ctx: &Ctx, a: StartArgs) -> CmdResult {
+    if a.no_daemon {
+        return Ok(super::runtime::no_daemon(a));
+    }
     let opts = rpm2_config::load_options(a.only.clone(), a.env.clone(), overrides(&a), None)?;
     let targets = if a.targets.is_empty() {
         vec![DEFAULT_CONFIG.to_owned()]
@@ -80,7 +83,7 @@ pub fn start(ctx: &Ctx, a: StartArgs) -> CmdResult {
 }
 
 /// CLI flags as pm2 option names, applied over each app.
-fn overrides(a: &StartArgs) -> Map<String, Value> {
+pub(crate) fn overrides(a: &StartArgs) -> Map<String, Value> {
     let mut m = Map::new();
     let mut put = |k: &str, v: Value| {
         m.insert(k.to_owned(), v);

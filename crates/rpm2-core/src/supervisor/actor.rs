@@ -32,6 +32,8 @@ pub(crate) struct Actor {
     pub(crate) preload_file: Option<std::path::PathBuf>,
     /// `@pm2/io`: which run reports, triggers waiting for replies.
     pub(crate) axm: super::axm_book::AxmBook,
+    /// Each worker's last exit, read by `rpm2-runtime`.
+    pub(crate) exits: super::exits::ExitBook,
 }
 
 /// Start the actor on the current runtime and return its handle.
@@ -56,6 +58,7 @@ pub fn spawn_supervisor(home: Home) -> SupervisorHandle {
         Box::new(os),
     );
     let instance: std::sync::Arc<str> = std::sync::Arc::from(actor.instance.as_str());
+    let exits = actor.exits.clone();
     super::triggers::spawn_memory_ticks(tx.clone());
     tokio::spawn(async move {
         loop {
@@ -74,6 +77,7 @@ pub fn spawn_supervisor(home: Home) -> SupervisorHandle {
         logs,
         instance,
         notices: super::notices::Notices::default(),
+        exits,
     }
 }
 
@@ -105,6 +109,7 @@ impl Actor {
             os,
             instance: uuid::Uuid::new_v4().simple().to_string(),
             axm: super::axm_book::AxmBook::default(),
+            exits: super::exits::ExitBook::default(),
         }
     }
 

@@ -274,12 +274,19 @@ pub(crate) fn node_version(interpreter: &Path) -> Option<String> {
 
 /// `v20.11.1` → `20.11.1`, from `node --version`.
 fn ask_version(node: &Path) -> Option<String> {
-    let out = std::process::Command::new(node)
+    let registering = crate::runtime::reaper::registering();
+    let child = std::process::Command::new(node)
         .arg("--version")
         .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
-        .output()
+        .spawn()
         .ok()?;
+    let pid = child.id();
+    registering.own(pid);
+    let out = child.wait_with_output();
+    crate::runtime::reaper::release(pid);
+    let out = out.ok()?;
     parse_version(&String::from_utf8_lossy(&out.stdout))
 }
 

@@ -421,6 +421,7 @@ impl Actor {
             uptime_ms: u64::try_from(run.started.elapsed().as_millis()).unwrap_or(u64::MAX),
             expected: run.phase.exit_expected(),
         };
+        self.exits.record(&app, pm_id, code, signal, exit.expected);
         self.worker_event(pm_id, WorkerEvent::RunExited(exit), None);
         if !self.table.app_alive(&app) {
             self.primary.close_app(&app);

@@ -10,6 +10,7 @@ mod axm_book;
 mod calls;
 pub mod drain;
 mod env;
+pub mod exits;
 mod info;
 mod lifecycle;
 mod module_env;
@@ -207,6 +208,7 @@ pub struct SupervisorHandle {
     /// The actor's instance id: the prefix of its runs' process markers.
     instance: std::sync::Arc<str>,
     notices: notices::Notices,
+    exits: exits::ExitBook,
 }
 
 impl SupervisorHandle {
@@ -236,6 +238,12 @@ impl SupervisorHandle {
     #[must_use]
     pub fn logs(&self) -> &rpm2_logs::LogRegistry {
         &self.logs
+    }
+
+    /// The last exit of each worker (`rpm2-runtime`'s exit code).
+    #[must_use]
+    pub fn exits(&self) -> &exits::ExitBook {
+        &self.exits
     }
 
     /// What the daemon has to tell the user (previous crash, orphans).

@@ -75,8 +75,11 @@ pub struct RealOs {
 impl Os for RealOs {
     fn spawn(&mut self, req: SpawnRequest<'_>) -> io::Result<Started> {
         let gen = req.run;
+        // Registered before any orphan reaper can see it exit (`runtime::reaper`).
+        let registering = crate::runtime::reaper::registering();
         let spawned = spawn(req.spec, req.env, req.cluster_id, req.marker, req.preload)?;
         let pid = spawned.pid;
+        registering.own(pid);
         let log_error = match spawned.output {
             Some((stdout, stderr)) => self.start_pumps(&req, stdout, stderr),
             None => None,
@@ -101,6 +104,7 @@ impl Os for RealOs {
                 Ok(st) => (st.code(), st.signal()),
                 Err(_) => (None, None),
             };
+            crate::runtime::reaper::release(pid);
             let _ = tx.send(Msg::Exited { gen, code, signal });
         });
         Ok(Started {
