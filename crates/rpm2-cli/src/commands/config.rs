@@ -119,9 +119,9 @@ fn check_rotation(key: &str, value: &str) -> Result<(), CliError> {
 }
 
 /// A daemon setting must be one known key with a valid value; a metrics
-/// address must also be free to listen on now (unless it is the one
-/// stored already, which the daemon may be serving on). The error says
-/// what is allowed, and nothing is stored.
+/// address must also be free to listen on now (unless its port is the
+/// stored address's, which the daemon may be holding: it lets that go
+/// first). The error says what is allowed, and nothing is stored.
 fn check_daemon_setting(conf: &Map<String, Value>, key: &str, value: &str) -> Result<(), CliError> {
     let parts = module_conf::split_key(key)?;
     if parts.first().map(String::as_str) != Some(daemon_settings::MODULE) {
@@ -138,8 +138,10 @@ fn check_daemon_setting(conf: &Map<String, Value>, key: &str, value: &str) -> Re
     if k == "metrics_addr" {
         let addr = daemon_settings::parse_metrics_addr(value).map_err(bad)?;
         let stored = module_conf::get(conf, key)?.map(module_conf::text);
-        let same = stored.is_some_and(|s| daemon_settings::parse_metrics_addr(&s) == Ok(addr));
-        if !same {
+        let held = stored
+            .and_then(|s| daemon_settings::parse_metrics_addr(&s).ok())
+            .is_some_and(|s| s.port() == addr.port());
+        if !held {
             std::net::TcpListener::bind(addr)
                 .map_err(|e| bad(format!("{key} {value}: cannot listen there: {e}")))?;
         }

@@ -6,11 +6,12 @@
 //! logged, and the daemon runs without the endpoints.
 
 use std::net::SocketAddr;
-use std::sync::{Mutex, OnceLock, PoisonError};
+use std::sync::OnceLock;
 
 use rpm2_client::daemon_settings::{parse_metrics_addr, DaemonSettings, METRICS_ADDR_ENV};
 use rpm2_client::module_conf;
-use tokio::task::AbortHandle;
+use tokio::sync::Mutex;
+use tokio::task::JoinHandle;
 
 use crate::paths::Home;
 use crate::supervisor::SupervisorHandle;
@@ -18,10 +19,12 @@ use crate::supervisor::SupervisorHandle;
 /// The endpoint being served.
 struct Serving {
     addr: SocketAddr,
-    task: AbortHandle,
+    task: JoinHandle<()>,
 }
 
-static SERVING: Mutex<Option<Serving>> = Mutex::new(None);
+/// Held across the wait for an old listener to close, so two settings
+/// reloads at once apply one after the other.
+static SERVING: Mutex<Option<Serving>> = Mutex::const_new(None);
 
 /// `RPM2_METRICS_ADDR` when the daemon started (empty counts as unset).
 fn env_addr() -> Option<&'static str> {
@@ -66,7 +69,7 @@ fn wanted(home: &Home, problems: &mut Vec<String>) -> Result<Option<SocketAddr>,
 
 /// Serve the endpoints where the settings say, or stop serving them.
 /// Returns the problems met (also logged).
-pub fn apply(home: &Home, sup: &SupervisorHandle) -> Vec<String> {
+pub async fn apply(home: &Home, sup: &SupervisorHandle) -> Vec<String> {
     let mut problems = Vec::new();
     let wanted = wanted(home, &mut problems);
     for p in &problems {
@@ -75,13 +78,15 @@ pub fn apply(home: &Home, sup: &SupervisorHandle) -> Vec<String> {
     let Ok(wanted) = wanted else {
         return problems;
     };
-    let mut serving = SERVING.lock().unwrap_or_else(PoisonError::into_inner);
+    let mut serving = SERVING.lock().await;
     if serving.as_ref().map(|s| s.addr) == wanted {
         return problems;
     }
     if let Some(old) = serving.take() {
-        // Dropping the accept task closes the listener.
+        // The task owns the listener: once it is gone the port is free
+        // (the new address may have the same port).
         old.task.abort();
+        let _ = old.task.await;
         tracing::info!("metrics: no longer serving on {}", old.addr);
     }
     let Some(addr) = wanted else {
@@ -90,10 +95,7 @@ pub fn apply(home: &Home, sup: &SupervisorHandle) -> Vec<String> {
     match listen(addr) {
         Ok(listener) => {
             let task = tokio::spawn(super::server::serve(listener, sup.clone()));
-            *serving = Some(Serving {
-                addr,
-                task: task.abort_handle(),
-            });
+            *serving = Some(Serving { addr, task });
             tracing::info!("metrics: serving /metrics, /healthz and /readyz on http://{addr}");
         }
         Err(e) => {
