@@ -134,7 +134,7 @@ pub enum Command {
     /// of the selected one; keys restart, reload or stop it
     #[command(aliases = ["dashboard", "dash"])]
     Monit,
-    /// Set a module configuration value (`<app>:<key> <value>` or `<app>.<key>`); a running app of that name restarts with it
+    /// Set a module configuration value (`<app>:<key> <value>` or `<app>.<key>`); a running app of that name restarts with it. `pm2-logrotate:*` and `rpm2:*` keys are rpm2's settings (`rpm2:metrics_addr 127.0.0.1:9209` serves /metrics, /healthz, /readyz)
     Set {
         key: Option<String>,
         value: Option<String>,

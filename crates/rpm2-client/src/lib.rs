@@ -3,7 +3,8 @@
 //!
 //! - [`home`]: the `RPM2_HOME` layout (the daemon uses it too).
 //! - [`conn`]: the blocking connection: hello, framing, event streams.
-//! - [`module_conf`]: pm2's `module_conf.json` (`set`/`get`).
+//! - [`module_conf`]: pm2's `module_conf.json` (`set`/`get`); typed
+//!   sections in it: [`logrotate`], [`daemon_settings`] (`rpm2:*`).
 //! - [`pidfile`]: the daemon found through its pid file (socket lost).
 //! - [`api`]: typed calls, one per request (`list()`, `stop(targets)`, …).
 //! - [`spawn`]: connect, starting the daemon (`rpm2 __daemon`) if needed.
@@ -17,6 +18,7 @@
 
 pub mod api;
 pub mod conn;
+pub mod daemon_settings;
 pub mod error;
 pub mod home;
 pub mod logrotate;

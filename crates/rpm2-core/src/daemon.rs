@@ -170,6 +170,7 @@ pub(crate) async fn open(home: &Home, previous_daemon: Option<u32>) -> Option<Se
     let sup = spawn_supervisor(home.clone());
     crate::rotation::note_daemon_log(&home.daemon_log());
     crate::rotation::apply(home, sup.logs());
+    crate::metrics_http::apply(home, &sup).await;
     // Only a daemon that died can have left apps running: then look for
     // them (a /proc walk of a few ms, before the first client is served).
     if let Some(pid) = previous_daemon.filter(|&pid| pid != std::process::id()) {

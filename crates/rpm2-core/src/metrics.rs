@@ -77,6 +77,21 @@ pub fn rss_bytes(pid: u32) -> u64 {
     read_stat(pid).map_or(0, |(_, pages)| pages * page_size())
 }
 
+/// CPU time (user + system) `pid` has used, in seconds (`/metrics`).
+#[must_use]
+pub fn cpu_seconds(pid: u32) -> Option<f64> {
+    #[expect(clippy::cast_precision_loss, reason = "CPU ticks fit a double")]
+    read_stat(pid).map(|(ticks, _)| ticks as f64 / clock_ticks())
+}
+
+/// How many file descriptors this process has open.
+#[must_use]
+pub fn open_fds() -> Option<usize> {
+    // The directory being read holds one descriptor itself.
+    let n = std::fs::read_dir("/proc/self/fd").ok()?.count();
+    Some(n.saturating_sub(1))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -88,5 +103,7 @@ mod tests {
         assert!(rss > 0);
         assert!(cpu >= 0.0);
         assert_eq!(s.sample(u32::MAX - 1), (0, 0.0));
+        assert!(cpu_seconds(std::process::id()).is_some());
+        assert!(open_fds().is_some_and(|n| n >= 3));
     }
 }

@@ -114,7 +114,8 @@ pub enum Request {
     },
     ReloadLogs,
     /// Read rpm2's own settings (log rotation: `pm2-logrotate:*` in
-    /// `module_conf.json`) again and apply them; sent by `set`/`unset`.
+    /// `module_conf.json`; the daemon's: `rpm2:*`) again and apply them;
+    /// sent by `set`/`unset`.
     ReloadSettings,
     /// Write the dump file.
     Save {

@@ -7,10 +7,13 @@
 //! `pm2-logrotate:*` keys are rpm2's own log rotation settings
 //! (`rpm2_client::logrotate`): validated before anything is stored, applied
 //! by the running daemon at once (`ReloadSettings`), and listed with their
-//! defaults.
+//! defaults. `rpm2:*` keys are the daemon's own settings
+//! (`rpm2_client::daemon_settings`, e.g. `rpm2:metrics_addr`): validated
+//! and applied the same way.
 
 use std::process::ExitCode;
 
+use rpm2_client::daemon_settings;
 use rpm2_client::logrotate::{self, LogRotate};
 use rpm2_client::module_conf::{self, ConfError};
 use rpm2_client::{Client, ClientError};
@@ -64,6 +67,7 @@ fn edit(ctx: &Ctx, pairs: &[(String, String)]) -> CmdResult {
     let mut conf = module_conf::load(&path)?;
     for (key, value) in pairs {
         check_rotation(key, value)?;
+        check_daemon_setting(&conf, key, value)?;
         module_conf::set(&mut conf, key, Value::String(value.clone()))?;
     }
     module_conf::save(&path, &conf)?;
@@ -72,7 +76,10 @@ fn edit(ctx: &Ctx, pairs: &[(String, String)]) -> CmdResult {
     if pairs.iter().any(|(k, _)| is_rotation_key(k)) {
         apply_settings(ctx)?;
     }
-    if let Some(app) = app.as_deref().filter(|a| *a != logrotate::MODULE) {
+    if let Some(app) = app
+        .as_deref()
+        .filter(|a| *a != logrotate::MODULE && *a != daemon_settings::MODULE)
+    {
         if restart_app(ctx, app)? {
             ctx.style.info(&format!("Module {app} restarted"));
         }
@@ -84,11 +91,14 @@ fn edit(ctx: &Ctx, pairs: &[(String, String)]) -> CmdResult {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Whether `key` is under `pm2-logrotate` (or removes everything).
+/// Whether `key` is under `pm2-logrotate` or `rpm2`, the settings the
+/// daemon applies (or removes everything).
 fn is_rotation_key(key: &str) -> bool {
     key == "all"
-        || module_conf::split_key(key)
-            .is_ok_and(|p| p.first().is_some_and(|a| a == logrotate::MODULE))
+        || module_conf::split_key(key).is_ok_and(|p| {
+            p.first()
+                .is_some_and(|a| a == logrotate::MODULE || a == daemon_settings::MODULE)
+        })
 }
 
 /// A rotation setting must be one known key with a valid value; the error
@@ -108,7 +118,38 @@ fn check_rotation(key: &str, value: &str) -> Result<(), CliError> {
     }
 }
 
-/// Tell a running daemon to apply the rotation settings now; without a
+/// A daemon setting must be one known key with a valid value; a metrics
+/// address must also be free to listen on now (unless its port is the
+/// stored address's, which the daemon may be holding: it lets that go
+/// first). The error says what is allowed, and nothing is stored.
+fn check_daemon_setting(conf: &Map<String, Value>, key: &str, value: &str) -> Result<(), CliError> {
+    let parts = module_conf::split_key(key)?;
+    if parts.first().map(String::as_str) != Some(daemon_settings::MODULE) {
+        return Ok(());
+    }
+    let bad = |m: String| CliError::new(ErrorCode::BadRequest, m);
+    let [_, k] = parts.as_slice() else {
+        return Err(bad(format!(
+            "{key}: daemon settings are {}:<key> <value>",
+            daemon_settings::MODULE
+        )));
+    };
+    daemon_settings::check(k, value).map_err(bad)?;
+    if k == "metrics_addr" {
+        let addr = daemon_settings::parse_metrics_addr(value).map_err(bad)?;
+        let stored = module_conf::get(conf, key)?.map(module_conf::text);
+        let held = stored
+            .and_then(|s| daemon_settings::parse_metrics_addr(&s).ok())
+            .is_some_and(|s| s.port() == addr.port());
+        if !held {
+            std::net::TcpListener::bind(addr)
+                .map_err(|e| bad(format!("{key} {value}: cannot listen there: {e}")))?;
+        }
+    }
+    Ok(())
+}
+
+/// Tell a running daemon to apply the rotation and daemon settings now; without a
 /// daemon, the next one reads them when it starts.
 fn apply_settings(ctx: &Ctx) -> Result<(), CliError> {
     let mut client = match Client::connect_with(&ctx.home, ctx.timeouts) {

@@ -97,6 +97,8 @@ struct RunPorts {
     queued: VecDeque<Conn>,
     /// Our cluster message counter towards this worker.
     next_seq: u64,
+    /// Connections this run accepted (the metrics' hand-off counter).
+    handed_off: u64,
 }
 
 impl RunPorts {
@@ -175,6 +177,7 @@ impl Primary {
                 pending: VecDeque::new(),
                 queued: VecDeque::new(),
                 next_seq: 0,
+                handed_off: 0,
             },
         );
     }
@@ -315,6 +318,17 @@ impl Primary {
         self.drain_waiting(&app_name);
     }
 
+    /// Connections accepted by each worker's live runs (`/metrics`); a
+    /// run's count goes with it, as a process's counters do.
+    #[must_use]
+    pub fn handed_off(&self) -> HashMap<u32, u64> {
+        let mut by_worker = HashMap::new();
+        for run in self.runs.values() {
+            *by_worker.entry(run.pm_id).or_insert(0) += run.handed_off;
+        }
+        by_worker
+    }
+
     /// A run joins `key` as `query_server` would, without a socket (tests).
     #[cfg(test)]
     fn join_key(&mut self, gen: Gen, key: &str) {
@@ -417,6 +431,7 @@ impl Primary {
         let Some(pending) = run.pending.remove(pos) else {
             return;
         };
+        run.handed_off += u64::from(accepted);
         let next = run.queued.pop_front();
         let app = Arc::clone(&pending.conn.app);
         if !accepted {

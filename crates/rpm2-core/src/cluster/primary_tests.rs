@@ -142,6 +142,21 @@ fn a_refused_connection_is_routed_again() {
     assert_eq!(s.handed(11), 1, "refused by 10, handed to 11");
 }
 
+#[test]
+fn only_accepted_connections_count_as_handed_off() {
+    let mut s = setup(Policy::default(), &[0, 1]);
+    s.run(10, 0);
+    s.run(11, 1);
+    s.conn_from(1); // to 10, refused, then to 11
+    s.answer_all(10, false);
+    s.answer_all(11, true);
+    s.conn_from(2); // to 10 (round robin goes on)
+    s.answer_all(10, true);
+    assert_eq!(s.primary.handed_off(), HashMap::from([(0, 1), (1, 1)]));
+    s.primary.detach(10);
+    assert_eq!(s.primary.handed_off(), HashMap::from([(1, 1)]));
+}
+
 /// Runs 10, 11 and 12 of workers 0, 1 and 2 of a sticky app.
 const STICKY_RUNS: [Gen; 3] = [10, 11, 12];
 

@@ -80,6 +80,9 @@ impl Actor {
             Call::Info { ids, reply } => {
                 let _ = reply.send(Ok(self.infos(ids.as_deref())));
             }
+            Call::HandedOff { reply } => {
+                let _ = reply.send(Ok(self.primary.handed_off()));
+            }
             Call::Signal {
                 pm_id,
                 signal,

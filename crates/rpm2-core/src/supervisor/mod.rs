@@ -132,6 +132,10 @@ pub enum Call {
         ids: Option<Vec<u32>>,
         reply: Reply<Vec<ProcessInfo>>,
     },
+    /// Connections each cluster worker's live runs accepted (`/metrics`).
+    HandedOff {
+        reply: Reply<std::collections::HashMap<u32, u64>>,
+    },
     Signal {
         pm_id: u32,
         signal: SignalName,

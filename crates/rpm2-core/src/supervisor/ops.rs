@@ -166,6 +166,7 @@ async fn run(sup: &SupervisorHandle, home: &Home, req: Request) -> Result<Respon
         }
         Request::ReloadSettings => {
             crate::rotation::apply(home, sup.logs());
+            crate::metrics_http::apply(home, sup).await;
             Ok(Response::Ok)
         }
         Request::Save { force } => save(sup, home, force).await,
