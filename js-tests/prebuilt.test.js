@@ -2,12 +2,12 @@
 // Installing without a Rust toolchain, as a user on a supported platform
 // does: the platform package @rpm2/binding-<platform> (its manifest from
 // npm/<platform>/, with the executable and addon this checkout built) and
-// the main package (`npm pack`, then npm/prepublish.js adds the
-// optionalDependencies as the release workflow does) are installed from
-// their tarballs into a fresh project, on a PATH with node and npm but no
-// cargo, with npm's cache only (express comes from it, as in pack.test.js).
-// Then node_modules/.bin/rpm2 is the native executable, not the JS launcher,
-// and `npx rpm2 start ecosystem.config.js` serves the seed app.
+// the main package with the optionalDependencies the release writes (both
+// packed by npm/pack-local.js) are installed from their tarballs into a
+// fresh project, on a PATH with node and npm but no cargo, from npm's cache
+// (express comes from it, as in pack.test.js). Then node_modules/.bin/rpm2
+// is the native executable, not the JS launcher, and
+// `npx rpm2 start ecosystem.config.js` serves the seed app.
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const { spawnSync } = require('node:child_process');
@@ -16,7 +16,7 @@ const os = require('node:os');
 const path = require('node:path');
 const { ROOT, waitFor, freePort, get } = require('./helpers.js');
 const { platformName, platformPackageName } = require('../npm/platform.js');
-const { resolveBinary, resolveAddon } = require('../npm/resolve-binary.js');
+const { packLocal, installFromCache } = require('../npm/pack-local.js');
 
 const PLATFORM = platformName();
 const MANIFEST = path.join(ROOT, 'npm', PLATFORM, 'package.json');
@@ -51,13 +51,10 @@ function ok(cmd, args, opts) {
   return r;
 }
 
-/** `npm install` from npm's cache only; where the cache lacks express's metadata, the registry may fill it. */
 function npmInstall(args, cwd) {
-  const base = ['install', '--no-audit', '--no-fund', '--foreground-scripts', ...args];
-  const r = run('npm', [...base, '--offline'], { cwd });
-  if (r.code === 0 || !r.out.includes('ENOTCACHED')) return r;
-  console.error(`# npm's cache lacks some metadata (${/ENOTCACHED.*/.exec(r.out)[0]}): installing with --prefer-offline`);
-  return run('npm', [...base, '--prefer-offline'], { cwd });
+  const r = installFromCache(args, { cwd, env });
+  if (!r.offline) console.error("# npm's cache lacked some metadata: installed with --prefer-offline");
+  return r;
 }
 
 function freshProject(dir) {
@@ -81,27 +78,10 @@ before(() => {
   env.PATH = pathWithoutCargo();
   assert.notEqual(run('sh', ['-c', 'command -v cargo']).code, 0, 'cargo must not be on the test PATH');
 
-  // The platform package with this checkout's release build in it.
-  const plat = path.join(TMP, 'platform');
-  fs.mkdirSync(plat);
-  fs.copyFileSync(MANIFEST, path.join(plat, 'package.json'));
-  fs.copyFileSync(resolveBinary(), path.join(plat, 'rpm2'));
-  fs.chmodSync(path.join(plat, 'rpm2'), 0o755);
-  fs.copyFileSync(resolveAddon(), path.join(plat, `rpm2.${PLATFORM}.node`));
-  const packedPlat = JSON.parse(ok('npm', ['pack', '--json', '--pack-destination', TMP], { cwd: plat }).stdout)[0];
-  assert.deepEqual(packedPlat.files.map((f) => f.path).sort(), ['package.json', 'rpm2', `rpm2.${PLATFORM}.node`]);
-  platformTgz = path.join(TMP, packedPlat.filename);
-
-  // The main package as the release publishes it: packed, then prepublish.js.
-  const packedMain = JSON.parse(ok('npm', ['pack', '--json', '--pack-destination', TMP], { cwd: ROOT }).stdout)[0];
-  const staged = path.join(TMP, 'main');
-  fs.mkdirSync(staged);
-  ok('tar', ['-xzf', path.join(TMP, packedMain.filename), '-C', staged]);
-  ok(process.execPath, [path.join(staged, 'package', 'npm', 'prepublish.js')]);
-  const manifest = JSON.parse(fs.readFileSync(path.join(staged, 'package', 'package.json'), 'utf8'));
-  assert.equal(manifest.optionalDependencies[platformPackageName(PLATFORM)], manifest.version);
-  fs.rmSync(path.join(TMP, packedMain.filename));
-  mainTgz = path.join(TMP, JSON.parse(ok('npm', ['pack', '--json', '--pack-destination', TMP], { cwd: path.join(staged, 'package') }).stdout)[0].filename);
+  const packed = packLocal(TMP, { platform: PLATFORM, env });
+  assert.deepEqual(packed.platformFiles.filter((f) => f !== 'rpm2-runtime').sort(), ['package.json', 'rpm2', `rpm2.${PLATFORM}.node`]);
+  assert.equal(packed.optionalDependencies[platformPackageName(PLATFORM)], JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')).version);
+  ({ platformTgz, mainTgz } = packed);
 });
 
 after(() => {
