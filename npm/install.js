@@ -49,6 +49,10 @@ function whyNoPrebuilt() {
   if (!published.includes(platform)) {
     return `no prebuilt package exists for ${platform} (prebuilt: ${published.join(', ')})`;
   }
+  const manifest = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
+  if (!(manifest.optionalDependencies || {})[pkg]) {
+    return `this copy of rpm2 lists no prebuilt packages (a checkout, or packed from one)`;
+  }
   return `${pkg} is not installed (were optional dependencies omitted, e.g. --omit=optional?)`;
 }
 
