@@ -1,11 +1,14 @@
 #!/usr/bin/env node
 'use strict';
 // npm's install step (and `npm run build`): make sure the native parts —
-// the `rpm2` executable and the addon — exist for this platform.
+// the executables (`rpm2`, and `rpm2-runtime` when built) and the addon —
+// exist for this platform, then let the installed commands run them
+// directly (npm/native-launcher.js).
 //
-// A prebuilt one (the `@rpm2/binding-<platform>` package, or an earlier
-// build) is used as is. Otherwise both are compiled from the Rust sources
-// shipped in this package with `cargo build --release`. CARGO_TARGET_DIR is
+// A prebuilt one is used as is: the `@rpm2/binding-<platform>` package npm
+// installs from optionalDependencies (no Rust toolchain needed), or an
+// earlier build. Otherwise both are compiled from the Rust sources shipped
+// in this package with `cargo build --release`. CARGO_TARGET_DIR is
 // honoured (a shared target dir makes this an incremental build); when it
 // points outside the package, the results are copied to `npm/<platform>/`,
 // where the resolver finds them.
@@ -17,7 +20,10 @@ const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
 const { resolveBinary, resolveAddon, platform } = require('./resolve-binary.js');
-const { cargoLibName } = require('./platform.js');
+const { platformPackageName } = require('./platform.js');
+const { copyBuild } = require('./artifacts.js');
+const { platformDirs } = require('./prepublish.js');
+const { useNativeLaunchers } = require('./native-launcher.js');
 
 const root = path.join(__dirname, '..');
 const force = process.argv.includes('--force');
@@ -36,12 +42,21 @@ function usablePrebuilt() {
   }
 }
 
-function main() {
-  if (process.env.RPM2_SKIP_BUILD) {
-    log('RPM2_SKIP_BUILD is set: not building the native parts');
-    return 0;
+/** Why no prebuilt package is there: none is published, or npm skipped it. */
+function whyNoPrebuilt() {
+  const pkg = platformPackageName(platform);
+  const published = platformDirs(root);
+  if (!published.includes(platform)) {
+    return `no prebuilt package exists for ${platform} (prebuilt: ${published.join(', ')})`;
   }
-  if (!force && usablePrebuilt()) return 0;
+  const manifest = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
+  if (!(manifest.optionalDependencies || {})[pkg]) {
+    return `this copy of rpm2 lists no prebuilt packages (a checkout, or packed from one)`;
+  }
+  return `${pkg} is not installed (were optional dependencies omitted, e.g. --omit=optional?)`;
+}
+
+function build() {
   if (!fs.existsSync(path.join(root, 'Cargo.toml'))) {
     log(`no prebuilt binary for ${platform} and no Rust sources to build one`);
     return 1;
@@ -55,23 +70,36 @@ function main() {
     { cwd: root, stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, CARGO_TARGET_DIR: targetDir } },
   );
   if (r.error) {
-    log(`cannot run ${cargo}: ${r.error.message}. Install Rust (https://rustup.rs) or use a platform with a prebuilt @rpm2/binding package.`);
+    log(`cannot run ${cargo} (${r.error.code || r.error.message}): the Rust toolchain is needed to build rpm2 for ${platform}.`);
+    log(`Install Rust (https://rustup.rs) and reinstall rpm2, or install on a platform with a prebuilt package (${platformDirs(root).join(', ')}) with optional dependencies included.`);
     return 1;
   }
   if (r.status !== 0) {
     log(`cargo build failed (exit ${r.status ?? r.signal})`);
     return 1;
   }
-  const release = path.join(targetDir, 'release');
-  if (path.relative(root, targetDir).startsWith('..') || path.isAbsolute(path.relative(root, targetDir))) {
+  const rel = path.relative(root, targetDir);
+  if (rel.startsWith('..') || path.isAbsolute(rel)) {
     // Outside the package: copy what we need next to the platform manifest.
     const dest = path.join(root, 'npm', platform);
-    fs.mkdirSync(dest, { recursive: true });
-    fs.copyFileSync(path.join(release, 'rpm2'), path.join(dest, 'rpm2'));
-    fs.chmodSync(path.join(dest, 'rpm2'), 0o755);
-    fs.copyFileSync(path.join(release, cargoLibName()), path.join(dest, `rpm2.${platform}.node`));
-    log(`installed ${path.relative(root, dest)}/{rpm2,rpm2.${platform}.node}`);
+    const copied = copyBuild(path.join(targetDir, 'release'), dest, platform);
+    log(`installed ${path.relative(root, dest)}/{${copied.join(',')}}`);
   }
+  return 0;
+}
+
+function main() {
+  if (process.env.RPM2_SKIP_BUILD) {
+    log('RPM2_SKIP_BUILD is set: not building the native parts');
+    return 0;
+  }
+  if (force || !usablePrebuilt()) {
+    if (!force) log(`${whyNoPrebuilt()}: building from source with cargo instead`);
+    const code = build();
+    if (code !== 0) return code;
+  }
+  const replaced = useNativeLaunchers(root, log);
+  if (replaced.length) log(`${replaced.join(', ')}: the installed command runs the native executable directly`);
   return 0;
 }
 

@@ -21,6 +21,18 @@ function platformName() {
   return `${platform}-${arch}`;
 }
 
+/** The npm package that carries the native parts for a platform. */
+function platformPackageName(name = platformName()) {
+  return `@rpm2/binding-${name}`;
+}
+
+/**
+ * The executables a platform package may carry next to the addon, each
+ * named as its npm bin. `rpm2` is always there; the others ship when the
+ * build produced them.
+ */
+const NATIVE_BINARIES = ['rpm2', 'rpm2-runtime'];
+
 /** The shared library cargo produces for the addon crate, by OS. */
 function cargoLibName(base = 'rpm2_napi') {
   if (process.platform === 'darwin') return `lib${base}.dylib`;
@@ -28,4 +40,4 @@ function cargoLibName(base = 'rpm2_napi') {
   return `lib${base}.so`;
 }
 
-module.exports = { platformName, cargoLibName };
+module.exports = { platformName, platformPackageName, cargoLibName, NATIVE_BINARIES };

@@ -8,7 +8,7 @@
 // `target/debug`.
 const fs = require('node:fs');
 const path = require('node:path');
-const { platformName, cargoLibName } = require('./platform.js');
+const { platformName, platformPackageName, cargoLibName } = require('./platform.js');
 
 const root = path.join(__dirname, '..');
 const platform = platformName();
@@ -24,7 +24,7 @@ function mtime(file, mode) {
 
 function platformPackageDir() {
   try {
-    return path.dirname(require.resolve(`@rpm2/binding-${platform}/package.json`, { paths: [root] }));
+    return path.dirname(require.resolve(`${platformPackageName(platform)}/package.json`, { paths: [root] }));
   } catch {
     return null;
   }
@@ -51,17 +51,18 @@ function pick(groups, mode, what, hint) {
 
 const HINT = 'run `npm run build` (or reinstall rpm2 so that its install step compiles it)';
 
-function resolveBinary() {
+/** A native executable by name: `rpm2`, or another of NATIVE_BINARIES. */
+function resolveBinary(name = 'rpm2') {
   const pkg = platformPackageDir();
   return pick(
     [
-      [process.env.RPM2_BINARY],
-      [path.join(root, 'npm', platform, 'rpm2'), path.join(root, 'target', 'release', 'rpm2')],
-      [pkg && path.join(pkg, 'rpm2')],
-      [path.join(root, 'target', 'debug', 'rpm2')],
+      [name === 'rpm2' ? process.env.RPM2_BINARY : null],
+      [path.join(root, 'npm', platform, name), path.join(root, 'target', 'release', name)],
+      [pkg && path.join(pkg, name)],
+      [path.join(root, 'target', 'debug', name)],
     ],
     fs.constants.X_OK,
-    'native rpm2 executable',
+    `native ${name} executable`,
     HINT,
   );
 }
@@ -86,4 +87,4 @@ function resolveAddon() {
   );
 }
 
-module.exports = { resolveBinary, resolveAddon, platform };
+module.exports = { resolveBinary, resolveAddon, platformPackageDir, platform };

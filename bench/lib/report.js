@@ -59,6 +59,11 @@ const ROWS = [
   ['rotation', 'daemonCpuPct_off', 'rpm2 daemon CPU, rotation off (% core)', {}],
   ['rotation', 'daemonCpuPct_on', 'rpm2 daemon CPU, rotating every 4 MB (% core)', {}],
   ['rotation', 'cpuPerLineRatio', '  daemon CPU per line, on / off (read the median)', {}],
+  ['install', 'npxMs', '`--version` via npx, npm-installed (ms)', {}],
+  ['install', 'binMs', '`--version` via node_modules/.bin (ms)', {}],
+  ['install', 'globalMs', '`--version` via a global install vs pm2 .bin (ms)', {}, 'binMs'],
+  ['install', 'nativeMs', '`--version`, native executable vs pm2 .bin (ms)', {}, 'binMs'],
+  ['install', 'jsLauncherMs', '`--version` via the JS launcher bin/rpm2.js vs pm2 .bin (ms)', {}, 'binMs'],
 ];
 
 const pick = (rounds, key) => (rounds || []).map((r) => (r && typeof r[key] === 'number' ? r[key] : null));
