@@ -51,13 +51,16 @@ async fn pump_child(cmd: Command, cfg: PumpConfig) {
 async fn pump_child_with(mut cmd: Command, cfg: PumpConfig, by_fd: bool) {
     let mut child = cmd.stdout(Stdio::piped()).spawn().expect("spawn child");
     let out = child.stdout.take().expect("stdout");
-    let pump = if by_fd {
-        spawn_fd_pump(out.into_owned_fd().expect("pipe fd"), cfg)
+    assert!(child.id().is_some());
+    if by_fd {
+        let pump = spawn_fd_pump(out.into_owned_fd().expect("pipe fd"), cfg);
+        assert!(child.wait().await.expect("wait").success());
+        pump.finished().await.expect("pump task");
     } else {
-        spawn_pump(out, cfg)
-    };
-    assert!(child.wait().await.expect("wait").success());
-    pump.await.expect("pump task");
+        let pump = spawn_pump(out, cfg);
+        assert!(child.wait().await.expect("wait").success());
+        pump.await.expect("pump task");
+    }
 }
 
 /// The daemon's pump (single-threaded runtime, as in the daemon): a node

@@ -157,6 +157,7 @@ impl Actor {
                 self.shutting_down = true;
                 let _ = reply.send(Ok(()));
             }
+            Call::Handover { step } => self.on_handover(step),
         }
     }
 

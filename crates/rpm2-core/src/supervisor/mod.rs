@@ -5,17 +5,20 @@
 //! oneshot once it is done, so a dead actor is an error and never a hang.
 
 pub(crate) mod actor;
+mod adopt;
 mod axm;
 mod axm_book;
 mod calls;
 pub mod drain;
 mod env;
+pub mod handover;
 mod info;
 mod lifecycle;
 mod module_env;
 pub mod notices;
 pub mod ops;
 mod os;
+mod restore;
 pub mod run;
 mod settle;
 pub(crate) mod state;
@@ -31,7 +34,7 @@ use rpm2_node_ipc::Incoming;
 use rpm2_proto::{AppSpec, ErrorCode, ProcessInfo, RpcError, ScaleCount, SignalName, Target};
 use tokio::sync::{mpsc, oneshot};
 
-pub use actor::spawn_supervisor;
+pub use actor::{spawn_supervisor, spawn_supervisor_restored};
 use run::RunTimer;
 use state::Gen;
 
@@ -173,6 +176,8 @@ pub enum Call {
     ShutDown {
         reply: Reply<()>,
     },
+    /// A step of `rpm2 update` (`handover.rs`).
+    Handover { step: handover::HandoverStep },
 }
 
 /// What `Call::Watch` does to an app's watching.
