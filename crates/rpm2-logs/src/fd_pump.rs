@@ -19,7 +19,9 @@ use tokio::io::Interest;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::pump::{Pump, PumpCarry, PumpConfig, COALESCE_DELAY, FIRST_READ_BUF, PARTIAL_IDLE, READ_BUF};
+use crate::pump::{
+    Pump, PumpCarry, PumpConfig, COALESCE_DELAY, FIRST_READ_BUF, PARTIAL_IDLE, READ_BUF,
+};
 
 /// What one drain of the pipe found.
 enum Drained {

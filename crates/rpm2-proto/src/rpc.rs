@@ -377,7 +377,6 @@ mod tests {
                 update_only: false,
             },
             Request::Ping,
-            Request::Update,
             Request::Start {
                 apps: Vec::new(),
                 only_new: true,
@@ -435,6 +434,7 @@ mod tests {
             Request::Notices,
             Request::Subscribe,
             Request::Kill,
+            Request::Update,
             Request::Trigger {
                 target: Target::Name("a".into()),
                 action: "hello".into(),

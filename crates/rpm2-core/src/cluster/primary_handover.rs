@@ -10,7 +10,7 @@ use std::sync::Arc;
 use rpm2_node_ipc::cluster::SockName;
 use rpm2_node_ipc::HandleType;
 
-use super::{AppPorts, Primary, RunPorts};
+use super::{Primary, RunPorts};
 use crate::cluster::listener::{spawn_accept, Listener, ListenerKind};
 use crate::handover::snapshot::{ClusterRunSnap, ListenerKindSnap, ListenerSnap};
 use crate::link::SharedLink;
@@ -122,7 +122,7 @@ impl Primary {
     pub fn import_listener(&mut self, snap: ListenerSnap, socket: OwnedFd) -> std::io::Result<()> {
         let tx = self.conn_tx.clone();
         let app: Arc<str> = Arc::from(snap.app.as_str());
-        let ports = self.apps.entry(Arc::clone(&app)).or_insert_with(AppPorts::default);
+        let ports = self.apps.entry(Arc::clone(&app)).or_default();
         let kind = match snap.kind {
             ListenerKindSnap::RoundRobin => {
                 let sockname = match &snap.unix_path {
@@ -197,8 +197,7 @@ impl Primary {
 /// The address a listening TCP socket is bound to.
 fn local_addr(socket: &OwnedFd) -> std::io::Result<std::net::SocketAddr> {
     use nix::sys::socket::{getsockname, SockaddrStorage};
-    let addr: SockaddrStorage =
-        getsockname(socket.as_raw_fd()).map_err(std::io::Error::from)?;
+    let addr: SockaddrStorage = getsockname(socket.as_raw_fd()).map_err(std::io::Error::from)?;
     if let Some(v4) = addr.as_sockaddr_in() {
         return Ok(std::net::SocketAddr::V4((*v4).into()));
     }

@@ -79,9 +79,10 @@ async fn preflight(binary: &std::path::Path) -> Result<String, RpcError> {
         ))
     })?;
     let version = answer["version"].as_str().unwrap_or("?").to_owned();
-    let reads = answer["reads"]
-        .as_array()
-        .is_some_and(|v| v.iter().any(|n| n.as_u64() == Some(u64::from(HANDOVER_VERSION))));
+    let reads = answer["reads"].as_array().is_some_and(|v| {
+        v.iter()
+            .any(|n| n.as_u64() == Some(u64::from(HANDOVER_VERSION)))
+    });
     if !reads {
         return Err(failed(format!(
             "rpm2 {version} at {} cannot read this daemon's state (hand-over format {HANDOVER_VERSION}); nothing changed. Stop and start the daemon instead: rpm2 kill && rpm2 resurrect",
@@ -216,8 +217,12 @@ fn daemon_args(memfd: RawFd, previous: Option<RawFd>, refused: Option<&str>) -> 
 pub fn exec(mut prepared: Prepared, lock: RawFd, rpc: RawFd) -> std::io::Error {
     // The previous image, to come back to: /proc/self/exe opens the file we
     // run even if it was replaced on disk.
-    let previous = nix::fcntl::open("/proc/self/exe", OFlag::O_RDONLY, nix::sys::stat::Mode::empty())
-        .ok();
+    let previous = nix::fcntl::open(
+        "/proc/self/exe",
+        OFlag::O_RDONLY,
+        nix::sys::stat::Mode::empty(),
+    )
+    .ok();
     prepared.snapshot.daemon = DaemonFds {
         lock,
         rpc,
@@ -310,9 +315,10 @@ pub fn arrive(args: &[OsString]) -> Option<Arrival> {
         .and_then(|_| serde_json::from_str::<Snapshot>(&text).map_err(|e| e.to_string()));
     let refuse = !fallback && std::env::var(TEST_ENV).as_deref() == Ok("refuse");
     let problem = match &read {
-        Ok(s) if s.version != HANDOVER_VERSION => {
-            Some(format!("hand-over format {} is not {HANDOVER_VERSION}", s.version))
-        }
+        Ok(s) if s.version != HANDOVER_VERSION => Some(format!(
+            "hand-over format {} is not {HANDOVER_VERSION}",
+            s.version
+        )),
         Ok(_) if refuse => Some(format!("{TEST_ENV}=refuse")),
         Ok(_) => None,
         Err(e) => Some(e.clone()),
@@ -334,7 +340,10 @@ pub fn arrive(args: &[OsString]) -> Option<Arrival> {
             back_to_previous(
                 previous,
                 memfd,
-                &format!("rpm2 {} could not take over: {problem}", env!("CARGO_PKG_VERSION")),
+                &format!(
+                    "rpm2 {} could not take over: {problem}",
+                    env!("CARGO_PKG_VERSION")
+                ),
             );
             None
         }

@@ -19,7 +19,6 @@ mod exec;
 pub mod snapshot;
 
 pub use exec::{
-    arrive, check_output, daemon_version, exec, prepare, Arrival, Prepared, CHECK_COMMAND,
-    TEST_ENV, VERSION_ENV,
-    update_refused,
+    arrive, check_output, daemon_version, exec, prepare, update_refused, Arrival, Prepared,
+    CHECK_COMMAND, TEST_ENV, VERSION_ENV,
 };

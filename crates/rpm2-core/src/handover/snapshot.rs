@@ -83,9 +83,13 @@ pub struct WorkerSnap {
 pub enum WorkerStateSnap {
     Stopped,
     Errored,
-    Online { run: u64 },
+    Online {
+        run: u64,
+    },
     /// A crash restart is due in this many ms.
-    WaitingRestart { due_in_ms: u64 },
+    WaitingRestart {
+        due_in_ms: u64,
+    },
 }
 
 #[derive(Debug, Serialize, Deserialize)]

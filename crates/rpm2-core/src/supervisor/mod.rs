@@ -177,7 +177,9 @@ pub enum Call {
         reply: Reply<()>,
     },
     /// A step of `rpm2 update` (`handover.rs`).
-    Handover { step: handover::HandoverStep },
+    Handover {
+        step: handover::HandoverStep,
+    },
 }
 
 /// What `Call::Watch` does to an app's watching.

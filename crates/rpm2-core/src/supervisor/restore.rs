@@ -128,9 +128,7 @@ impl Actor {
             err_log: logs.1.as_deref(),
             combined_log: logs.2.as_deref(),
             process,
-            ipc: r
-                .ipc
-                .and_then(|c| Some((take_fd(c.fd)?, c.leftover))),
+            ipc: r.ipc.and_then(|c| Some((take_fd(c.fd)?, c.leftover))),
             stdout: r.stdout.and_then(|p| Some((take_fd(p.fd)?, p.carry))),
             stderr: r.stderr.and_then(|p| Some((take_fd(p.fd)?, p.carry))),
             exited: r.exited.is_some(),
