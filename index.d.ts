@@ -6,6 +6,15 @@ import { EventEmitter } from 'node:events';
 declare namespace rpm2 {
   type Callback<T> = (err: Rpm2Error | null, result?: T) => void;
 
+  /** What `update()` resolves to; `success: false` when no daemon runs. */
+  interface UpdateResult {
+    success: boolean;
+    pid?: number;
+    /** The rpm2 version the daemon ran, and runs now. */
+    from?: string;
+    to?: string;
+  }
+
   /** Stable error codes carried by `err.code`. */
   type ErrorCode =
     | 'PROCESS_NOT_FOUND'
@@ -31,7 +40,8 @@ declare namespace rpm2 {
     | 'SCRIPT_NOT_FOUND'
     | 'INVALID_OPTION'
     | 'INTERPRETER_NOT_FOUND'
-    | 'APP_NOT_IN_CONFIG';
+    | 'APP_NOT_IN_CONFIG'
+    | 'UPDATE_FAILED';
 
   interface Rpm2Error extends Error {
     code: ErrorCode | string;
@@ -319,6 +329,9 @@ declare namespace rpm2 {
     kill(): Promise<{ success: true }>;
     ping(cb: Callback<{ msg: 'pong' }>): void;
     ping(): Promise<{ msg: 'pong' }>;
+    /** The daemon re-executes the rpm2 binary now on disk in place: same pid, every process kept. */
+    update(cb: Callback<UpdateResult>): void;
+    update(): Promise<UpdateResult>;
 
     dump(cb: Callback<{ success: true }>): void;
     dump(force: boolean, cb: Callback<{ success: true }>): void;

@@ -443,6 +443,10 @@ const METHODS = {
   ping() {
     return this._request({ op: OP.ping }).then(() => ({ msg: 'pong' }));
   },
+  /** `update(cb)`: the daemon re-executes the rpm2 binary now on disk in place, every process kept (pm2 restarts them all); `{ success: true, pid, from, to }`. */
+  update() {
+    return this._unwrap(this._connection().update());
+  },
 
   // ---------------------------------------------------------------- apps
   /** `start(script | configPath | appObject | appArray, [opts], cb)`. */

@@ -29,6 +29,7 @@ pub fn exit_status(code: ErrorCode) -> u8 {
         | ErrorCode::NothingToDo
         | ErrorCode::NoDump
         | ErrorCode::SignalFailed
+        | ErrorCode::UpdateFailed
         | ErrorCode::TooLarge
         | ErrorCode::Io => exit::ERROR,
         ErrorCode::InvalidConfig

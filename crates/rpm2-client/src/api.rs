@@ -243,6 +243,13 @@ impl Client {
         self.processes(&Request::Kill)
     }
 
+    /// pm2's `update`: the daemon hands itself over to the rpm2 binary now
+    /// on disk, in place (same pid, every worker kept). Answered just
+    /// before the exec; [`crate::update_in_place`] also waits for the new image.
+    pub fn update(&mut self) -> Result<(), ClientError> {
+        self.done(&Request::Update)
+    }
+
     /// pm2's `trigger`: run an `@pm2/io` action in the matching workers;
     /// answers once each replied (or exited, or after the daemon's wait).
     pub fn trigger(

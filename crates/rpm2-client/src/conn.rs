@@ -23,6 +23,10 @@ pub struct Client {
     decoder: FrameDecoder,
     /// The daemon's pid, from its hello.
     pub daemon_pid: u32,
+    /// The rpm2 version the daemon runs (it may predate this client's).
+    pub daemon_version: String,
+    /// Why the daemon's last `update` fell back to its previous image.
+    pub update_refused: Option<String>,
     timeouts: Timeouts,
     home: Home,
 }
@@ -36,21 +40,42 @@ impl Client {
 
     /// Connect and say hello, waiting at most `timeouts.connect()` in all.
     pub fn connect_with(home: &Home, timeouts: Timeouts) -> Result<Self, ClientError> {
+        Self::hello(home, timeouts, false)
+    }
+
+    /// Connect to ask for `update`, whatever protocol the daemon speaks.
+    pub fn connect_for_update(home: &Home, timeouts: Timeouts) -> Result<Self, ClientError> {
+        Self::hello(home, timeouts, true)
+    }
+
+    fn hello(home: &Home, timeouts: Timeouts, update_only: bool) -> Result<Self, ClientError> {
         let deadline = Instant::now() + timeouts.connect();
         let stream = connect_until(home, deadline, timeouts.connect())?;
         let mut client = Self {
             stream,
             decoder: FrameDecoder::for_answers(),
             daemon_pid: 0,
+            daemon_version: String::new(),
+            update_refused: None,
             timeouts,
             home: home.clone(),
         };
         let hello = Request::Hello {
             protocol: PROTOCOL_VERSION,
             client: format!("rpm2 {}", env!("CARGO_PKG_VERSION")),
+            update_only,
         };
         match client.call_until(&hello, deadline, timeouts.connect())? {
-            Response::Hello { pid, .. } => client.daemon_pid = pid,
+            Response::Hello {
+                pid,
+                daemon_version,
+                update_refused,
+                ..
+            } => {
+                client.daemon_pid = pid;
+                client.daemon_version = daemon_version;
+                client.update_refused = update_refused;
+            }
             other => return Err(ClientError::Unexpected(format!("{other:?}"))),
         }
         Ok(client)

@@ -31,6 +31,7 @@ pub mod pm2_dump;
 pub mod spawn;
 pub mod targets;
 pub mod timeout;
+pub mod update;
 
 pub use api::{Saved, Triggered, UpdateEnv};
 pub use conn::{Client, Events};
@@ -40,3 +41,4 @@ pub use home::Home;
 pub use plan::{StartPlan, StartTarget, Started};
 pub use spawn::{connect_or_spawn, connect_or_spawn_with, DAEMON_SUBCOMMAND};
 pub use timeout::{Timeouts, TIMEOUT_ENV};
+pub use update::{update_in_place, Updated};

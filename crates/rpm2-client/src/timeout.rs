@@ -70,6 +70,7 @@ impl Timeouts {
             | Request::Scale { .. }
             | Request::Resurrect
             | Request::Kill
+            | Request::Update
             | Request::Trigger { .. } => LONG,
             Request::Hello { .. } => CONNECT,
             Request::Ping

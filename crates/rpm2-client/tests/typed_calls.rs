@@ -30,6 +30,7 @@ fn fake_daemon(
                         daemon_version: "test".into(),
                         pid: 42,
                         home: String::new(),
+                        update_refused: None,
                     },
                     other => answer(other),
                 };

@@ -3,6 +3,7 @@
 //! and shuts down in order: stop workers → remove socket and pid file → exit.
 
 use std::io::{self, Write};
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::PermissionsExt;
 
 use nix::fcntl::{Flock, FlockArg};
@@ -11,16 +12,23 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc;
 
 use crate::paths::Home;
-use crate::rpc::server::serve;
+use crate::rpc::server::{serve, DaemonRequest};
 use crate::supervisor::{ops, spawn_supervisor};
 
 /// Set by a caller that spawns `rpm2 __daemon` as its own child: no fork,
 /// and (Linux) SIGTERM when that caller dies.
 pub const FOREGROUND_ENV: &str = "RPM2_DAEMON_FOREGROUND";
 
-/// Entry point of `rpm2 __daemon`: detach, then run until killed.
-/// Returns the process exit code.
-pub fn main(home: &Home) -> i32 {
+/// Entry point of `rpm2 __daemon [--handover FD …]`: detach, then run
+/// until killed; or, after `rpm2 update` executed this image, carry on
+/// with what the previous one handed over. Returns the process exit code.
+pub fn main(home: &Home, args: &[std::ffi::OsString]) -> i32 {
+    if args.first().is_some_and(|a| a == "--handover") {
+        return match crate::handover::arrive(args) {
+            Some(arrival) => run_handed_over(home, arrival),
+            None => 1,
+        };
+    }
     if let Err(e) = home.ensure() {
         eprintln!("rpm2 daemon: cannot create {}: {e}", home.root().display());
         return 1;
@@ -82,7 +90,7 @@ pub(crate) fn run_as(home: &Home, launch: Launch) -> i32 {
             return 1;
         }
     };
-    let code = rt.block_on(run(home, previous, launch));
+    let code = rt.block_on(run(home, previous, launch, lock.as_raw_fd()));
     close(home, lock);
     code
 }
@@ -150,8 +158,10 @@ pub(crate) fn take_lock(home: &Home) -> Option<(Flock<std::fs::File>, Option<u32
 /// `rpm2-runtime`).
 pub(crate) struct Serving {
     pub sup: crate::supervisor::SupervisorHandle,
-    /// `rpm2 kill` stopped every app: time to exit.
-    pub exit_rx: mpsc::UnboundedReceiver<crate::rpc::server::DaemonRequest>,
+    /// `rpm2 kill` stopped every app: time to exit (or `update`: exec).
+    pub exit_rx: mpsc::UnboundedReceiver<DaemonRequest>,
+    /// The RPC socket (the server task owns it), kept across an update.
+    pub rpc_fd: std::os::fd::RawFd,
 }
 
 /// Bind the socket, start the supervisor and the RPC server.
@@ -179,25 +189,130 @@ pub(crate) async fn open(home: &Home, previous_daemon: Option<u32>) -> Option<Se
             .previous_daemon_died(pid, home.dump_file().exists());
         sup.find_orphans(home.root());
     }
-    let (daemon_tx, exit_rx) = mpsc::unbounded_channel();
-    tokio::spawn(serve(listener, sup.clone(), home.clone(), daemon_tx));
+    let serving = serve_with(listener, sup, home);
     tracing::info!(
         "rpm2 daemon {} started (pid {}) in {}",
         env!("CARGO_PKG_VERSION"),
         std::process::id(),
         home.root().display()
     );
-    Some(Serving { sup, exit_rx })
+    Some(serving)
 }
 
-async fn run(home: &Home, previous_daemon: Option<u32>, launch: Launch) -> i32 {
-    let Some(Serving {
+/// Start the RPC server on `listener`.
+fn serve_with(
+    listener: UnixListener,
+    sup: crate::supervisor::SupervisorHandle,
+    home: &Home,
+) -> Serving {
+    let rpc_fd = listener.as_raw_fd();
+    let (daemon_tx, exit_rx) = mpsc::unbounded_channel();
+    tokio::spawn(serve(listener, sup.clone(), home.clone(), daemon_tx));
+    Serving {
         sup,
-        exit_rx: mut daemon_rx,
-    }) = open(home, previous_daemon).await
-    else {
+        exit_rx,
+        rpc_fd,
+    }
+}
+
+/// This image was executed by `rpm2 update`: take the lock, the RPC socket
+/// and the table over, and carry on.
+fn run_handed_over(home: &Home, arrival: crate::handover::Arrival) -> i32 {
+    use std::os::fd::FromRawFd;
+    init_log();
+    let fds = &arrival.snapshot.daemon;
+    // SAFETY: fds the previous image left open for this one to own.
+    let lock = unsafe { std::fs::File::from_raw_fd(fds.lock) };
+    let rpc = unsafe { std::os::unix::net::UnixListener::from_raw_fd(fds.rpc) };
+    if let Some(fd) = fds.previous_image {
+        // SAFETY: as above; only needed had this image refused.
+        drop(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) });
+    }
+    let launch = if arrival.snapshot.systemd {
+        Launch::Systemd
+    } else {
+        Launch::Client
+    };
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!("cannot start the runtime: {e}");
+            return 1;
+        }
+    };
+    let from = arrival.snapshot.from_version.clone();
+    let code = rt.block_on(async {
+        let listener = match rpc
+            .set_nonblocking(true)
+            .and_then(|()| UnixListener::from_std(rpc))
+        {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!("update: the RPC socket did not come through: {e}");
+                return 1;
+            }
+        };
+        let snapshot = arrival.snapshot;
+        let workers = snapshot.table.runs.len();
+        let sup = crate::supervisor::spawn_supervisor_restored(
+            home.clone(),
+            snapshot.table,
+            snapshot.listeners,
+        );
+        crate::rotation::note_daemon_log(&home.daemon_log());
+        crate::rotation::apply(home, sup.logs());
+        crate::metrics_http::apply(home, &sup).await;
+        tracing::info!(
+            "rpm2 daemon {} took over in place from {from}{} (pid {}), {workers} processes kept",
+            env!("CARGO_PKG_VERSION"),
+            arrival
+                .refused
+                .as_deref()
+                .map_or_else(String::new, |why| format!(" (update refused: {why})")),
+            std::process::id()
+        );
+        serve_until_done(
+            home,
+            serve_with(listener, sup, home),
+            launch,
+            lock.as_raw_fd(),
+        )
+        .await
+    });
+    let _ = std::fs::remove_file(home.rpc_socket());
+    let _ = std::fs::remove_file(home.pid_file());
+    drop(lock);
+    tracing::info!("rpm2 daemon stopped");
+    code
+}
+
+async fn run(
+    home: &Home,
+    previous_daemon: Option<u32>,
+    launch: Launch,
+    lock_fd: std::os::fd::RawFd,
+) -> i32 {
+    let Some(serving) = open(home, previous_daemon).await else {
         return 1;
     };
+    serve_until_done(home, serving, launch, lock_fd).await
+}
+
+/// Serve clients and signals until the daemon stops (or hands over).
+async fn serve_until_done(
+    home: &Home,
+    serving: Serving,
+    launch: Launch,
+    lock_fd: std::os::fd::RawFd,
+) -> i32 {
+    let Serving {
+        sup,
+        exit_rx: mut daemon_rx,
+        rpc_fd,
+    } = serving;
     let (Ok(mut term), Ok(mut int), Ok(mut quit), Ok(mut usr2), Ok(mut hup)) = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
@@ -217,9 +332,15 @@ async fn run(home: &Home, previous_daemon: Option<u32>, launch: Launch) -> i32 {
     let on_signal = |why| shutdown(&sup, home, why, launch);
     loop {
         tokio::select! {
-            _ = daemon_rx.recv() => {
+            request = daemon_rx.recv() => {
                 sup.logs().sync().await;
-                return 0;
+                let Some(DaemonRequest::Handover(mut prepared)) = request else {
+                    return 0;
+                };
+                prepared.snapshot.systemd = launch == Launch::Systemd;
+                let e = crate::handover::exec(*prepared, lock_fd, rpc_fd);
+                tracing::error!("update failed: {e}");
+                return 1;
             }
             _ = term.recv() => return on_signal("SIGTERM").await,
             _ = int.recv() => return on_signal("SIGINT").await,

@@ -6,6 +6,7 @@
 
 pub mod cluster;
 pub mod daemon;
+pub mod handover;
 pub mod link;
 pub mod log_time;
 pub mod metrics;

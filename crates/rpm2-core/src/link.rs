@@ -23,6 +23,10 @@ pub trait Link: Send + Sync {
     fn send_handle_line(&self, line: Vec<u8>, fd: Arc<OwnedFd>) -> Result<(), ChannelClosed>;
     /// True once the channel ended (the worker closed it or exited).
     fn is_closed(&self) -> bool;
+    /// Take the channel off its task, open (`rpm2 update`).
+    fn detach(&self) -> Option<tokio::sync::oneshot::Receiver<rpm2_node_ipc::Detached>> {
+        None
+    }
 }
 
 impl Link for ChannelSender {
@@ -45,6 +49,10 @@ impl Link for ChannelSender {
 
     fn is_closed(&self) -> bool {
         ChannelSender::is_closed(self)
+    }
+
+    fn detach(&self) -> Option<tokio::sync::oneshot::Receiver<rpm2_node_ipc::Detached>> {
+        ChannelSender::detach(self)
     }
 }
 

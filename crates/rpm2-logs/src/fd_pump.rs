@@ -16,9 +16,12 @@ use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use nix::unistd::read;
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
+use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::pump::{Pump, PumpConfig, COALESCE_DELAY, FIRST_READ_BUF, PARTIAL_IDLE, READ_BUF};
+use crate::pump::{
+    Pump, PumpCarry, PumpConfig, COALESCE_DELAY, FIRST_READ_BUF, PARTIAL_IDLE, READ_BUF,
+};
 
 /// What one drain of the pipe found.
 enum Drained {
@@ -33,11 +36,46 @@ enum Drained {
 const PAUSE_FILL: f64 = (512 << 10) as f64;
 const MIN_PAUSE: Duration = Duration::from_millis(1);
 
+/// A pump's pipe, handed back still open (`rpm2 update`).
+#[derive(Debug)]
+pub struct DetachedPump {
+    pub fd: OwnedFd,
+    pub carry: PumpCarry,
+}
+
+/// Stops a pump between two reads and hands its pipe back.
+pub struct PumpControl {
+    detach: Option<oneshot::Sender<oneshot::Sender<DetachedPump>>>,
+    task: JoinHandle<()>,
+}
+
+impl PumpControl {
+    /// Ask for the pipe; the answer comes once the pump is between reads
+    /// (what is in the pipe stays there). Fails if the pipe already closed.
+    pub fn detach(&mut self) -> Option<oneshot::Receiver<DetachedPump>> {
+        let (tx, rx) = oneshot::channel();
+        self.detach.take()?.send(tx).ok()?;
+        Some(rx)
+    }
+
+    /// Wait for the pump to end (its pipe closed, or detached).
+    pub async fn finished(self) -> Result<(), tokio::task::JoinError> {
+        self.task.await
+    }
+}
+
 /// Like [`crate::spawn_pump`], for a non-blocking pipe fd (the read end of
-/// a worker's stdout or stderr). Returns when the pipe closes.
-pub fn spawn_fd_pump(fd: OwnedFd, cfg: PumpConfig) -> JoinHandle<()> {
-    tokio::spawn(async move {
+/// a worker's stdout or stderr). Ends when the pipe closes.
+pub fn spawn_fd_pump(fd: OwnedFd, cfg: PumpConfig) -> PumpControl {
+    spawn_fd_pump_resumed(fd, cfg, PumpCarry::default())
+}
+
+/// [`spawn_fd_pump`] for a pipe another image detached, with its carry.
+pub fn spawn_fd_pump_resumed(fd: OwnedFd, cfg: PumpConfig, carry: PumpCarry) -> PumpControl {
+    let (detach_tx, mut detach_rx) = oneshot::channel::<oneshot::Sender<DetachedPump>>();
+    let task = tokio::spawn(async move {
         let mut pump = Pump::new(cfg);
+        pump.resume(carry);
         let mut buf = vec![0u8; FIRST_READ_BUF];
         let mut fd = fd;
         // Process pipes handed over by tokio are blocking again; a blocking
@@ -46,6 +84,12 @@ pub fn spawn_fd_pump(fd: OwnedFd, cfg: PumpConfig) -> JoinHandle<()> {
             tracing::warn!(error = %e, "log pipe: cannot make it non-blocking");
             return;
         }
+        let hand_back = |to: oneshot::Sender<DetachedPump>, fd: OwnedFd, pump: &mut Pump| {
+            let _ = to.send(DetachedPump {
+                fd,
+                carry: pump.take_carry(),
+            });
+        };
         loop {
             // Quiet: let the reactor tell us when data comes.
             // SAFETY: `fd` is an open pipe we own; the AsyncFd owns it until
@@ -54,12 +98,23 @@ pub fn spawn_fd_pump(fd: OwnedFd, cfg: PumpConfig) -> JoinHandle<()> {
             else {
                 break;
             };
-            let waited = if pump.has_partial() {
-                tokio::time::timeout(PARTIAL_IDLE, afd.readable())
-                    .await
-                    .map(|r| r.map(drop))
-            } else {
-                Ok(afd.readable().await.map(drop))
+            let waited = tokio::select! {
+                to = &mut detach_rx => {
+                    let fd = afd.into_inner();
+                    if let Ok(to) = to {
+                        hand_back(to, fd, &mut pump);
+                    }
+                    return;
+                }
+                r = async {
+                    if pump.has_partial() {
+                        tokio::time::timeout(PARTIAL_IDLE, afd.readable())
+                            .await
+                            .map(|r| r.map(drop))
+                    } else {
+                        Ok(afd.readable().await.map(drop))
+                    }
+                } => r,
             };
             fd = afd.into_inner();
             match waited {
@@ -88,13 +143,25 @@ pub fn spawn_fd_pump(fd: OwnedFd, cfg: PumpConfig) -> JoinHandle<()> {
                         let pause = Duration::from_secs_f64(PAUSE_FILL / rate)
                             .clamp(MIN_PAUSE, COALESCE_DELAY);
                         last_drain = Instant::now();
-                        tokio::time::sleep(pause).await;
+                        tokio::select! {
+                            to = &mut detach_rx => {
+                                if let Ok(to) = to {
+                                    hand_back(to, fd, &mut pump);
+                                }
+                                return;
+                            }
+                            () = tokio::time::sleep(pause) => {}
+                        }
                     }
                 }
             }
         }
         pump.finish();
-    })
+    });
+    PumpControl {
+        detach: Some(detach_tx),
+        task,
+    }
 }
 
 fn set_nonblocking(fd: &OwnedFd) -> io::Result<()> {

@@ -30,8 +30,8 @@ pub mod safe_open;
 mod tail;
 mod writer;
 
-pub use fd_pump::spawn_fd_pump;
-pub use pump::{spawn_pump, LogFormat, PumpConfig, StreamKind};
+pub use fd_pump::{spawn_fd_pump, spawn_fd_pump_resumed, DetachedPump, PumpControl};
+pub use pump::{spawn_pump, LogFormat, PumpCarry, PumpConfig, StreamKind};
 pub use rotate::RotatePolicy;
 pub use tail::tail_lines;
 pub use writer::{FileWriter, LogRegistry};

@@ -44,6 +44,15 @@ pub(crate) const PARTIAL_IDLE: Duration = Duration::from_secs(1);
 /// Used when the configured strftime format does not parse.
 const FALLBACK_DATE_FORMAT: &str = "%Y-%m-%dT%H:%M:%S";
 
+/// A pump's unfinished line, carried from one daemon image to the next
+/// (`rpm2 update`), so no line is cut or stamped twice.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PumpCarry {
+    pub partial: Vec<u8>,
+    /// The partial line's date prefix was already written.
+    pub mid_line: bool,
+}
+
 /// Which of the worker's pipes a pump reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StreamKind {
@@ -188,6 +197,19 @@ impl Pump {
 
     pub(crate) fn has_partial(&self) -> bool {
         !self.partial.is_empty()
+    }
+
+    /// What a pump handed to another image must carry on with.
+    pub(crate) fn take_carry(&mut self) -> PumpCarry {
+        PumpCarry {
+            partial: std::mem::take(&mut self.partial),
+            mid_line: std::mem::take(&mut self.mid_line),
+        }
+    }
+
+    pub(crate) fn resume(&mut self, carry: PumpCarry) {
+        self.partial = carry.partial;
+        self.mid_line = carry.mid_line;
     }
 
     /// Handles one read.

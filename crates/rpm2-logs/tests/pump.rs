@@ -51,13 +51,16 @@ async fn pump_child(cmd: Command, cfg: PumpConfig) {
 async fn pump_child_with(mut cmd: Command, cfg: PumpConfig, by_fd: bool) {
     let mut child = cmd.stdout(Stdio::piped()).spawn().expect("spawn child");
     let out = child.stdout.take().expect("stdout");
-    let pump = if by_fd {
-        spawn_fd_pump(out.into_owned_fd().expect("pipe fd"), cfg)
+    assert!(child.id().is_some());
+    if by_fd {
+        let pump = spawn_fd_pump(out.into_owned_fd().expect("pipe fd"), cfg);
+        assert!(child.wait().await.expect("wait").success());
+        pump.finished().await.expect("pump task");
     } else {
-        spawn_pump(out, cfg)
-    };
-    assert!(child.wait().await.expect("wait").success());
-    pump.await.expect("pump task");
+        let pump = spawn_pump(out, cfg);
+        assert!(child.wait().await.expect("wait").success());
+        pump.await.expect("pump task");
+    }
 }
 
 /// The daemon's pump (single-threaded runtime, as in the daemon): a node
@@ -418,4 +421,51 @@ async fn raw_mode_keeps_bytes_exactly() {
     pump.await.unwrap();
     reg.sync().await;
     assert_eq!(std::fs::read(&path).unwrap(), input);
+}
+
+/// A pump detached between reads (`rpm2 update`) hands back its pipe and
+/// the unfinished line; resumed, the line is written once, with one date.
+#[tokio::test(flavor = "current_thread")]
+async fn fd_pump_detached_and_resumed_writes_a_split_line_once() {
+    use std::io::Write;
+    use std::os::fd::OwnedFd;
+    let dir = tempfile::tempdir().unwrap();
+    let reg = LogRegistry::new();
+    let out = dir.path().join("out.log");
+    let (bus, _) = bus::channel(bus::SUBSCRIBER_LIMIT);
+    let cfg = || PumpConfig {
+        kind: StreamKind::Out,
+        files: vec![reg.writer(&out).unwrap()],
+        format: LogFormat {
+            date_format: Some("%H:%M:%S".into()),
+            json: false,
+        },
+        process: rpm2_proto::EventProcess {
+            pm_id: 0,
+            name: "t".into(),
+            namespace: "default".into(),
+        },
+        bus: bus.clone(),
+    };
+    let (read, write) = nix::unistd::pipe().unwrap();
+    let mut write = std::fs::File::from(write);
+    let mut pump = spawn_fd_pump(read, cfg());
+    write.write_all(b"first\npar").unwrap();
+    // Let the pump read both, then detach it.
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let back = pump.detach().expect("running").await.expect("detached");
+    assert_eq!(back.carry.partial, b"par".to_vec());
+    write.write_all(b"tial\n").unwrap();
+    let fd: OwnedFd = back.fd;
+    let resumed = rpm2_logs::spawn_fd_pump_resumed(fd, cfg(), back.carry);
+    drop(write);
+    resumed.finished().await.unwrap();
+    reg.sync().await;
+    let text = std::fs::read_to_string(&out).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text:?}");
+    assert!(
+        lines[0].ends_with(": first") && lines[1].ends_with(": partial"),
+        "{text:?}"
+    );
 }

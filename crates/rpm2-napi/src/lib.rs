@@ -181,6 +181,29 @@ impl Connection {
         })
     }
 
+    /// pm2's `update()`: the daemon hands itself over to the rpm2 binary on
+    /// disk in place (same pid, every process kept). Resolves to
+    /// `{ success, pid, from, to }`; `success: false` when no daemon runs.
+    #[napi(ts_return_type = "Promise<string>")]
+    pub fn update(&self) -> AsyncTask<Job> {
+        self.job(move |shared| {
+            // Pooled connections end with the old image.
+            shared.clear();
+            let done =
+                rpm2_client::update_in_place(shared.home(), rpm2_client::Timeouts::from_env());
+            shared.clear();
+            Ok(match done? {
+                Some(u) => json!({
+                    "success": true,
+                    "pid": u.pid,
+                    "from": u.from_version,
+                    "to": u.to_version,
+                }),
+                None => json!({ "success": false }),
+            })
+        })
+    }
+
     /// `start(script | configPath | appObject | appArray, opts)`: loads and
     /// validates everything the way `rpm2 start` does, then starts it.
     /// Resolves to `{ processes, warnings }`.

@@ -16,7 +16,7 @@ use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
 use nix::unistd::dup2;
 use serde_json::Value;
 use tokio::io::unix::AsyncFd;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::codec::{self, LineDecoder};
 use crate::handoff;
@@ -111,6 +111,17 @@ impl std::error::Error for ChannelClosed {}
 enum Cmd {
     Send(Outgoing),
     Close,
+    Detach(oneshot::Sender<Detached>),
+}
+
+/// A channel taken off its task, still open: for a daemon that hands its
+/// workers over to a new image of itself (`rpm2 update`).
+#[derive(Debug)]
+pub struct Detached {
+    /// The parent end, non-blocking.
+    pub fd: OwnedFd,
+    /// Bytes of a line the worker had not finished writing.
+    pub leftover: Vec<u8>,
 }
 
 /// Cheap, cloneable handle for writing to the channel. Sends never block: messages go to an
@@ -187,6 +198,19 @@ impl ChannelSender {
         }
     }
 
+    /// Stops the channel task once everything queued so far is written and every handle in
+    /// flight is answered, and hands back its socket (the worker sees no EOF). Messages read
+    /// before that are delivered as usual. `None` when the channel has already ended; the
+    /// receiver fails if it ends before it could be detached.
+    pub fn detach(&self) -> Option<oneshot::Receiver<Detached>> {
+        let (tx, rx) = oneshot::channel();
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return None;
+        }
+        self.tx.send(Cmd::Detach(tx)).ok()?;
+        Some(rx)
+    }
+
     /// True once [`close`](Self::close) was called or the channel ended.
     pub fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Acquire) || self.tx.is_closed()
@@ -208,6 +232,17 @@ pub fn open_into<T: Send + 'static>(
     out: mpsc::UnboundedSender<T>,
     wrap: impl Fn(Incoming) -> T + Send + 'static,
 ) -> io::Result<ChannelSender> {
+    open_resumed(parent_end, Vec::new(), out, wrap)
+}
+
+/// [`open_into`] for a channel [detached](ChannelSender::detach) by another image: `leftover`
+/// is the start of the worker's next line.
+pub fn open_resumed<T: Send + 'static>(
+    parent_end: OwnedFd,
+    leftover: Vec<u8>,
+    out: mpsc::UnboundedSender<T>,
+    wrap: impl Fn(Incoming) -> T + Send + 'static,
+) -> io::Result<ChannelSender> {
     sys::set_nonblocking(parent_end.as_fd())?;
     sys::set_cloexec(parent_end.as_fd())?;
     // SAFETY: the AsyncFd owns the OwnedFd, so the fd is neither closed nor replaced while
@@ -215,7 +250,13 @@ pub fn open_into<T: Send + 'static>(
     let afd = unsafe { AsyncFd::register(parent_end)? };
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
     let closed = Arc::new(AtomicBool::new(false));
-    tokio::spawn(run(afd, cmd_rx, Out { tx: out, wrap }, Arc::clone(&closed)));
+    tokio::spawn(run(
+        afd,
+        leftover,
+        cmd_rx,
+        Out { tx: out, wrap },
+        Arc::clone(&closed),
+    ));
     Ok(ChannelSender { tx: cmd_tx, closed })
 }
 
@@ -287,6 +328,7 @@ impl Reader {
 
 async fn run<T, W: Fn(Incoming) -> T>(
     afd: AsyncFd<OwnedFd>,
+    leftover: Vec<u8>,
     mut cmd_rx: mpsc::UnboundedReceiver<Cmd>,
     out: Out<T, W>,
     closed: Arc<AtomicBool>,
@@ -297,17 +339,40 @@ async fn run<T, W: Fn(Incoming) -> T>(
         fds: VecDeque::new(),
         buf: vec![0; READ_BUF],
     };
+    if !leftover.is_empty() {
+        let n = leftover.len();
+        reader.buf.resize(n.max(READ_BUF), 0);
+        reader.buf[..n].copy_from_slice(&leftover);
+        reader.process(n, &mut q, &out);
+        reader.buf.truncate(READ_BUF);
+    }
     let mut cmds_open = true;
     let mut closing = false;
+    let mut detach_to: Option<oneshot::Sender<Detached>> = None;
     loop {
         if closing && q.is_drained() {
             break;
+        }
+        if detach_to.is_some() && q.is_drained() {
+            if let Some(to) = detach_to.take() {
+                let leftover = reader.decoder.take_pending();
+                // Fds of a handle line not read whole yet: rare enough to drop.
+                reader.fds.clear();
+                let fd = afd.into_inner();
+                if let Err(Detached { fd, .. }) = to.send(Detached { fd, leftover }) {
+                    // Nobody took it: this is a close after all.
+                    drop(fd);
+                    out.send(Incoming::Closed);
+                }
+            }
+            return;
         }
         let want_write = q.wants_write();
         tokio::select! {
             cmd = cmd_rx.recv(), if cmds_open => match cmd {
                 Some(Cmd::Send(o)) => q.submit(o),
                 Some(Cmd::Close) => closing = true,
+                Some(Cmd::Detach(to)) => detach_to = Some(to),
                 None => cmds_open = false,
             },
             // Nobody can send and nobody listens: stop (closes the socket).

@@ -89,6 +89,11 @@ impl LineDecoder {
     pub fn pending(&self) -> usize {
         self.buf.len()
     }
+
+    /// Takes the incomplete line (to hand the channel to another image).
+    pub fn take_pending(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.buf)
+    }
 }
 
 /// Parses one line. Empty lines give `None` silently; invalid JSON (or invalid UTF-8) is

@@ -18,8 +18,8 @@ pub mod sockets;
 mod sys;
 
 pub use channel::{
-    channel_pair, child_env, open, open_into, prepare_child_fd, ChannelClosed, ChannelSender,
-    HandleType, Incoming,
+    channel_pair, child_env, open, open_into, open_resumed, prepare_child_fd, ChannelClosed,
+    ChannelSender, Detached, HandleType, Incoming,
 };
 pub use codec::is_internal;
 pub use queue::MAX_HANDLES_IN_FLIGHT;

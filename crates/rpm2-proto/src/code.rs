@@ -77,6 +77,8 @@ error_codes! {
     InterpreterNotFound = "INTERPRETER_NOT_FOUND",
     /// `--only` names an app the config file does not have.
     AppNotInConfig = "APP_NOT_IN_CONFIG",
+    /// `update` could not hand the daemon over (nothing changed).
+    UpdateFailed = "UPDATE_FAILED",
 }
 
 impl std::fmt::Display for ErrorCode {

@@ -22,7 +22,7 @@ use crate::target::Target;
 /// `log:dropped` event. 4: `force` on `start` and `update` on `restart`/
 /// `reload`, which an older daemon would ignore (restarting instead of
 /// starting beside, restarting without the new options).
-pub const PROTOCOL_VERSION: u32 = 4;
+pub const PROTOCOL_VERSION: u32 = 5;
 
 /// A request from a client.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -31,6 +31,11 @@ pub enum Request {
     Hello {
         protocol: u32,
         client: String,
+        /// A client of any protocol version may connect to ask for
+        /// `update` (and nothing else, by convention): the one request an
+        /// old daemon must understand from a newer CLI.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        update_only: bool,
     },
     Ping,
     /// Start apps. An app whose name is already known is restarted with the
@@ -132,6 +137,10 @@ pub enum Request {
     Subscribe,
     /// Stop every app gracefully, then the daemon exits.
     Kill,
+    /// pm2's `update`: the daemon re-executes the rpm2 binary now on disk
+    /// in place, handing its state and open descriptors over, so no worker
+    /// stops. Answered just before the exec.
+    Update,
     /// pm2's `trigger`: run an `@pm2/io` action (`io.action`) in the
     /// matching workers and wait for their `axm:reply`. An id must name a
     /// worker that has the action; a name, namespace or `all` reaches the
@@ -172,6 +181,7 @@ impl Request {
         "notices",
         "subscribe",
         "kill",
+        "update",
         "trigger",
     ];
 
@@ -202,6 +212,7 @@ impl Request {
             Self::Notices => "notices",
             Self::Subscribe => "subscribe",
             Self::Kill => "kill",
+            Self::Update => "update",
             Self::Trigger { .. } => "trigger",
         }
     }
@@ -235,6 +246,10 @@ pub enum Response {
         daemon_version: String,
         pid: u32,
         home: String,
+        /// The last `update` did not go through: the new image could not
+        /// carry on and gave the daemon back to this one (why).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        update_refused: Option<String>,
     },
     Pong,
     Ok,
@@ -360,6 +375,7 @@ mod tests {
             Request::Hello {
                 protocol: PROTOCOL_VERSION,
                 client: "t".into(),
+                update_only: false,
             },
             Request::Ping,
             Request::Start {
@@ -419,6 +435,7 @@ mod tests {
             Request::Notices,
             Request::Subscribe,
             Request::Kill,
+            Request::Update,
             Request::Trigger {
                 target: Target::Name("a".into()),
                 action: "hello".into(),

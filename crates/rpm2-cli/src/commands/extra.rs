@@ -1,4 +1,4 @@
-//! `ecosystem` (`init`): a sample config; `update`: not available yet.
+//! `ecosystem` (`init`): a sample config; `update`: the daemon in place.
 
 use std::process::ExitCode;
 
@@ -37,20 +37,24 @@ pub fn ecosystem(ctx: &Ctx, _mode: Option<&str>) -> CmdResult {
     Ok(ExitCode::SUCCESS)
 }
 
-/// pm2's `update` saves the list, replaces the daemon by the installed
-/// version and resurrects. rpm2 cannot yet hand a running daemon over to
-/// a new binary, so this says so and changes nothing. It exits 0 (pm2's
-/// scripts run `update` as a step that must succeed): the daemon and the
-/// apps keep running as they were.
-pub fn update(ctx: &Ctx) -> ExitCode {
-    if !ctx.style.silent {
-        eprintln!(
-            "[RPM2][WARN] `rpm2 update` is not available yet: rpm2 cannot replace its running \
-             daemon in place. Nothing was changed; the daemon and its apps keep running.\n\
-             [RPM2][WARN] To move the apps to this rpm2 ({}) now: `rpm2 save && rpm2 kill && \
-             rpm2 resurrect` (the apps restart).",
-            env!("CARGO_PKG_VERSION")
-        );
-    }
-    ExitCode::SUCCESS
+/// pm2's `update` kills every app and resurrects it under the new daemon.
+/// rpm2's daemon re-executes the binary now on disk in place instead: same
+/// pid, every worker kept, no request lost. Without a daemon there is
+/// nothing to update.
+pub fn update(ctx: &Ctx) -> CmdResult {
+    let Some(done) = rpm2_client::update_in_place(&ctx.home, ctx.timeouts)? else {
+        ctx.style.info(&format!(
+            "No rpm2 daemon runs in {}: nothing to update",
+            ctx.home.root().display()
+        ));
+        return Ok(ExitCode::SUCCESS);
+    };
+    let kept = done
+        .processes
+        .map_or_else(String::new, |n| format!(", {n} processes kept running"));
+    ctx.style.info(&format!(
+        "rpm2 daemon updated in place: {} -> {} (pid {}){kept}",
+        done.from_version, done.to_version, done.pid
+    ));
+    Ok(ExitCode::SUCCESS)
 }

@@ -66,12 +66,20 @@ impl Ctx {
             // The first command after a crash says so.
             self.print_notices(&mut client);
         }
+        if client.daemon_version != env!("CARGO_PKG_VERSION") && !self.style.silent {
+            // pm2's words; on stderr so that `jlist | jq` sees JSON only.
+            eprintln!(
+                "\n>>>> In-memory RPM2 is out-of-date, do:\n>>>> $ rpm2 update\nIn memory RPM2 version: {}\nLocal RPM2 version: {}\n",
+                client.daemon_version,
+                env!("CARGO_PKG_VERSION")
+            );
+        }
         Ok(client)
     }
 }
 
-fn run_daemon(home: &Home) -> ExitCode {
-    let code = rpm2_core::daemon::main(home);
+fn run_daemon(home: &Home, args: &[std::ffi::OsString]) -> ExitCode {
+    let code = rpm2_core::daemon::main(home, args);
     ExitCode::from(u8::try_from(code).unwrap_or(1))
 }
 
@@ -84,16 +92,22 @@ pub fn run() -> ExitCode {
     // whole command tree touches code and data pages that a long-lived
     // process would keep resident.
     let mut argv = std::env::args_os().skip(1);
-    if argv.next().is_some_and(|a| a == "__daemon") {
-        match (argv.next(), argv.next()) {
-            (None, _) => return run_daemon(&Home::from_env()),
+    match argv.next() {
+        Some(a) if a == "__daemon" => {
+            let rest: Vec<std::ffi::OsString> = argv.collect();
             // The unit `rpm2 startup` writes.
-            (Some(flag), None) if flag == rpm2_core::systemd::FLAG => {
+            if rest.len() == 1 && rest[0] == rpm2_core::systemd::FLAG {
                 let code = rpm2_core::systemd::main(&Home::from_env());
                 return ExitCode::from(u8::try_from(code).unwrap_or(1));
             }
-            _ => {}
+            return run_daemon(&Home::from_env(), &rest);
         }
+        // `rpm2 update` asks the binary on disk whether it can take over.
+        Some(a) if a == rpm2_core::handover::CHECK_COMMAND => {
+            println!("{}", rpm2_core::handover::check_output());
+            return ExitCode::SUCCESS;
+        }
+        _ => {}
     }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -109,7 +123,7 @@ pub fn run() -> ExitCode {
     };
     let home = Home::from_env();
     if matches!(cli.command, Command::Daemon) {
-        return run_daemon(&home);
+        return run_daemon(&home, &[]);
     }
     let mut timeouts = Timeouts::from_env();
     if let Some(ms) = cli.rpc_timeout {
@@ -167,7 +181,7 @@ pub fn run() -> ExitCode {
             params,
         } => trigger::trigger(&ctx, target, action, params),
         Command::Ecosystem { mode } => extra::ecosystem(&ctx, mode.as_deref()),
-        Command::Update => Ok(extra::update(&ctx)),
+        Command::Update => extra::update(&ctx),
         Command::Monit => crate::monit::monit(&ctx),
         Command::Set { key, value } => config::set(&ctx, key.as_deref(), value.as_deref()),
         Command::Multiset { values } => config::multiset(&ctx, &values),

@@ -40,7 +40,11 @@ pub struct Listener {
 pub enum ListenerKind {
     RoundRobin {
         sockname: Option<SockName>,
-        accept_task: JoinHandle<()>,
+        /// Our own copy of the socket: the accept loop owns another, so the
+        /// loop can stop (`rpm2 update`) while the port stays open.
+        socket: OwnedFd,
+        /// `None` while accepting is paused.
+        accept_task: Option<JoinHandle<()>>,
     },
     /// Every worker gets the socket and accepts on it (UDP always; TCP
     /// and Unix with `NODE_CLUSTER_SCHED_POLICY=none`). Ours stays open,
@@ -56,8 +60,12 @@ pub const SCHED_POLICY_ENV: &str = "NODE_CLUSTER_SCHED_POLICY";
 
 impl Drop for Listener {
     fn drop(&mut self) {
-        if let ListenerKind::RoundRobin { accept_task, .. } = &self.kind {
-            accept_task.abort();
+        if let ListenerKind::RoundRobin {
+            accept_task: Some(task),
+            ..
+        } = &self.kind
+        {
+            task.abort();
         }
         if let Some(path) = &self.unix_path {
             let _ = std::fs::remove_file(path);
@@ -168,12 +176,13 @@ pub fn open_listener(
         }
         AddressType::Unix => {
             let path = unix_path.unwrap_or_default();
-            let l = sockets::bind_unix(&path, backlog)?;
-            let task = accept(OwnedFd::from(l))?;
+            let l = OwnedFd::from(sockets::bind_unix(&path, backlog)?);
+            let task = accept(l.try_clone()?)?;
             Ok(Listener {
                 kind: ListenerKind::RoundRobin {
                     sockname: None,
-                    accept_task: task,
+                    socket: l,
+                    accept_task: Some(task),
                 },
                 data: q.data.clone(),
                 unix_path: Some(path),
@@ -182,11 +191,13 @@ pub fn open_listener(
         AddressType::Tcp4 | AddressType::Tcp6 => {
             let l = sockets::bind_tcp(q.address.as_deref(), port, q.flags, backlog)?;
             let sockname = SockName::from_addr(l.local_addr()?);
-            let task = accept(OwnedFd::from(l))?;
+            let l = OwnedFd::from(l);
+            let task = accept(l.try_clone()?)?;
             Ok(Listener {
                 kind: ListenerKind::RoundRobin {
                     sockname: Some(sockname),
-                    accept_task: task,
+                    socket: l,
+                    accept_task: Some(task),
                 },
                 data: q.data.clone(),
                 unix_path: None,

@@ -524,6 +524,9 @@ pub fn sticky_hash(ip: Option<IpAddr>) -> u64 {
     h.finish()
 }
 
+#[path = "primary_handover.rs"]
+mod handover;
+
 #[cfg(test)]
 #[path = "primary_tests.rs"]
 mod tests;

@@ -63,6 +63,9 @@ impl Limits {
 pub enum DaemonRequest {
     /// `kill`: every app is stopped and the client answered; exit now.
     Exit,
+    /// `update`: the table is written down and the client answered; exec
+    /// the new image now.
+    Handover(Box<crate::handover::Prepared>),
 }
 
 struct Shared {
@@ -264,8 +267,12 @@ async fn connection(
             Err(e) => return Err(e),
         };
         let resp = match req {
-            Request::Hello { protocol, .. } => {
-                if protocol != PROTOCOL_VERSION {
+            Request::Hello {
+                protocol,
+                update_only,
+                ..
+            } => {
+                if protocol != PROTOCOL_VERSION && !update_only {
                     let error = RpcError::new(
                         ErrorCode::ProtocolMismatch,
                         format!(
@@ -278,7 +285,8 @@ async fn connection(
                 greeted = true;
                 Response::Hello {
                     protocol: PROTOCOL_VERSION,
-                    daemon_version: env!("CARGO_PKG_VERSION").to_owned(),
+                    daemon_version: crate::handover::daemon_version(),
+                    update_refused: crate::handover::update_refused(),
                     pid: std::process::id(),
                     home: shared.home.root().display().to_string(),
                 }
@@ -297,6 +305,19 @@ async fn connection(
                 let result = stream_events(stream, &shared.sup).await;
                 drop(permit);
                 return result;
+            }
+            Request::Update => {
+                // Answer first: the exec closes this connection.
+                return match crate::handover::prepare(&shared.sup).await {
+                    Ok(prepared) => {
+                        let written = write(&mut stream, &Response::Ok, limits.idle).await;
+                        let _ = shared
+                            .daemon_tx
+                            .send(DaemonRequest::Handover(Box::new(prepared)));
+                        written
+                    }
+                    Err(error) => write(&mut stream, &Response::Error { error }, limits.idle).await,
+                };
             }
             Request::Kill => {
                 // Answer once everything is stopped, then let the daemon exit.

@@ -95,7 +95,13 @@ pub fn main(home: &Home, opts: Options) -> i32 {
 }
 
 async fn run(home: &Home, previous: Option<u32>, opts: Options) -> i32 {
-    let Some(Serving { sup, mut exit_rx }) = daemon::open(home, previous).await else {
+    crate::handover::refuse_updates(
+        "rpm2-runtime is not updated in place: its container is replaced with a new image as a whole",
+    );
+    let Some(Serving {
+        sup, mut exit_rx, ..
+    }) = daemon::open(home, previous).await
+    else {
         return 1;
     };
     let lifecycle = Arc::new(Notify::new());

@@ -34,22 +34,38 @@ pub(crate) struct Actor {
     pub(crate) axm: super::axm_book::AxmBook,
     /// Each worker's last exit, read by `rpm2-runtime`.
     pub(crate) exits: super::exits::ExitBook,
+    /// When each armed restart is due, by (worker, timer): an update
+    /// carries the deadlines over.
+    pub(crate) restart_deadlines: std::collections::HashMap<(u32, u64), tokio::time::Instant>,
+    /// Set while `rpm2 update` hands the daemon over.
+    pub(crate) frozen: Option<super::handover::Frozen>,
 }
 
 /// Start the actor on the current runtime and return its handle.
 #[must_use]
 pub fn spawn_supervisor(home: Home) -> SupervisorHandle {
+    start_actor(home, |_| {})
+}
+
+/// Start the actor with the table a previous image of the daemon handed
+/// over (`rpm2 update`).
+#[must_use]
+pub fn spawn_supervisor_restored(
+    home: Home,
+    table: crate::handover::snapshot::TableSnap,
+    listeners: Vec<crate::handover::snapshot::ListenerSnap>,
+) -> SupervisorHandle {
+    start_actor(home, move |actor| actor.restore(table, listeners))
+}
+
+fn start_actor(home: Home, prepare: impl FnOnce(&mut Actor)) -> SupervisorHandle {
     let (tx, mut rx) = mpsc::unbounded_channel();
     // Lagging subscribers lose events (and are told so); they never slow
     // the daemon down, and each costs at most `SUBSCRIBER_LIMIT` bytes.
     let (bus, _) = bus::channel(bus::SUBSCRIBER_LIMIT);
     let logs = LogRegistry::new();
     let (conn_tx, mut conn_rx) = mpsc::unbounded_channel::<Conn>();
-    let os = RealOs {
-        tx: tx.clone(),
-        bus: bus.clone(),
-        logs: logs.clone(),
-    };
+    let os = RealOs::new(tx.clone(), bus.clone(), logs.clone());
     let mut actor = Actor::new(
         home,
         tx.clone(),
@@ -57,6 +73,7 @@ pub fn spawn_supervisor(home: Home) -> SupervisorHandle {
         Primary::new(conn_tx),
         Box::new(os),
     );
+    prepare(&mut actor);
     let instance: std::sync::Arc<str> = std::sync::Arc::from(actor.instance.as_str());
     let exits = actor.exits.clone();
     super::triggers::spawn_memory_ticks(tx.clone());
@@ -110,6 +127,8 @@ impl Actor {
             instance: uuid::Uuid::new_v4().simple().to_string(),
             axm: super::axm_book::AxmBook::default(),
             exits: super::exits::ExitBook::default(),
+            restart_deadlines: std::collections::HashMap::new(),
+            frozen: None,
         }
     }
 
@@ -120,13 +139,26 @@ impl Actor {
 
     pub(crate) fn handle(&mut self, msg: Msg) {
         match msg {
-            Msg::Exited { gen, code, signal } => self.on_exit(gen, code, signal),
+            Msg::Exited { gen, code, signal } => {
+                if !self.frozen_exit(gen, code, signal) {
+                    self.os.forget(gen);
+                    self.on_exit(gen, code, signal);
+                }
+            }
             Msg::Ipc { gen, incoming } => self.on_ipc(gen, incoming),
             Msg::Timer { gen, timer } => self.run_event(gen, timer.event()),
             Msg::RestartDue { pm_id, timer } => {
-                self.worker_event(pm_id, WorkerEvent::RestartDue { timer }, None);
+                self.restart_deadlines.remove(&(pm_id, timer));
+                if !self.frozen_restart(pm_id, timer) {
+                    self.worker_event(pm_id, WorkerEvent::RestartDue { timer }, None);
+                }
             }
-            Msg::Call(call) => self.on_call(call),
+            Msg::Call(super::Call::Handover { step }) => self.on_handover(step),
+            Msg::Call(call) => {
+                if let Some(call) = self.refused_while_frozen(call) {
+                    self.on_call(call);
+                }
+            }
             Msg::Triggered { app, trigger } => self.on_triggered(&app, trigger),
             Msg::WatchDue { app } => self.on_watch_due(&app),
             Msg::MemoryTick => self.on_memory_tick(),
@@ -200,6 +232,8 @@ impl Actor {
                 }
             }
             Effect::ArmRestart { timer, delay_ms } => {
+                let due = tokio::time::Instant::now() + std::time::Duration::from_millis(delay_ms);
+                self.restart_deadlines.insert((pm_id, timer), due);
                 self.after(delay_ms, Msg::RestartDue { pm_id, timer });
             }
             Effect::Route(gen) => self.primary.set_eligible(gen, true),

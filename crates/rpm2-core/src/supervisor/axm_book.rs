@@ -118,6 +118,13 @@ impl Actor {
 
     /// Run `gen` of worker `pm_id` was spawned: it reports from now on,
     /// starting from empty data (pm2's `executeApp`).
+    /// A run taken over from the previous daemon image reports again; what
+    /// it reported so far is kept.
+    pub(crate) fn axm_run_adopted(&mut self, pm_id: u32, gen: Gen) {
+        self.axm.reporting.insert(pm_id, gen);
+        self.axm.sizes.insert(pm_id, Sizes::default());
+    }
+
     pub(crate) fn axm_run_started(&mut self, pm_id: u32, gen: Gen) {
         self.axm.reporting.insert(pm_id, gen);
         self.axm.sizes.insert(pm_id, Sizes::default());

@@ -160,6 +160,7 @@ impl Actor {
                 self.shutting_down = true;
                 let _ = reply.send(Ok(()));
             }
+            Call::Handover { step } => self.on_handover(step),
         }
     }
 

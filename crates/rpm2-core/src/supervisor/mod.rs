@@ -5,18 +5,21 @@
 //! oneshot once it is done, so a dead actor is an error and never a hang.
 
 pub(crate) mod actor;
+mod adopt;
 mod axm;
 mod axm_book;
 mod calls;
 pub mod drain;
 mod env;
 pub mod exits;
+pub mod handover;
 mod info;
 mod lifecycle;
 mod module_env;
 pub mod notices;
 pub mod ops;
 mod os;
+mod restore;
 pub mod run;
 mod settle;
 pub(crate) mod state;
@@ -32,7 +35,7 @@ use rpm2_node_ipc::Incoming;
 use rpm2_proto::{AppSpec, ErrorCode, ProcessInfo, RpcError, ScaleCount, SignalName, Target};
 use tokio::sync::{mpsc, oneshot};
 
-pub use actor::spawn_supervisor;
+pub use actor::{spawn_supervisor, spawn_supervisor_restored};
 use run::RunTimer;
 use state::Gen;
 
@@ -177,6 +180,10 @@ pub enum Call {
     /// No more new work: the daemon is going down.
     ShutDown {
         reply: Reply<()>,
+    },
+    /// A step of `rpm2 update` (`handover.rs`).
+    Handover {
+        step: handover::HandoverStep,
     },
 }
 

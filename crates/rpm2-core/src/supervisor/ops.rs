@@ -192,10 +192,12 @@ async fn run(sup: &SupervisorHandle, home: &Home, req: Request) -> Result<Respon
         Request::Notices => Ok(Response::Notices {
             notices: sup.notices().take(),
         }),
-        Request::Hello { .. } | Request::Subscribe | Request::Kill => Err(RpcError::new(
-            ErrorCode::BadRequest,
-            "hello, subscribe and kill are handled by the connection",
-        )),
+        Request::Hello { .. } | Request::Subscribe | Request::Kill | Request::Update => {
+            Err(RpcError::new(
+                ErrorCode::BadRequest,
+                "hello, subscribe, kill and update are handled by the connection",
+            ))
+        }
     }
 }
 

@@ -63,6 +63,48 @@ pub trait Os: Send {
     fn sweep(&mut self, marker: &str, after: std::time::Duration);
     fn write_pid_file(&mut self, path: &Path, pid: u32);
     fn remove_pid_file(&mut self, path: &Path);
+    /// Stop run `gen`'s log pumps (their pipes come back on the receivers)
+    /// and its reaper, for `rpm2 update`.
+    fn detach(&mut self, _gen: Gen) -> (Option<PipeBack>, Option<PipeBack>) {
+        (None, None)
+    }
+    /// Run `gen` was reaped: drop what was kept for it.
+    fn forget(&mut self, _gen: Gen) {}
+    /// Carry on with a run the previous daemon image started.
+    fn adopt(&mut self, req: AdoptRequest<'_>) -> Started {
+        Started {
+            pid: req.pid,
+            log_error: None,
+            link: None,
+        }
+    }
+}
+
+/// Where a detached pump's pipe comes back.
+pub type PipeBack = tokio::sync::oneshot::Receiver<rpm2_logs::DetachedPump>;
+
+/// A run another image of the daemon started, with its open fds.
+pub struct AdoptRequest<'a> {
+    pub run: Gen,
+    pub pid: u32,
+    pub spec: &'a AppSpec,
+    pub out_log: Option<&'a Path>,
+    pub err_log: Option<&'a Path>,
+    pub combined_log: Option<&'a Path>,
+    pub process: EventProcess,
+    pub ipc: Option<(std::os::fd::OwnedFd, Vec<u8>)>,
+    pub stdout: Option<(std::os::fd::OwnedFd, rpm2_logs::PumpCarry)>,
+    pub stderr: Option<(std::os::fd::OwnedFd, rpm2_logs::PumpCarry)>,
+    /// Already reaped by the previous image: no reaper.
+    pub exited: bool,
+}
+
+/// What `RealOs` keeps of a run's tasks.
+#[derive(Default)]
+struct RunTasks {
+    out: Option<rpm2_logs::PumpControl>,
+    err: Option<rpm2_logs::PumpControl>,
+    reaper: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// Real processes.
@@ -70,6 +112,8 @@ pub struct RealOs {
     pub tx: mpsc::UnboundedSender<Msg>,
     pub bus: bus::Sender,
     pub logs: LogRegistry,
+    tasks: std::collections::HashMap<Gen, RunTasks>,
+    adopted: super::adopt::Adopted,
 }
 
 impl Os for RealOs {
@@ -80,8 +124,14 @@ impl Os for RealOs {
         let spawned = spawn(req.spec, req.env, req.cluster_id, req.marker, req.preload)?;
         let pid = spawned.pid;
         registering.own(pid);
+        let mut tasks = RunTasks::default();
         let log_error = match spawned.output {
-            Some((stdout, stderr)) => self.start_pumps(&req, stdout, stderr),
+            Some((stdout, stderr)) => {
+                let pipes = [stdout.into_owned_fd(), stderr.into_owned_fd()]
+                    .map(|p| p.ok().map(|fd| (fd, rpm2_logs::PumpCarry::default())));
+                let [out, err] = pipes;
+                self.start_pumps(&PumpTarget::from(&req), out, err, &mut tasks)
+            }
             None => None,
         };
         // IPC messages straight into the actor's queue, tagged with the run.
@@ -98,7 +148,7 @@ impl Os for RealOs {
         // Reap it.
         let tx = self.tx.clone();
         let mut child = spawned.child;
-        tokio::spawn(async move {
+        tasks.reaper = Some(tokio::spawn(async move {
             use std::os::unix::process::ExitStatusExt;
             let (code, signal) = match child.wait().await {
                 Ok(st) => (st.code(), st.signal()),
@@ -106,7 +156,8 @@ impl Os for RealOs {
             };
             crate::runtime::reaper::release(pid);
             let _ = tx.send(Msg::Exited { gen, code, signal });
-        });
+        }));
+        self.tasks.insert(gen, tasks);
         Ok(Started {
             pid,
             link,
@@ -148,16 +199,111 @@ impl Os for RealOs {
     fn remove_pid_file(&mut self, path: &Path) {
         let _ = std::fs::remove_file(path);
     }
+
+    fn detach(&mut self, gen: Gen) -> (Option<PipeBack>, Option<PipeBack>) {
+        let Some(mut tasks) = self.tasks.remove(&gen) else {
+            return (None, None);
+        };
+        // Its process stays our child: the next image reaps it.
+        if let Some(reaper) = tasks.reaper.take() {
+            reaper.abort();
+        }
+        self.adopted.forget(gen);
+        (
+            tasks.out.as_mut().and_then(rpm2_logs::PumpControl::detach),
+            tasks.err.as_mut().and_then(rpm2_logs::PumpControl::detach),
+        )
+    }
+
+    fn forget(&mut self, gen: Gen) {
+        self.tasks.remove(&gen);
+        self.adopted.forget(gen);
+    }
+
+    fn adopt(&mut self, req: AdoptRequest<'_>) -> Started {
+        let gen = req.run;
+        let mut tasks = RunTasks::default();
+        let log_error = self.start_pumps(
+            &PumpTarget {
+                name: &req.spec.name,
+                out_log: req.out_log,
+                err_log: req.err_log,
+                combined_log: req.combined_log,
+                date_format: req.spec.log_date_format.clone(),
+                json: req.spec.log_json,
+                process: req.process.clone(),
+            },
+            req.stdout,
+            req.stderr,
+            &mut tasks,
+        );
+        let name = req.spec.name.clone();
+        let link = req.ipc.and_then(|(fd, leftover)| {
+            rpm2_node_ipc::open_resumed(fd, leftover, self.tx.clone(), move |incoming| Msg::Ipc {
+                gen,
+                incoming,
+            })
+            .map_err(|e| tracing::warn!("App [{name}]: IPC channel lost in the update: {e}"))
+            .ok()
+            .map(|sender| Arc::new(sender) as SharedLink)
+        });
+        if !req.exited {
+            self.adopted.watch(req.pid, gen, &self.tx);
+        }
+        self.tasks.insert(gen, tasks);
+        Started {
+            pid: req.pid,
+            log_error,
+            link,
+        }
+    }
+}
+
+/// Whose output a pump carries, and where it goes.
+struct PumpTarget<'a> {
+    name: &'a str,
+    out_log: Option<&'a Path>,
+    err_log: Option<&'a Path>,
+    combined_log: Option<&'a Path>,
+    date_format: Option<String>,
+    json: bool,
+    process: EventProcess,
+}
+
+impl<'a> From<&SpawnRequest<'a>> for PumpTarget<'a> {
+    fn from(req: &SpawnRequest<'a>) -> Self {
+        Self {
+            name: &req.spec.name,
+            out_log: req.out_log,
+            err_log: req.err_log,
+            combined_log: req.combined_log,
+            date_format: req.spec.log_date_format.clone(),
+            json: req.spec.log_json,
+            process: req.process.clone(),
+        }
+    }
 }
 
 impl RealOs {
+    #[must_use]
+    pub fn new(tx: mpsc::UnboundedSender<Msg>, bus: bus::Sender, logs: LogRegistry) -> Self {
+        Self {
+            tx,
+            bus,
+            logs,
+            tasks: std::collections::HashMap::new(),
+            adopted: super::adopt::Adopted::default(),
+        }
+    }
+
     /// Each stream to its file(s) and to the bus; says which file could
     /// not be opened, if one could not.
     fn start_pumps(
         &self,
-        req: &SpawnRequest<'_>,
-        stdout: tokio::process::ChildStdout,
-        stderr: tokio::process::ChildStderr,
+        req: &PumpTarget<'_>,
+        stdout: Option<(std::os::fd::OwnedFd, rpm2_logs::PumpCarry)>,
+        stderr: Option<(std::os::fd::OwnedFd, rpm2_logs::PumpCarry)>,
+        tasks: &mut RunTasks,
     ) -> Option<String> {
         let mut log_error = None;
         let mut open = |p: Option<&Path>| -> Vec<rpm2_logs::FileWriter> {
@@ -165,7 +311,7 @@ impl RealOs {
                 .filter_map(|p| match self.logs.writer(p) {
                     Ok(w) => Some(w),
                     Err(e) => {
-                        tracing::warn!("App [{}] cannot open its log file: {e}", req.spec.name);
+                        tracing::warn!("App [{}] cannot open its log file: {e}", req.name);
                         log_error.get_or_insert_with(|| format!("cannot open log file: {e}"));
                         None
                     }
@@ -178,25 +324,30 @@ impl RealOs {
         out_files.extend(combined.iter().cloned());
         err_files.extend(combined);
         for (pipe, kind, files) in [
-            (stdout.into_owned_fd(), StreamKind::Out, out_files),
-            (stderr.into_owned_fd(), StreamKind::Err, err_files),
+            (stdout, StreamKind::Out, out_files),
+            (stderr, StreamKind::Err, err_files),
         ] {
-            let Ok(fd) = pipe else {
+            let Some((fd, carry)) = pipe else {
                 continue;
             };
-            rpm2_logs::spawn_fd_pump(
+            let control = rpm2_logs::spawn_fd_pump_resumed(
                 fd,
                 PumpConfig {
                     kind,
                     files,
                     format: LogFormat {
-                        date_format: req.spec.log_date_format.clone(),
-                        json: req.spec.log_json,
+                        date_format: req.date_format.clone(),
+                        json: req.json,
                     },
                     process: req.process.clone(),
                     bus: self.bus.clone(),
                 },
+                carry,
             );
+            match kind {
+                StreamKind::Out => tasks.out = Some(control),
+                StreamKind::Err => tasks.err = Some(control),
+            }
         }
         log_error
     }
