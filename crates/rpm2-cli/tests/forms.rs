@@ -291,15 +291,18 @@ fn execute_command_and_pid_file() {
 }
 
 #[test]
-fn update_says_it_is_not_available() {
+fn update_and_its_alias_hand_the_daemon_over_in_place() {
     let r = Rpm2::new();
+    // No daemon: nothing to update, and none is started.
     let out = r.ok(&["update"]);
-    assert!(out.stderr.contains("not available yet"), "{}", out.stderr);
-    assert!(out
-        .stderr
-        .contains("rpm2 save && rpm2 kill && rpm2 resurrect"));
-    let out = r.ok(&["updatePM2"]);
-    assert!(out.stderr.contains("not available yet"));
+    assert!(out.stdout.contains("nothing to update"), "{}", out.stdout);
+    r.ok(&["ping"]);
+    let pid = std::fs::read_to_string(r.home().join("pm2.pid")).unwrap();
+    for cmd in ["update", "updatePM2"] {
+        let out = r.ok(&[cmd]);
+        assert!(out.stdout.contains("updated in place"), "{}", out.stdout);
+        assert_eq!(std::fs::read_to_string(r.home().join("pm2.pid")).unwrap(), pid);
+    }
 }
 
 #[test]
