@@ -31,7 +31,8 @@ declare namespace rpm2 {
     | 'SCRIPT_NOT_FOUND'
     | 'INVALID_OPTION'
     | 'INTERPRETER_NOT_FOUND'
-    | 'APP_NOT_IN_CONFIG';
+    | 'APP_NOT_IN_CONFIG'
+    | 'INTERNAL_ERROR';
 
   interface Rpm2Error extends Error {
     code: ErrorCode | string;

@@ -30,7 +30,8 @@ pub fn exit_status(code: ErrorCode) -> u8 {
         | ErrorCode::NoDump
         | ErrorCode::SignalFailed
         | ErrorCode::TooLarge
-        | ErrorCode::Io => exit::ERROR,
+        | ErrorCode::Io
+        | ErrorCode::Internal => exit::ERROR,
         ErrorCode::InvalidConfig
         | ErrorCode::ConfigNotFound
         | ErrorCode::ConfigRead

@@ -56,6 +56,7 @@ pub fn run_foreground(home: &Home) -> i32 {
         return 0;
     };
     init_log();
+    crate::panics::install_hook();
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -142,7 +143,7 @@ async fn run(home: &Home, previous_daemon: Option<u32>) -> i32 {
         sup.find_orphans(home.root());
     }
     let (daemon_tx, mut daemon_rx) = mpsc::unbounded_channel();
-    tokio::spawn(serve(listener, sup.clone(), home.clone(), daemon_tx));
+    let mut serving = tokio::spawn(serve(listener, sup.clone(), home.clone(), daemon_tx));
     tracing::info!(
         "rpm2 daemon {} started (pid {}) in {}",
         env!("CARGO_PKG_VERSION"),
@@ -175,6 +176,14 @@ async fn run(home: &Home, previous_daemon: Option<u32>) -> i32 {
                 let _ = crate::rotation::reopen_daemon_log(&home.daemon_log());
             }
             _ = hup.recv() => {}
+            // The accept loop only ends by a panic (a bug, logged by the
+            // hook): nobody could reach this daemon any more, so save and
+            // stop as on SIGTERM, and say so in the exit status.
+            ended = &mut serving => {
+                tracing::error!("the rpc server ended ({ended:?}): shutting down");
+                shutdown(&sup, home, "rpc server failure").await;
+                return 1;
+            }
         }
     }
 }

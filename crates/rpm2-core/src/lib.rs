@@ -9,6 +9,7 @@ pub mod daemon;
 pub mod link;
 pub mod log_time;
 pub mod metrics;
+pub mod panics;
 pub mod paths;
 pub mod rotation;
 pub mod rpc;

@@ -28,6 +28,10 @@ const NACK_LINE: &[u8] = b"{\"cmd\":\"NODE_HANDLE_NACK\"}\n";
 /// Cluster and user messages are small; a long one just takes several reads
 /// (libuv reads 64 KiB at a time; a 4 KiB buffer keeps 100s of channels cheap).
 const READ_BUF: usize = 4 * 1024;
+/// Received fds waiting for their `NODE_HANDLE` line, at most. Node sends one per handle
+/// message and waits for its ACK, so more is a confused or hostile worker: the oldest are
+/// closed, and it cannot make the daemon run out of fds.
+const MAX_PENDING_FDS: usize = 64;
 
 /// Creates the channel: `socketpair(AF_UNIX, SOCK_STREAM)` with CLOEXEC on both ends.
 /// Returns `(parent_end, child_end)`. The spawner makes the child end the child's fd 3
@@ -242,6 +246,11 @@ impl Reader {
     /// Handles the bytes of one read: internal handle traffic is answered here, the rest is
     /// delivered.
     fn process<T, W: Fn(Incoming) -> T>(&mut self, n: usize, q: &mut SendQueue, out: &Out<T, W>) {
+        if self.fds.len() > MAX_PENDING_FDS {
+            let excess = self.fds.len() - MAX_PENDING_FDS;
+            tracing::warn!("node ipc: closing {excess} received fds that no message claimed");
+            self.fds.drain(..excess);
+        }
         for line in self.decoder.push(&self.buf[..n]) {
             // Node writes its ACK byte for byte like ours: one comparison
             // instead of a JSON parse, once per connection handed over.
@@ -370,3 +379,7 @@ async fn run<T, W: Fn(Incoming) -> T>(
     out.send(Incoming::Closed);
     // Dropping `afd` (and with it the OwnedFd) closes our end: the child sees EOF.
 }
+
+#[cfg(test)]
+#[path = "channel_props.rs"]
+mod props;

@@ -77,6 +77,9 @@ error_codes! {
     InterpreterNotFound = "INTERPRETER_NOT_FOUND",
     /// `--only` names an app the config file does not have.
     AppNotInConfig = "APP_NOT_IN_CONFIG",
+    /// The daemon hit a bug handling the request (logged in its log); it
+    /// goes on serving.
+    Internal = "INTERNAL_ERROR",
 }
 
 impl std::fmt::Display for ErrorCode {

@@ -1,0 +1,50 @@
+//! A panic in the daemon (a bug) is contained and logged: the daemon goes
+//! on serving (issue 15). Debug builds have a test hook for it: with
+//! `RPM2_DEBUG_PANIC` in the daemon's environment, `describe
+//! debug-panic:rpc` panics in the RPC handler, `describe debug-panic:actor`
+//! in the supervisor actor.
+
+mod common;
+
+use common::{fixture, Rpm2};
+
+#[test]
+fn a_panic_in_a_request_or_in_the_supervisor_is_contained_and_logged() {
+    let r = Rpm2::new();
+    // The first call starts the daemon, with the hook armed.
+    r.run_with(
+        &["start", &fixture("idle.js"), "--name", "calm"],
+        &[("RPM2_DEBUG_PANIC", "1")],
+    );
+    let daemon = r.daemon_pid().expect("daemon pid");
+    let worker = r.proc("calm")["pid"].clone();
+
+    // In the RPC handler: the client gets INTERNAL_ERROR, not a hang-up.
+    let out = r.run(&["describe", "debug-panic:rpc"]);
+    assert_eq!(out.code, Some(1), "{}", out.all());
+    assert!(out.stderr.contains("a bug"), "{}", out.all());
+    assert!(out.stderr.contains("debug-panic:rpc"), "{}", out.all());
+
+    // In the supervisor actor: that request fails…
+    let out = r.run(&["describe", "debug-panic:actor"]);
+    assert_ne!(out.code, Some(0), "{}", out.all());
+
+    // …and the same daemon still answers, and still supervises.
+    assert_eq!(r.daemon_pid(), Some(daemon));
+    assert_eq!(r.proc("calm")["pm2_env"]["status"], "online");
+    assert_eq!(r.proc("calm")["pid"], worker);
+    r.ok(&["restart", "calm"]);
+    assert_ne!(r.proc("calm")["pid"], worker);
+    r.ok(&["start", &fixture("idle.js"), "--name", "second"]);
+    assert_eq!(r.proc("second")["pm2_env"]["status"], "online");
+
+    // Both panics are in the daemon log, with where they happened.
+    let log = std::fs::read_to_string(r.home().join("pm2.log")).expect("daemon log");
+    for place in ["debug-panic:rpc", "debug-panic:actor"] {
+        assert!(
+            log.lines()
+                .any(|l| l.contains("panic in thread") && l.contains(place)),
+            "no panic line for {place} in:\n{log}"
+        );
+    }
+}
