@@ -48,3 +48,25 @@ fn a_panic_in_a_request_or_in_the_supervisor_is_contained_and_logged() {
         );
     }
 }
+
+#[test]
+fn an_absurd_instance_count_is_refused_before_anything_changes() {
+    let r = Rpm2::new();
+    let out = r.run(&[
+        "start",
+        &fixture("idle.js"),
+        "--name",
+        "many",
+        "-i",
+        "4000000000",
+    ]);
+    assert_eq!(out.code, Some(1), "{}", out.all());
+    assert!(out.stderr.contains("more than rpm2 runs"), "{}", out.all());
+    assert!(r.procs("many").is_empty());
+
+    r.ok(&["start", &fixture("idle.js"), "--name", "calm"]);
+    let out = r.run(&["scale", "calm", "+4000000000"]);
+    assert_eq!(out.code, Some(1), "{}", out.all());
+    assert!(out.stderr.contains("more than rpm2 runs"), "{}", out.all());
+    assert_eq!(r.procs("calm").len(), 1);
+}

@@ -37,6 +37,10 @@ use state::Gen;
 
 pub type Reply<T> = oneshot::Sender<Result<T, RpcError>>;
 
+/// Most workers one app may have (`instances`, `scale`): far above any
+/// machine's cores, far below what would exhaust the daemon's memory.
+pub const MAX_WORKERS_PER_APP: u32 = 10_000;
+
 /// Everything the actor reacts to.
 pub enum Msg {
     /// A run's process was reaped.

@@ -7,5 +7,6 @@
 mod axm;
 mod drain;
 mod harness;
+mod ipc_props;
 mod lifecycle;
 mod names;
