@@ -139,6 +139,13 @@ async function main() {
     const pid = daemonPid(home);
     const before = { ...fds(pid), rss: rssKib(pid) };
     const sample = (phase, i) => samples.push({ phase, i, rss: rssKib(pid), ...fds(pid) });
+    // A line every tenth of a phase, so a long run shows it is moving.
+    const progress = (phase, i, n) => {
+      if (n >= 10 && i % Math.floor(n / 10) === 0) {
+        const s = samples[samples.length - 1];
+        console.log(`  ${phase} ${i}/${n}: daemon RSS ${(s.rss / 1024).toFixed(1)} MiB, ${s.total} fds`);
+      }
+    };
     sample('start', 0);
 
     load = runLoad(port, { durationMs: 24 * 3600_000, keepAliveClients: opts.keepaliveClients });
@@ -157,6 +164,7 @@ async function main() {
         if (reloadFailures <= 3) notes.push(`reload ${i} failed: ${r.out.trim().split('\n').pop()}`);
       }
       if (i % every(opts.reloads) === 0 || i === opts.reloads) sample('reload', i);
+      progress('reloads', i, opts.reloads);
     }
     const reloadSecs = (Date.now() - t0) / 1000;
     const reloadEnd = snapshot();
@@ -182,6 +190,7 @@ async function main() {
         break;
       }
       if (i % every(opts.crashes) === 0 || i === opts.crashes) sample('crash', i);
+      progress('crash-restarts', i, opts.crashes);
     }
     const crashSecs = (Date.now() - t1) / 1000;
     await waitServing(port);

@@ -117,6 +117,15 @@ fn reads(bytes: &[u8], cuts: &[usize]) -> Vec<Vec<u8>> {
     out
 }
 
+/// `PROPTEST_CASES` when set, else `default` (fewer than proptest's 256:
+/// each case runs a tokio runtime).
+fn cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 proptest! {
     #[test]
     fn handles_claim_the_oldest_fd_and_every_fd_is_closed(
@@ -198,7 +207,7 @@ struct Send {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: ProptestConfig::default().cases.min(64), ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig::with_cases(cases(64)))]
 
     /// Through a real socket, where the kernel decides the read boundaries:
     /// no panic (the channel ends with `Closed`), messages in order, each

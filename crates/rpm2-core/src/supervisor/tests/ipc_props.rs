@@ -187,8 +187,17 @@ async fn play(steps: Vec<Step>) {
     assert_eq!(listed.len(), 3);
 }
 
+/// `PROPTEST_CASES` when set, else `default` (fewer than proptest's 256:
+/// each case runs a tokio runtime).
+fn cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: ProptestConfig::default().cases.min(128), ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig::with_cases(cases(128)))]
 
     #[test]
     fn whatever_workers_say_the_actor_goes_on(steps in proptest::collection::vec(step(), 0..24)) {
