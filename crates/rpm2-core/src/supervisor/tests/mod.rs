@@ -5,6 +5,7 @@
 //! `harness` has the fakes; `lifecycle` and `drain` the scenarios.
 
 mod axm;
+mod cron_props;
 mod drain;
 mod harness;
 mod ipc_props;
