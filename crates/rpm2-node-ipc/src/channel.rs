@@ -306,6 +306,10 @@ async fn run<T, W: Fn(Incoming) -> T>(
         fds: VecDeque::new(),
         buf: vec![0; READ_BUF],
     };
+    // Says `Closed` when this task ends, also by a panic (a bug on a
+    // worker's input): the supervisor then treats the channel as gone,
+    // as on EOF, and the run is not left waiting for messages forever.
+    let end = EndGuard { out, closed };
     let mut cmds_open = true;
     let mut closing = false;
     loop {
@@ -320,7 +324,7 @@ async fn run<T, W: Fn(Incoming) -> T>(
                 None => cmds_open = false,
             },
             // Nobody can send and nobody listens: stop (closes the socket).
-            _ = out.tx.closed(), if !cmds_open => break,
+            _ = end.out.tx.closed(), if !cmds_open => break,
             ready = afd.readable() => {
                 let mut guard = match ready {
                     Ok(g) => g,
@@ -352,7 +356,7 @@ async fn run<T, W: Fn(Incoming) -> T>(
                         if truncated {
                             tracing::warn!("node ipc: ancillary data truncated (MSG_CTRUNC)");
                         }
-                        reader.process(n, &mut q, &out);
+                        reader.process(n, &mut q, &end.out);
                     }
                 }
             },
@@ -375,9 +379,21 @@ async fn run<T, W: Fn(Incoming) -> T>(
             },
         }
     }
-    closed.store(true, Ordering::Release);
-    out.send(Incoming::Closed);
-    // Dropping `afd` (and with it the OwnedFd) closes our end: the child sees EOF.
+    // Dropping `end` says `Closed`; dropping `afd` (and with it the OwnedFd) closes our
+    // end: the child sees EOF.
+}
+
+/// Marks the channel closed and delivers [`Incoming::Closed`] when dropped.
+struct EndGuard<T, W: Fn(Incoming) -> T> {
+    out: Out<T, W>,
+    closed: Arc<AtomicBool>,
+}
+
+impl<T, W: Fn(Incoming) -> T> Drop for EndGuard<T, W> {
+    fn drop(&mut self) {
+        self.closed.store(true, Ordering::Release);
+        self.out.send(Incoming::Closed);
+    }
 }
 
 #[cfg(test)]
