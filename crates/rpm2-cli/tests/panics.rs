@@ -25,9 +25,10 @@ fn a_panic_in_a_request_or_in_the_supervisor_is_contained_and_logged() {
     assert!(out.stderr.contains("a bug"), "{}", out.all());
     assert!(out.stderr.contains("debug-panic:rpc"), "{}", out.all());
 
-    // In the supervisor actor: that request fails…
+    // In the supervisor actor: that request fails, saying why…
     let out = r.run(&["describe", "debug-panic:actor"]);
-    assert_ne!(out.code, Some(0), "{}", out.all());
+    assert_eq!(out.code, Some(1), "{}", out.all());
+    assert!(out.stderr.contains("a bug"), "{}", out.all());
 
     // …and the same daemon still answers, and still supervises.
     assert_eq!(r.daemon_pid(), Some(daemon));

@@ -388,7 +388,7 @@ async fn each_concurrently(
                 first_err.get_or_insert(e);
             }
             Err(_) => {
-                first_err.get_or_insert_with(super::shutting_down);
+                first_err.get_or_insert_with(|| sup.unanswered());
             }
         }
     }
