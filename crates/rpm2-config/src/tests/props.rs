@@ -123,3 +123,16 @@ proptest! {
         prop_assert_eq!(dayjs_to_strftime(&fmt), fmt);
     }
 }
+
+/// Deeply nested text (a minified file on one line) is a parse error of a
+/// readable size, not a stack overflow nor the whole file quoted back.
+#[test]
+fn deep_nesting_on_one_line_is_a_short_parse_error() {
+    let dir = project();
+    let depth = 100_000;
+    let text = format!("{{\"apps\":{}{}}}", "[".repeat(depth), "]".repeat(depth));
+    let err = from_text(&text, "deep.json", &opts(dir.path())).unwrap_err();
+    let shown = err.to_string();
+    assert!(matches!(err, ConfigError::Parse { .. }), "{shown}");
+    assert!(shown.len() < 4096, "{} bytes", shown.len());
+}
