@@ -41,7 +41,8 @@ declare namespace rpm2 {
     | 'INVALID_OPTION'
     | 'INTERPRETER_NOT_FOUND'
     | 'APP_NOT_IN_CONFIG'
-    | 'UPDATE_FAILED';
+    | 'UPDATE_FAILED'
+    | 'INTERNAL_ERROR';
 
   interface Rpm2Error extends Error {
     code: ErrorCode | string;

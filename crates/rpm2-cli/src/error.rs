@@ -31,7 +31,8 @@ pub fn exit_status(code: ErrorCode) -> u8 {
         | ErrorCode::SignalFailed
         | ErrorCode::UpdateFailed
         | ErrorCode::TooLarge
-        | ErrorCode::Io => exit::ERROR,
+        | ErrorCode::Io
+        | ErrorCode::Internal => exit::ERROR,
         ErrorCode::InvalidConfig
         | ErrorCode::ConfigNotFound
         | ErrorCode::ConfigRead

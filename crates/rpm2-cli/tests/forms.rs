@@ -301,7 +301,10 @@ fn update_and_its_alias_hand_the_daemon_over_in_place() {
     for cmd in ["update", "updatePM2"] {
         let out = r.ok(&[cmd]);
         assert!(out.stdout.contains("updated in place"), "{}", out.stdout);
-        assert_eq!(std::fs::read_to_string(r.home().join("pm2.pid")).unwrap(), pid);
+        assert_eq!(
+            std::fs::read_to_string(r.home().join("pm2.pid")).unwrap(),
+            pid
+        );
     }
 }
 

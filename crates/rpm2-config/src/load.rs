@@ -70,6 +70,20 @@ pub(crate) fn read_config(
 /// wild. JSON5 takes the first two without `node`; text it refuses is
 /// evaluated by `node` as pm2 would, and when that fails too the JSON5
 /// error is reported (it says where the text went wrong).
+/// A parser's message with each line cut to 240 characters: JSON5 quotes
+/// the offending line, which may be a whole minified file.
+fn clipped(message: &str) -> String {
+    const MAX_CHARS: usize = 240;
+    let lines: Vec<String> = message
+        .lines()
+        .map(|l| match l.char_indices().nth(MAX_CHARS) {
+            Some((at, _)) => format!("{}…", &l[..at]),
+            None => l.to_owned(),
+        })
+        .collect();
+    lines.join("\n")
+}
+
 pub(crate) fn json_or_js(
     text: &str,
     path: &Path,
@@ -79,14 +93,18 @@ pub(crate) fn json_or_js(
     json5::from_str::<Value>(text).or_else(|e| {
         let json_error = ConfigError::Parse {
             file: origin.to_owned(),
-            message: format!("invalid JSON: {e}"),
+            message: format!("invalid JSON: {}", clipped(&e.to_string())),
         };
         match run_loader(path, Some(text), origin, opts) {
             Ok(value) => Ok(value),
             Err(ConfigError::NodeNotFound { .. }) => Err(json_error),
             Err(ConfigError::Parse { message, .. }) => Err(ConfigError::Parse {
                 file: origin.to_owned(),
-                message: format!("invalid JSON: {e}\nnor a JavaScript value: {message}"),
+                message: format!(
+                    "invalid JSON: {}\nnor a JavaScript value: {}",
+                    clipped(&e.to_string()),
+                    clipped(&message)
+                ),
             }),
             Err(other) => Err(other),
         }

@@ -28,7 +28,7 @@ pub(crate) enum Kind {
 /// pm2 7's per-app options (schema.json plus keys handled in code:
 /// `autostart`, `stop_exit_codes`, `namespace`), and rpm2's `sticky` and
 /// `drain`.
-const KNOWN: &[(&str, Kind)] = &[
+pub(crate) const KNOWN: &[(&str, Kind)] = &[
     ("script", Kind::Str),
     ("name", Kind::Str),
     ("name_prefix", Kind::Str),
@@ -100,7 +100,7 @@ const KNOWN: &[(&str, Kind)] = &[
 ];
 
 /// pm2's aliases, mapped to the name pm2 stores in `pm2_env`.
-const ALIASES: &[(&str, &str)] = &[
+pub(crate) const ALIASES: &[(&str, &str)] = &[
     ("exec", "script"),
     ("cmd", "script"),
     ("command", "script"),

@@ -80,6 +80,7 @@ pub(crate) fn run_as(home: &Home, launch: Launch) -> i32 {
         return 0;
     };
     init_log();
+    crate::panics::install_hook();
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -162,6 +163,8 @@ pub(crate) struct Serving {
     pub exit_rx: mpsc::UnboundedReceiver<DaemonRequest>,
     /// The RPC socket (the server task owns it), kept across an update.
     pub rpc_fd: std::os::fd::RawFd,
+    /// The RPC server's accept loop: it ends only by a panic (a bug).
+    pub server: tokio::task::JoinHandle<()>,
 }
 
 /// Bind the socket, start the supervisor and the RPC server.
@@ -207,11 +210,12 @@ fn serve_with(
 ) -> Serving {
     let rpc_fd = listener.as_raw_fd();
     let (daemon_tx, exit_rx) = mpsc::unbounded_channel();
-    tokio::spawn(serve(listener, sup.clone(), home.clone(), daemon_tx));
+    let server = tokio::spawn(serve(listener, sup.clone(), home.clone(), daemon_tx));
     Serving {
         sup,
         exit_rx,
         rpc_fd,
+        server,
     }
 }
 
@@ -220,6 +224,7 @@ fn serve_with(
 fn run_handed_over(home: &Home, arrival: crate::handover::Arrival) -> i32 {
     use std::os::fd::FromRawFd;
     init_log();
+    crate::panics::install_hook();
     let fds = &arrival.snapshot.daemon;
     // SAFETY: fds the previous image left open for this one to own.
     let lock = unsafe { std::fs::File::from_raw_fd(fds.lock) };
@@ -312,6 +317,7 @@ async fn serve_until_done(
         sup,
         exit_rx: mut daemon_rx,
         rpc_fd,
+        mut server,
     } = serving;
     let (Ok(mut term), Ok(mut int), Ok(mut quit), Ok(mut usr2), Ok(mut hup)) = (
         signal(SignalKind::terminate()),
@@ -351,6 +357,14 @@ async fn serve_until_done(
                 let _ = crate::rotation::reopen_daemon_log(&home.daemon_log());
             }
             _ = hup.recv() => {}
+            // The accept loop only ends by a panic (a bug, logged by the
+            // hook): nobody could reach this daemon any more, so stop as on
+            // SIGTERM, and say so in the exit status.
+            ended = &mut server => {
+                tracing::error!("the rpc server ended ({ended:?}): shutting down");
+                on_signal("rpc server failure").await;
+                return 1;
+            }
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod link;
 pub mod log_time;
 pub mod metrics;
 pub mod metrics_http;
+pub mod panics;
 pub mod paths;
 pub mod rotation;
 pub mod rpc;

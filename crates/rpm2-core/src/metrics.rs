@@ -35,7 +35,7 @@ impl CpuSampler {
             // so report 0 like pidusage's first call.
             None => 0.0,
         };
-        (rss_pages * page_size(), cpu)
+        (rss_pages.saturating_mul(page_size()), cpu)
     }
 
     /// Forget pids that are no longer asked about.
@@ -48,13 +48,14 @@ impl CpuSampler {
 fn read_stat(pid: u32) -> Option<(u64, u64)> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name may hold spaces and parentheses: fields start after the last ')'.
-    let rest = &text[text.rfind(')')? + 2..];
+    // `get`: a file cut short (the process exiting mid-read) is no panic.
+    let rest = text.get(text.rfind(')')? + 1..)?;
     let fields: Vec<&str> = rest.split_whitespace().collect();
     // rest[0] is field 3 (state); utime=14, stime=15, rss=24.
     let utime: u64 = fields.get(11)?.parse().ok()?;
     let stime: u64 = fields.get(12)?.parse().ok()?;
     let rss: u64 = fields.get(21)?.parse().ok()?;
-    Some((utime + stime, rss))
+    Some((utime.saturating_add(stime), rss))
 }
 
 fn clock_ticks() -> f64 {
@@ -74,7 +75,7 @@ fn page_size() -> u64 {
 /// RSS of one pid in bytes (for `max_memory_restart` and the benchmarks).
 #[must_use]
 pub fn rss_bytes(pid: u32) -> u64 {
-    read_stat(pid).map_or(0, |(_, pages)| pages * page_size())
+    read_stat(pid).map_or(0, |(_, pages)| pages.saturating_mul(page_size()))
 }
 
 /// CPU time (user + system) `pid` has used, in seconds (`/metrics`).

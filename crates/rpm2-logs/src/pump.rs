@@ -331,15 +331,21 @@ impl Pump {
             self.utf8_carry.clear();
             return;
         }
-        let cut = data.len() - incomplete_utf8_tail(data);
         let text = if self.utf8_carry.is_empty() {
+            let cut = data.len() - incomplete_utf8_tail(data);
+            self.utf8_carry.extend_from_slice(&data[cut..]);
             String::from_utf8_lossy(&data[..cut]).into_owned()
         } else {
+            // The tail is found on carry and data together: a read may
+            // bring only the middle of a character (a 4-byte one cut in
+            // three), and then it still is incomplete.
             let mut joined = std::mem::take(&mut self.utf8_carry);
-            joined.extend_from_slice(&data[..cut]);
+            joined.extend_from_slice(data);
+            let cut = joined.len() - incomplete_utf8_tail(&joined);
+            self.utf8_carry.extend_from_slice(&joined[cut..]);
+            joined.truncate(cut);
             String::from_utf8_lossy(&joined).into_owned()
         };
-        self.utf8_carry.extend_from_slice(&data[cut..]);
         if !text.is_empty() {
             // Err only when every receiver went away meanwhile.
             let _ = self.bus.send(self.event(text));
@@ -433,4 +439,37 @@ mod tests {
         assert_eq!(incomplete_utf8_tail(&s), 3);
         assert_eq!(incomplete_utf8_tail(b""), 0);
     }
+
+    /// Found by `followers_get_utf8_output_whole_whatever_the_cuts`: a read
+    /// that brings only the middle of a 4-byte character made followers
+    /// see four replacement characters.
+    #[test]
+    fn a_character_cut_in_three_reaches_followers_whole() {
+        use super::{LogFormat, Pump, PumpConfig, StreamKind};
+        let (bus, mut rx) = crate::bus::channel(crate::bus::SUBSCRIBER_LIMIT);
+        let mut pump = Pump::new(PumpConfig {
+            kind: StreamKind::Out,
+            files: Vec::new(),
+            format: LogFormat::default(),
+            process: rpm2_proto::EventProcess {
+                pm_id: 0,
+                name: "app".into(),
+                namespace: "default".into(),
+            },
+            bus,
+        });
+        let face = "😀".as_bytes();
+        for part in [&face[..1], &face[1..3], &face[3..]] {
+            pump.chunk(part);
+        }
+        let mut got = String::new();
+        while let Ok(rpm2_proto::Event::LogOut { data, .. }) = rx.try_recv() {
+            got.push_str(&data);
+        }
+        assert_eq!(got, "😀");
+    }
 }
+
+#[cfg(test)]
+#[path = "pump_props.rs"]
+mod props;

@@ -28,6 +28,10 @@ const NACK_LINE: &[u8] = b"{\"cmd\":\"NODE_HANDLE_NACK\"}\n";
 /// Cluster and user messages are small; a long one just takes several reads
 /// (libuv reads 64 KiB at a time; a 4 KiB buffer keeps 100s of channels cheap).
 const READ_BUF: usize = 4 * 1024;
+/// Received fds waiting for their `NODE_HANDLE` line, at most. Node sends one per handle
+/// message and waits for its ACK, so more is a confused or hostile worker: the oldest are
+/// closed, and it cannot make the daemon run out of fds.
+const MAX_PENDING_FDS: usize = 64;
 
 /// Creates the channel: `socketpair(AF_UNIX, SOCK_STREAM)` with CLOEXEC on both ends.
 /// Returns `(parent_end, child_end)`. The spawner makes the child end the child's fd 3
@@ -283,6 +287,11 @@ impl Reader {
     /// Handles the bytes of one read: internal handle traffic is answered here, the rest is
     /// delivered.
     fn process<T, W: Fn(Incoming) -> T>(&mut self, n: usize, q: &mut SendQueue, out: &Out<T, W>) {
+        if self.fds.len() > MAX_PENDING_FDS {
+            let excess = self.fds.len() - MAX_PENDING_FDS;
+            tracing::warn!("node ipc: closing {excess} received fds that no message claimed");
+            self.fds.drain(..excess);
+        }
         for line in self.decoder.push(&self.buf[..n]) {
             // Node writes its ACK byte for byte like ours: one comparison
             // instead of a JSON parse, once per connection handed over.
@@ -339,11 +348,19 @@ async fn run<T, W: Fn(Incoming) -> T>(
         fds: VecDeque::new(),
         buf: vec![0; READ_BUF],
     };
+    // Says `Closed` when this task ends, also by a panic (a bug on a
+    // worker's input): the supervisor then treats the channel as gone,
+    // as on EOF, and the run is not left waiting for messages forever.
+    let mut end = EndGuard {
+        out,
+        closed,
+        detached: false,
+    };
     if !leftover.is_empty() {
         let n = leftover.len();
         reader.buf.resize(n.max(READ_BUF), 0);
         reader.buf[..n].copy_from_slice(&leftover);
-        reader.process(n, &mut q, &out);
+        reader.process(n, &mut q, &end.out);
         reader.buf.truncate(READ_BUF);
     }
     let mut cmds_open = true;
@@ -359,11 +376,9 @@ async fn run<T, W: Fn(Incoming) -> T>(
                 // Fds of a handle line not read whole yet: rare enough to drop.
                 reader.fds.clear();
                 let fd = afd.into_inner();
-                if let Err(Detached { fd, .. }) = to.send(Detached { fd, leftover }) {
-                    // Nobody took it: this is a close after all.
-                    drop(fd);
-                    out.send(Incoming::Closed);
-                }
+                // Taken: the channel lives on elsewhere, so no `Closed`.
+                // Not taken: this is a close after all (the guard says so).
+                end.detached = to.send(Detached { fd, leftover }).is_ok();
             }
             return;
         }
@@ -376,7 +391,7 @@ async fn run<T, W: Fn(Incoming) -> T>(
                 None => cmds_open = false,
             },
             // Nobody can send and nobody listens: stop (closes the socket).
-            _ = out.tx.closed(), if !cmds_open => break,
+            _ = end.out.tx.closed(), if !cmds_open => break,
             ready = afd.readable() => {
                 let mut guard = match ready {
                     Ok(g) => g,
@@ -408,7 +423,7 @@ async fn run<T, W: Fn(Incoming) -> T>(
                         if truncated {
                             tracing::warn!("node ipc: ancillary data truncated (MSG_CTRUNC)");
                         }
-                        reader.process(n, &mut q, &out);
+                        reader.process(n, &mut q, &end.out);
                     }
                 }
             },
@@ -431,7 +446,27 @@ async fn run<T, W: Fn(Incoming) -> T>(
             },
         }
     }
-    closed.store(true, Ordering::Release);
-    out.send(Incoming::Closed);
-    // Dropping `afd` (and with it the OwnedFd) closes our end: the child sees EOF.
+    // Dropping `end` says `Closed`; dropping `afd` (and with it the OwnedFd) closes our
+    // end: the child sees EOF.
 }
+
+/// Marks the channel closed and delivers [`Incoming::Closed`] when dropped.
+struct EndGuard<T, W: Fn(Incoming) -> T> {
+    out: Out<T, W>,
+    closed: Arc<AtomicBool>,
+    /// Handed to another owner (`rpm2 update`): the channel did not end.
+    detached: bool,
+}
+
+impl<T, W: Fn(Incoming) -> T> Drop for EndGuard<T, W> {
+    fn drop(&mut self) {
+        self.closed.store(true, Ordering::Release);
+        if !self.detached {
+            self.out.send(Incoming::Closed);
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "channel_props.rs"]
+mod props;

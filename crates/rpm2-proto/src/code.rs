@@ -79,6 +79,9 @@ error_codes! {
     AppNotInConfig = "APP_NOT_IN_CONFIG",
     /// `update` could not hand the daemon over (nothing changed).
     UpdateFailed = "UPDATE_FAILED",
+    /// The daemon hit a bug handling the request (logged in its log); it
+    /// goes on serving.
+    Internal = "INTERNAL_ERROR",
 }
 
 impl std::fmt::Display for ErrorCode {

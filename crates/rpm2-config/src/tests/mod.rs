@@ -7,6 +7,7 @@ use super::*;
 
 mod formats;
 mod options;
+mod props;
 
 fn shell_env() -> BTreeMap<String, String> {
     let mut env = BTreeMap::new();

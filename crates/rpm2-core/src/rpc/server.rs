@@ -327,9 +327,36 @@ async fn connection(
                 let _ = shared.daemon_tx.send(DaemonRequest::Exit);
                 return written;
             }
-            other => ops::handle(&shared.sup, &shared.home, other).await,
+            other => handle_contained(shared, other).await,
         };
         write(&mut stream, &resp, limits.idle).await?;
+    }
+}
+
+/// Handle one request; a panic on its way (a bug) is logged by the panic
+/// hook and answered as `INTERNAL_ERROR`, and the connection goes on.
+/// Unwind safety: the handler holds no lock and shares nothing mutable
+/// but the supervisor's channel (the state is the actor's), so nothing is
+/// left half-changed here.
+async fn handle_contained(shared: &Shared, req: Request) -> Response {
+    use futures_util::FutureExt;
+    let handling = async {
+        #[cfg(debug_assertions)]
+        crate::panics::debug::maybe_panic_on(crate::panics::debug::Place::Rpc, &req);
+        ops::handle(&shared.sup, &shared.home, req).await
+    };
+    match std::panic::AssertUnwindSafe(handling).catch_unwind().await {
+        Ok(resp) => resp,
+        Err(payload) => Response::Error {
+            error: RpcError::new(
+                ErrorCode::Internal,
+                format!(
+                    "the daemon failed while handling this request (a bug; see {}): {}",
+                    shared.home.daemon_log().display(),
+                    crate::panics::payload_text(payload.as_ref())
+                ),
+            ),
+        },
     }
 }
 

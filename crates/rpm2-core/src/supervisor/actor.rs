@@ -81,10 +81,10 @@ fn start_actor(home: Home, prepare: impl FnOnce(&mut Actor)) -> SupervisorHandle
         loop {
             tokio::select! {
                 msg = rx.recv() => match msg {
-                    Some(msg) => actor.handle(msg),
+                    Some(msg) => contain("a message", || actor.handle(msg)),
                     None => return,
                 },
-                Some(conn) = conn_rx.recv() => actor.primary.route(conn),
+                Some(conn) = conn_rx.recv() => contain("a connection", || actor.primary.route(conn)),
             }
         }
     });
@@ -95,6 +95,21 @@ fn start_actor(home: Home, prepare: impl FnOnce(&mut Actor)) -> SupervisorHandle
         instance,
         notices: super::notices::Notices::default(),
         exits,
+    }
+}
+
+/// Run one step of the actor; a panic in it (a bug: the hook has logged
+/// it) ends that step only. The actor is the daemon's one owner of the
+/// table and the cluster primary: were it to end, or the daemon to exit
+/// for a systemd unit to restart it, every cluster worker would lose its
+/// channel and exit, so a bug on one message's path would take every app
+/// down, and again after each restart if that message comes back. Going
+/// on risks one worker's entry being left mid-change (a reply dropped, an
+/// effect not done); the state machines refuse events that do not fit
+/// their state, and `rpm2 restart`/`delete` of that app sets it straight.
+fn contain(what: &str, step: impl FnOnce()) {
+    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(step)).is_err() {
+        tracing::error!("supervisor: a panic while handling {what}; going on with the next");
     }
 }
 
@@ -138,6 +153,10 @@ impl Actor {
     }
 
     pub(crate) fn handle(&mut self, msg: Msg) {
+        #[cfg(debug_assertions)]
+        if let Msg::Call(super::Call::Resolve { targets, .. }) = &msg {
+            crate::panics::debug::maybe_panic(crate::panics::debug::Place::Actor, targets);
+        }
         match msg {
             Msg::Exited { gen, code, signal } => {
                 if !self.frozen_exit(gen, code, signal) {

@@ -312,6 +312,9 @@ impl Actor {
                 format!("cannot scale {name} to {target} workers (at least 1)"),
             ));
         }
+        if target > i64::from(super::MAX_WORKERS_PER_APP) {
+            return Err(super::ops::too_many_workers(name, target));
+        }
         if target == current {
             return Err(RpcError::new(
                 ErrorCode::NothingToDo,

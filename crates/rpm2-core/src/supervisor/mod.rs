@@ -41,6 +41,10 @@ use state::Gen;
 
 pub type Reply<T> = oneshot::Sender<Result<T, RpcError>>;
 
+/// Most workers one app may have (`instances`, `scale`): far above any
+/// machine's cores, far below what would exhaust the daemon's memory.
+pub const MAX_WORKERS_PER_APP: u32 = 10_000;
+
 /// Everything the actor reacts to.
 pub enum Msg {
     /// A run's process was reaped.
@@ -225,7 +229,21 @@ pub struct SupervisorHandle {
 impl SupervisorHandle {
     /// Send a call built around a fresh oneshot and wait for its answer.
     pub async fn call<T>(&self, make: impl FnOnce(Reply<T>) -> Call) -> Result<T, RpcError> {
-        self.send(make)?.await.map_err(|_| shutting_down())?
+        self.send(make)?.await.map_err(|_| self.unanswered())?
+    }
+
+    /// Why a call's reply was dropped: the actor is gone (shutting down),
+    /// or it is alive and dropped it, which only a panic on that call's
+    /// path does (contained in `actor.rs`, logged by the panic hook).
+    pub(crate) fn unanswered(&self) -> RpcError {
+        if self.tx.is_closed() {
+            shutting_down()
+        } else {
+            RpcError::new(
+                ErrorCode::Internal,
+                "the daemon dropped this request without an answer (a bug; see its log)",
+            )
+        }
     }
 
     /// Send a call built around a fresh oneshot; its answer comes on the

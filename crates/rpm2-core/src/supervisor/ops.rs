@@ -251,6 +251,18 @@ enum Existing {
 
 /// Start apps: new ones are started, known ones restarted (or reloaded) with
 /// their new spec. `stopped_names` stay registered but stopped (resurrect).
+/// An instance count the daemon refuses: a typo such as `instances: 1e9`
+/// would otherwise fill its memory with workers and take every app down.
+pub(crate) fn too_many_workers(name: &str, count: i64) -> RpcError {
+    RpcError::new(
+        ErrorCode::BadRequest,
+        format!(
+            "app {name}: {count} workers is more than rpm2 runs for one app ({})",
+            super::MAX_WORKERS_PER_APP
+        ),
+    )
+}
+
 async fn start(
     sup: &SupervisorHandle,
     apps: Vec<AppSpec>,
@@ -264,6 +276,9 @@ async fn start(
     // Refused before anything changes: a user that does not exist, or a
     // daemon that may not switch users.
     for app in &apps {
+        if app.instances > super::MAX_WORKERS_PER_APP {
+            return Err(too_many_workers(&app.name, i64::from(app.instances)));
+        }
         crate::worker::identity::resolve(app.uid.as_deref(), app.gid.as_deref())
             .map_err(|e| RpcError::new(ErrorCode::BadRequest, format!("app {}: {e}", app.name)))?;
     }
@@ -376,7 +391,7 @@ async fn each_concurrently(
                 first_err.get_or_insert(e);
             }
             Err(_) => {
-                first_err.get_or_insert_with(super::shutting_down);
+                first_err.get_or_insert_with(|| sup.unanswered());
             }
         }
     }

@@ -111,6 +111,8 @@ impl Table {
     /// pm2 hands out ids upward and starts again at 0 once the list is empty.
     #[must_use]
     pub fn next_pm_id(&self) -> u32 {
+        // Cannot overflow in practice: one id per worker ever registered
+        // in this daemon's life, each a process started (2^32 of them).
         self.workers.keys().next_back().map_or(0, |last| last + 1)
     }
 

@@ -5,7 +5,9 @@
 //! `harness` has the fakes; `lifecycle` and `drain` the scenarios.
 
 mod axm;
+mod cron_props;
 mod drain;
 mod harness;
+mod ipc_props;
 mod lifecycle;
 mod names;
