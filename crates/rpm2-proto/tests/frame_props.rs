@@ -86,11 +86,17 @@ fn request() -> impl Strategy<Value = Request> {
     prop_oneof![
         Just(Request::Ping),
         Just(Request::List),
+        Just(Request::Update),
         targets().prop_map(|targets| Request::Stop { targets }),
         targets().prop_map(|targets| Request::Describe { targets }),
         targets().prop_map(|targets| Request::Delete { targets }),
-        (any::<u32>(), "\\PC{0,16}")
-            .prop_map(|(protocol, client)| Request::Hello { protocol, client }),
+        (any::<u32>(), "\\PC{0,16}", any::<bool>()).prop_map(|(protocol, client, update_only)| {
+            Request::Hello {
+                protocol,
+                client,
+                update_only,
+            }
+        }),
     ]
 }
 
