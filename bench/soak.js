@@ -1,16 +1,17 @@
 'use strict';
-// Soak (issue 15): many reloads and kill -9 crash-restarts of a 2-worker
-// cluster app under continuous load, then checks that the daemon is as it
-// was: 0 failed requests during the reloads, flat RSS and fd count, no
-// zombie child, no leaked socket. Prints a table; exits 1 if a check fails.
+// Soak (issue 15): many reloads, in-place updates and kill -9
+// crash-restarts of a 2-worker cluster app under continuous load, then
+// checks that the daemon is as it was: 0 failed requests during the reloads
+// and updates, flat RSS and fd count, no zombie child, no leaked socket.
+// Prints a table; exits 1 if a check fails.
 //
-//   npm run soak                               # 1000 reloads, 1000 crashes
+//   npm run soak                  # 1000 reloads, 1000 updates, 1000 crashes
 //   npm run soak -- --reloads 100 --crashes 100
 //   RPM2_BINARY=target/debug/rpm2 npm run soak -- --reloads 20 --crashes 20
 //
 // Flags: --reloads N, --crashes N, --keepalive-clients N (2), --rss-slack-mib
 // M (4: how much the RSS may grow from the first tenth of the run to its
-// end), --updates N (not available yet: `rpm2 update` is issue 15 item 1).
+// end), --updates N (`rpm2 update`: same daemon pid, same worker pids).
 // The binary is the one the js-tests use (npm/resolve-binary.js).
 const { spawn } = require('node:child_process');
 const fs = require('node:fs');
@@ -22,7 +23,7 @@ const { runLoad } = require('../js-tests/load.js');
 const APP = path.join(FIXTURES, 'cluster-app.js');
 
 function parseArgs(argv) {
-  const opts = { reloads: 1000, crashes: 1000, updates: 0, keepaliveClients: 2, rssSlackMib: 4 };
+  const opts = { reloads: 1000, crashes: 1000, updates: 1000, keepaliveClients: 2, rssSlackMib: 4 };
   const names = { '--reloads': 'reloads', '--crashes': 'crashes', '--updates': 'updates',
     '--keepalive-clients': 'keepaliveClients', '--rss-slack-mib': 'rssSlackMib' };
   for (let i = 0; i < argv.length; i++) {
@@ -122,10 +123,7 @@ async function main() {
   };
   process.once('SIGINT', () => cleanup().then(() => process.exit(130)));
   try {
-    console.log(`rpm2 soak: ${RPM2}, ${opts.reloads} reloads, ${opts.crashes} crash-restarts, port ${port}`);
-    if (opts.updates > 0) {
-      console.log('--updates: `rpm2 update` is not available yet (issue 15 item 1); skipped (TODO)');
-    }
+    console.log(`rpm2 soak: ${RPM2}, ${opts.reloads} reloads, ${opts.updates} updates, ${opts.crashes} crash-restarts, port ${port}`);
     // min_uptime 0: back-to-back kill -9s are crashes to restart from, not
     // a crash loop that ends in `errored`.
     const ecosystem = path.join(home, 'soak.config.js');
@@ -169,6 +167,24 @@ async function main() {
     const reloadSecs = (Date.now() - t0) / 1000;
     const reloadEnd = snapshot();
 
+    // Updates in place: zero failed requests, and nothing moves.
+    const pidsOf = (list) => byName(list, 'soak').map((w) => `${w.pm_id}:${w.pid}:${w.pm2_env.restart_time}`).join(' ');
+    const workersBefore = pidsOf(await jlist(env));
+    const t2 = Date.now();
+    let updateFailures = 0;
+    for (let i = 1; i <= opts.updates; i++) {
+      const r = await cli(env, ['update']);
+      if (r.code !== 0 || !/updated in place/.test(r.out)) {
+        updateFailures++;
+        if (updateFailures <= 3) notes.push(`update ${i} failed: ${r.out.trim().split('\n').pop()}`);
+      }
+      if (i % every(opts.updates) === 0 || i === opts.updates) sample('update', i);
+      progress('updates', i, opts.updates);
+    }
+    const updateSecs = (Date.now() - t2) / 1000;
+    const updateEnd = snapshot();
+    const workersAfter = pidsOf(await jlist(env));
+
     // Crash-restarts: kill -9 one worker, wait for its successor online.
     const t1 = Date.now();
     let crashTimeouts = 0;
@@ -211,7 +227,7 @@ async function main() {
     // ---- checks ----
     const diff = (a, b, k) => (b[k].ok - a[k].ok);
     const failedIn = (a, b) => (b.newconn.failed - a.newconn.failed) + (b.keepalive.failed - a.keepalive.failed);
-    const crashFailed = failedIn(reloadEnd, stats);
+    const crashFailed = failedIn(updateEnd, stats);
     const rss = samples.map((s) => s.rss);
     const fdsAll = samples.map((s) => s.total);
     const tenth = samples[Math.max(1, Math.floor(samples.length / 10))] || samples[0];
@@ -224,6 +240,14 @@ async function main() {
     check('failed requests during reloads', '', failedIn(reloadStart, reloadEnd), '', failedIn(reloadStart, reloadEnd) === 0,
       `${diff(reloadStart, reloadEnd, 'newconn')} new-conn + ${diff(reloadStart, reloadEnd, 'keepalive')} keep-alive ok, ` +
       `${reloadEnd.keepalive.retriedOnReusedSocket - reloadStart.keepalive.retriedOnReusedSocket} keep-alive retries on a reused socket`);
+    if (opts.updates > 0) {
+      check('update commands ok', '', `${opts.updates - updateFailures}/${opts.updates}`, '', updateFailures === 0,
+        `${updateSecs.toFixed(0)} s, ${(updateSecs / opts.updates * 1000).toFixed(0)} ms each`);
+      check('failed requests during updates', '', failedIn(reloadEnd, updateEnd), '', failedIn(reloadEnd, updateEnd) === 0,
+        `${diff(reloadEnd, updateEnd, 'newconn')} new-conn + ${diff(reloadEnd, updateEnd, 'keepalive')} keep-alive ok`);
+      check('same daemon pid, workers and counters', '', daemonPid(home) === pid ? 'same' : 'moved', '',
+        daemonPid(home) === pid && workersAfter === workersBefore, `${workersBefore} -> ${workersAfter}`);
+    }
     check('crash-restarts back online', '', `${opts.crashes - crashTimeouts}/${opts.crashes}`, '', crashTimeouts === 0,
       `${crashSecs.toFixed(0)} s; restart_time total ${restarts}`);
     // Requests in flight on a worker killed with SIGKILL fail: expected.
@@ -232,7 +256,7 @@ async function main() {
       return `${k}: ${counts.join(', ') || 'none'}`;
     }).join('; ');
     check('failed requests during crashes (info)', '', crashFailed, '', true,
-      `in flight on the killed worker (${errorsIn(reloadEnd, stats)})`);
+      `in flight on the killed worker (${errorsIn(updateEnd, stats)})`);
     check('daemon RSS MiB', mib(rss[0]), mib(after.rss), mib(Math.max(...rss)),
       after.rss - tenth.rss <= opts.rssSlackMib * 1024, `growth after the first tenth ≤ ${opts.rssSlackMib} MiB`);
     check('daemon fds', fdsAll[0], after.total, Math.max(...fdsAll), after.total <= before.total);
@@ -241,7 +265,6 @@ async function main() {
     check('zombie children', '', zombieList.length, '', zombieList.length === 0, zombieList.join(' '));
     check('workers online at the end', '', final.filter((w) => w.pm2_env.status === 'online').length, '',
       final.length === 2 && final.every((w) => w.pm2_env.status === 'online'));
-    if (opts.updates > 0) check('updates', '', 'not available yet', '', true, 'TODO: issue 15 item 1');
 
     const widths = [40, 8, 10, 8, 6];
     const line = (cells) => cells.map((c, i) => String(c).padEnd(widths[i] || 0)).join(' ');

@@ -16,7 +16,9 @@ use tokio::sync::mpsc::UnboundedSender;
 use super::Msg;
 use crate::Gen;
 
-type Watched = Arc<Mutex<HashMap<u32, Gen>>>;
+/// Pid → the run it is (`None`: a child of the previous image that is no
+/// run, such as a `node --version` it was waiting for; reaped silently).
+type Watched = Arc<Mutex<HashMap<u32, Option<Gen>>>>;
 
 #[derive(Default)]
 pub struct Adopted {
@@ -27,6 +29,24 @@ pub struct Adopted {
 impl Adopted {
     /// Reap `pid` (run `gen`) when it exits.
     pub fn watch(&mut self, pid: u32, gen: Gen, tx: &UnboundedSender<Msg>) {
+        self.insert(pid, Some(gen), tx);
+    }
+
+    /// The previous image's other children (not runs): reap them when they
+    /// exit, or they would stay zombies forever.
+    pub fn watch_strays(
+        &mut self,
+        known: &std::collections::HashSet<u32>,
+        tx: &UnboundedSender<Msg>,
+    ) {
+        for pid in children() {
+            if !known.contains(&pid) {
+                self.insert(pid, None, tx);
+            }
+        }
+    }
+
+    fn insert(&mut self, pid: u32, gen: Option<Gen>, tx: &UnboundedSender<Msg>) {
         if let Ok(mut pids) = self.pids.lock() {
             pids.insert(pid, gen);
         }
@@ -38,7 +58,7 @@ impl Adopted {
     /// Stop waiting for run `gen` (detached for another update).
     pub fn forget(&mut self, gen: Gen) {
         if let Ok(mut pids) = self.pids.lock() {
-            pids.retain(|_, g| *g != gen);
+            pids.retain(|_, g| *g != Some(gen));
         }
     }
 }
@@ -69,7 +89,7 @@ fn sweep(pids: &Watched, tx: &UnboundedSender<Msg>) {
     let Ok(mut pids) = pids.lock() else {
         return;
     };
-    pids.retain(|&pid, &mut gen| {
+    pids.retain(|&pid, &mut run| {
         let Ok(raw) = i32::try_from(pid) else {
             return false;
         };
@@ -81,7 +101,27 @@ fn sweep(pids: &Watched, tx: &UnboundedSender<Msg>) {
             Err(Errno::ECHILD) => (None, None),
             Err(_) => return true,
         };
-        let _ = tx.send(Msg::Exited { gen, code, signal });
+        if let Some(gen) = run {
+            let _ = tx.send(Msg::Exited { gen, code, signal });
+        }
         false
     });
+}
+
+/// This process's children, from `/proc/self/task/*/children` (each
+/// thread's; right after the exec there is only the main thread).
+fn children() -> Vec<u32> {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for task in tasks.flatten() {
+        if let Ok(text) = std::fs::read_to_string(task.path().join("children")) {
+            out.extend(
+                text.split_whitespace()
+                    .filter_map(|p| p.parse::<u32>().ok()),
+            );
+        }
+    }
+    out
 }

@@ -70,6 +70,9 @@ pub trait Os: Send {
     }
     /// Run `gen` was reaped: drop what was kept for it.
     fn forget(&mut self, _gen: Gen) {}
+    /// After an update: reap the previous image's children that are none
+    /// of the `known` runs' pids when they exit.
+    fn adopt_strays(&mut self, _known: &std::collections::HashSet<u32>) {}
     /// Carry on with a run the previous daemon image started.
     fn adopt(&mut self, req: AdoptRequest<'_>) -> Started {
         Started {
@@ -218,6 +221,10 @@ impl Os for RealOs {
     fn forget(&mut self, gen: Gen) {
         self.tasks.remove(&gen);
         self.adopted.forget(gen);
+    }
+
+    fn adopt_strays(&mut self, known: &std::collections::HashSet<u32>) {
+        self.adopted.watch_strays(known, &self.tx);
     }
 
     fn adopt(&mut self, req: AdoptRequest<'_>) -> Started {

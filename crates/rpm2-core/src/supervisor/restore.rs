@@ -55,9 +55,11 @@ impl Actor {
         for key in &keys {
             self.sync_cluster_app(key);
         }
+        let known: std::collections::HashSet<u32> = t.runs.iter().map(|r| r.pid).collect();
         for r in t.runs {
             self.restore_run(r);
         }
+        self.os.adopt_strays(&known);
     }
 
     fn restore_worker(&mut self, w: WorkerSnap) {
