@@ -140,6 +140,9 @@ fn overrides(a: &StartArgs) -> Map<String, Value> {
     if let Some(v) = a.listen_timeout {
         put("listen_timeout", json!(v));
     }
+    if let Some(v) = a.unresponsive_timeout {
+        put("unresponsive_timeout", json!(v));
+    }
     if a.wait_ready {
         put("wait_ready", json!(true));
     }

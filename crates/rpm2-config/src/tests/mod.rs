@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use super::*;
 
 mod formats;
+mod health;
 mod options;
 
 fn shell_env() -> BTreeMap<String, String> {

@@ -97,6 +97,8 @@ struct RunPorts {
     queued: VecDeque<Conn>,
     /// Our cluster message counter towards this worker.
     next_seq: u64,
+    /// Killed while hung: what it left unanswered goes to others at detach.
+    abandoned: bool,
 }
 
 impl RunPorts {
@@ -175,6 +177,7 @@ impl Primary {
                 pending: VecDeque::new(),
                 queued: VecDeque::new(),
                 next_seq: 0,
+                abandoned: false,
             },
         );
     }
@@ -210,10 +213,29 @@ impl Primary {
     }
 
     /// A run is gone: a connection handed over but unanswered is dropped
-    /// (the worker may have read from it); queued ones go to the others.
+    /// (the worker may have read from it), unless the run was abandoned;
+    /// queued ones go to the others.
     pub fn detach(&mut self, gen: Gen) {
         self.set_eligible(gen, false);
-        self.runs.remove(&gen);
+        if let Some(run) = self.runs.remove(&gen) {
+            if run.abandoned {
+                for pending in run.pending {
+                    self.route(pending.conn);
+                }
+            }
+        }
+    }
+
+    /// A hung run is being killed (SIGKILL, no drain): no new connections
+    /// from now on, and the ones it has not answered go to other runs once
+    /// it is gone. Node answers `newconn` before it reads the connection,
+    /// and a killed process runs no more code, so no other reader can
+    /// have touched them.
+    pub fn abandon(&mut self, gen: Gen) {
+        self.set_eligible(gen, false);
+        if let Some(run) = self.runs.get_mut(&gen) {
+            run.abandoned = true;
+        }
     }
 
     /// The message number for the next message to a run.

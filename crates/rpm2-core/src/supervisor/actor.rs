@@ -57,6 +57,7 @@ pub fn spawn_supervisor(home: Home) -> SupervisorHandle {
     );
     let instance: std::sync::Arc<str> = std::sync::Arc::from(actor.instance.as_str());
     super::triggers::spawn_memory_ticks(tx.clone());
+    super::health::spawn_watchdog_ticks(tx.clone());
     tokio::spawn(async move {
         loop {
             tokio::select! {
@@ -126,6 +127,7 @@ impl Actor {
             Msg::WatchDue { app } => self.on_watch_due(&app),
             Msg::MemoryTick => self.on_memory_tick(),
             Msg::TriggerDue { id } => self.trigger_due(id),
+            Msg::WatchdogTick => self.on_watchdog_tick(),
         }
     }
 
@@ -173,6 +175,7 @@ impl Actor {
             }
             Effect::Spawn { run, role } => self.spawn_run(pm_id, run, role),
             Effect::StopRun(gen) => self.run_event(gen, super::run::RunEvent::Stop),
+            Effect::AbandonRun(gen) => self.run_event(gen, super::run::RunEvent::Abandon),
             Effect::Answer(which, result) => {
                 if let Some(w) = self.table.workers.get_mut(&pm_id) {
                     for waiter in w.waiters.take(which) {

@@ -106,6 +106,7 @@ impl Actor {
                     Preload::Absent
                 },
                 inflight: None,
+                health: super::health::RunHealth::default(),
             },
         );
         self.axm_run_started(pm_id, gen);
@@ -270,6 +271,10 @@ impl Actor {
                     self.signal_run(gen, Signal::SIGINT);
                 }
             }
+            RunEffect::Abandon => {
+                self.primary.abandon(gen);
+                self.signal_run(gen, Signal::SIGKILL);
+            }
             RunEffect::Kill => {
                 if let Some(run) = self.table.runs.get(&gen) {
                     tracing::warn!(
@@ -362,6 +367,7 @@ impl Actor {
                 run.preload = Preload::Failed(e);
             }
             PreloadMessage::Stats { inflight } => run.inflight = Some(inflight),
+            PreloadMessage::Pong { seq } => self.on_pong(gen, seq),
             PreloadMessage::Drained => {
                 run.inflight = Some(0);
                 self.run_event(gen, RunEvent::Drained);

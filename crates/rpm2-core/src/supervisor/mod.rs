@@ -10,12 +10,14 @@ mod axm_book;
 mod calls;
 pub mod drain;
 mod env;
+mod health;
 mod info;
 mod lifecycle;
 mod module_env;
 pub mod notices;
 pub mod ops;
 mod os;
+mod replace;
 pub mod run;
 mod settle;
 pub(crate) mod state;
@@ -64,6 +66,8 @@ pub enum Msg {
     MemoryTick,
     /// A `trigger`'s wait for replies is over.
     TriggerDue { id: u64 },
+    /// Time to ping the workers' event loops (`health.rs`).
+    WatchdogTick,
 }
 
 /// The primitive operations `ops` composes.

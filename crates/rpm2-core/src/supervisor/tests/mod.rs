@@ -7,5 +7,6 @@
 mod axm;
 mod drain;
 mod harness;
+mod health;
 mod lifecycle;
 mod names;
