@@ -7,7 +7,7 @@ const { test, describe, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
-const { FIXTURES, makeHome, waitFor, waitServing, freePort, getJson, byName } = require('./helpers.js');
+const { FIXTURES, makeHome, waitFor, waitServing, freePort, get, getJson, byName } = require('./helpers.js');
 const { runLoad } = require('./load.js');
 
 const APP = path.join(FIXTURES, 'health-app.js');
@@ -58,6 +58,7 @@ describe('health', () => {
     const stats = await load.stop();
     // What the hung worker held when it hung: at most one request of each client.
     const failed = stats.newconn.failed + stats.keepalive.failed;
+    if (process.env.HEALTH_DEBUG) console.log(JSON.stringify(stats));
     assert.ok(failed <= 3, JSON.stringify(stats));
     const w0 = replaced.find((w) => w.pm_id === before[0].pm_id);
     assert.match(w0.pm2_env.restart_reason, /^event loop unresponsive for \d+ ms$/);
@@ -70,5 +71,89 @@ describe('health', () => {
     const log = fs.readFileSync(path.join(h.home, 'pm2.log'), 'utf8');
     assert.match(log, /App \[hang:0\] unresponsive for \d+ ms: replaced/);
     assert.equal(h.cli(['delete', 'hang']).code, 0);
+  });
+
+  test('a cluster worker whose health path answers 500 is replaced after the threshold', async () => {
+    const port = await freePort();
+    const sick = path.join(h.home, 'sick-once');
+    const file = ecosystem(h, 'sick', {
+      instances: 1,
+      exec_mode: 'cluster',
+      env: { PORT: String(port), SICK_ONCE_FILE: sick },
+      liveness_probe: { http_get: { path: '/health' }, period_ms: 200, failure_threshold: 2 },
+    });
+    assert.equal(h.cli(['start', file]).code, 0);
+    await waitFor(() => fs.existsSync(sick), { what: 'the sick worker started' });
+    const sickPid = Number(fs.readFileSync(sick, 'utf8'));
+    const [w] = await waitFor(
+      async () => {
+        const list = byName(await h.jlistAsync(), 'sick');
+        return list[0].pid !== sickPid && list[0].pm2_env.status === 'online' ? list : null;
+      },
+      { what: 'the sick worker replaced' },
+    );
+    assert.equal(w.pm2_env.restart_time, 1);
+    assert.equal(w.pm2_env.restart_reason, 'liveness probe failed 2 times: GET /health answered 500');
+    // The probe reached the sick worker itself, and the new one passes it.
+    assert.equal((await getJson(port)).pid, w.pid);
+    assert.equal(h.cli(['delete', 'sick']).code, 0);
+  });
+
+  test('a reload whose successor never passes readiness keeps the old worker and says why', async () => {
+    const port = await freePort();
+    const notReady = path.join(h.home, 'not-ready');
+    const file = ecosystem(h, 'gated', {
+      instances: 1,
+      exec_mode: 'cluster',
+      listen_timeout: 1500,
+      env: { PORT: String(port), NOT_READY_FILE: notReady },
+      readiness_probe: { http_get: { path: '/health', status: 200 }, period_ms: 1000 },
+    });
+    assert.equal(h.cli(['start', file]).code, 0);
+    await waitServing(port);
+    const [before] = byName(h.jlist(), 'gated');
+    fs.writeFileSync(notReady, '');
+    const r = h.cli(['reload', 'gated']);
+    assert.notEqual(r.code, 0, r.out);
+    assert.match(r.out, /readiness probe did not pass within listen_timeout \(1500 ms\): GET \/health answered 503/);
+    assert.match(r.out, /the old process keeps serving/);
+    const [after] = byName(h.jlist(), 'gated');
+    assert.equal(after.pid, before.pid);
+    assert.equal((await getJson(port)).pid, before.pid);
+    assert.equal(h.cli(['delete', 'gated']).code, 0);
+  });
+
+  test('a worker whose loop is slow but whose health is fine is not replaced', async () => {
+    const port = await freePort();
+    const file = ecosystem(h, 'slow', {
+      unresponsive_timeout: 1500,
+      env: { PORT: String(port), SLOW_LOOP_MS: '200' },
+      liveness_probe: { http_get: { path: '/health' }, period_ms: 300, timeout_ms: 1000, failure_threshold: 2 },
+    });
+    assert.equal(h.cli(['start', file]).code, 0);
+    await waitServing(port);
+    // Several blocks of its loop pass, each longer than a healthy ping.
+    const { pid } = await waitFor(
+      async () => {
+        const b = JSON.parse((await get(port, '/blocks')).body);
+        return b.blocks >= 4 ? b : null;
+      },
+      { what: 'four slow turns of its loop', interval: 200 },
+    );
+    const [w] = byName(h.jlist(), 'slow');
+    assert.equal(w.pid, pid);
+    assert.equal(w.pm2_env.restart_time, 0);
+    assert.equal(w.pm2_env.restart_reason, undefined);
+    assert.equal(typeof w.pm2_env.event_loop_lag_ms, 'number');
+    assert.match(h.cli(['describe', 'slow']).out, /event loop lag/);
+    assert.equal(h.cli(['delete', 'slow']).code, 0);
+  });
+
+  test('a probe that cannot work is a config error naming app and option; nothing starts', () => {
+    const file = ecosystem(h, 'bad', { readiness_probe: { http_get: { port: 3000 } } });
+    const r = h.cli(['start', file]);
+    assert.notEqual(r.code, 0);
+    assert.match(r.out, /app "bad": option "readiness_probe": http_get: needs a path/);
+    assert.deepEqual(byName(h.jlist(), 'bad'), []);
   });
 });

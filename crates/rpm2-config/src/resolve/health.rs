@@ -48,10 +48,12 @@ fn probe(app: &App<'_>, key: &str, spec: &AppSpec) -> Result<Option<Probe>, Conf
             "http_get" => http_get(v, spec).map_err(|m| err(format!("http_get: {m}")))?,
             "tcp_socket" => tcp_socket(v, spec).map_err(|m| err(format!("tcp_socket: {m}")))?,
             "exec" => exec(v).map_err(|m| err(format!("exec: {m}")))?,
-            other => return Err(err(format!(
+            other => {
+                return Err(err(format!(
                 "unknown probe kind or setting \"{other}\" (a probe has one of {CHECKS}, and {})",
                 SETTINGS.join(", ")
-            ))),
+            )))
+            }
         };
         if check.replace(parsed).is_some() {
             return Err(err(format!("has more than one check (one of {CHECKS})")));

@@ -64,6 +64,8 @@ impl Policy {
 struct PendingConn {
     seq: u64,
     conn: Conn,
+    /// The daemon's own health probe for this run: never routed elsewhere.
+    probe: bool,
 }
 
 /// One app's ports and routing state.
@@ -88,7 +90,11 @@ struct RunPorts {
     app: Arc<str>,
     pm_id: u32,
     link: SharedLink,
+    /// It takes new connections: `routable` (the supervisor's word) and
+    /// `ready` (its readiness probe passes, or it has none).
     eligible: bool,
+    routable: bool,
+    ready: bool,
     /// Listener keys this run has joined.
     keys: BTreeSet<String>,
     /// Handed over with `newconn`, waiting for `accepted`.
@@ -173,6 +179,8 @@ impl Primary {
                 pm_id,
                 link,
                 eligible: false,
+                routable: false,
+                ready: true,
                 keys: BTreeSet::new(),
                 pending: VecDeque::new(),
                 queued: VecDeque::new(),
@@ -185,9 +193,26 @@ impl Primary {
     /// Whether a run may get new connections (online and not draining).
     /// A run that stops taking them gives its queued ones to the others.
     pub fn set_eligible(&mut self, gen: Gen, eligible: bool) {
+        if let Some(run) = self.runs.get_mut(&gen) {
+            run.routable = eligible;
+            self.update_eligible(gen);
+        }
+    }
+
+    /// Whether a run's readiness probe passes (runs of apps without one
+    /// are ready): one that is not takes no connections.
+    pub fn set_ready(&mut self, gen: Gen, ready: bool) {
+        if let Some(run) = self.runs.get_mut(&gen) {
+            run.ready = ready;
+            self.update_eligible(gen);
+        }
+    }
+
+    fn update_eligible(&mut self, gen: Gen) {
         let Some(run) = self.runs.get_mut(&gen) else {
             return;
         };
+        let eligible = run.routable && run.ready;
         if run.eligible == eligible {
             return;
         }
@@ -219,7 +244,7 @@ impl Primary {
         self.set_eligible(gen, false);
         if let Some(run) = self.runs.remove(&gen) {
             if run.abandoned {
-                for pending in run.pending {
+                for pending in run.pending.into_iter().filter(|p| !p.probe) {
                     self.route(pending.conn);
                 }
             }
@@ -419,12 +444,70 @@ impl Primary {
             )
             .is_ok();
         if sent {
-            run.pending.push_back(PendingConn { seq, conn });
+            run.pending.push_back(PendingConn {
+                seq,
+                conn,
+                probe: false,
+            });
         } else {
             // Its channel is closed: it takes nothing more (no loop).
             self.set_eligible(gen, false);
             self.route(conn);
         }
+    }
+
+    /// The listener key of `port` that run `gen` has joined.
+    fn key_on(&self, gen: Gen, port: u16) -> Option<&String> {
+        let port = port.to_string();
+        self.runs.get(&gen)?.keys.iter().find(|key| {
+            // `${address}:${port}:${addressType}:${fd}`; the address may hold colons.
+            key.rsplit(':').nth(2) == Some(port.as_str())
+        })
+    }
+
+    /// Whether run `gen` listens on `port` (a TCP probe in cluster mode:
+    /// the socket is ours, so a connect would always succeed).
+    #[must_use]
+    pub fn listens_on(&self, gen: Gen, port: u16) -> bool {
+        self.key_on(gen, port).is_some()
+    }
+
+    /// Hand run `gen` a connection the daemon made itself (one end of a
+    /// socketpair; a health probe) as if it came in on `port`, whether or
+    /// not the run takes connections now. A refusal is not routed elsewhere.
+    pub fn hand_probe(
+        &mut self,
+        gen: Gen,
+        port: u16,
+        fd: std::os::fd::OwnedFd,
+    ) -> Result<(), String> {
+        let Some(key) = self.key_on(gen, port).cloned() else {
+            return Err(format!("the worker does not listen on port {port}"));
+        };
+        let seq = self.next_seq(gen);
+        let Some(run) = self.runs.get_mut(&gen) else {
+            return Err("the worker has no channel".into());
+        };
+        let conn = Conn {
+            fd: Arc::new(fd),
+            peer: None,
+            forwarded: None,
+            app: Arc::clone(&run.app),
+            key: Arc::from(key.as_str()),
+            refusals: 0,
+        };
+        run.link
+            .send_handle_line(
+                rpm2_node_ipc::handoff::newconn_line(&conn.key, seq),
+                Arc::clone(&conn.fd),
+            )
+            .map_err(|e| format!("cannot hand the probe to the worker: {e}"))?;
+        run.pending.push_back(PendingConn {
+            seq,
+            conn,
+            probe: true,
+        });
+        Ok(())
     }
 
     /// The worker answered a `newconn`.
@@ -441,7 +524,7 @@ impl Primary {
         };
         let next = run.queued.pop_front();
         let app = Arc::clone(&pending.conn.app);
-        if !accepted {
+        if !accepted && !pending.probe {
             let mut conn = pending.conn;
             conn.refusals += 1;
             if conn.refusals < MAX_REFUSALS {

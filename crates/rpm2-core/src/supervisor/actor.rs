@@ -128,6 +128,8 @@ impl Actor {
             Msg::MemoryTick => self.on_memory_tick(),
             Msg::TriggerDue { id } => self.trigger_due(id),
             Msg::WatchdogTick => self.on_watchdog_tick(),
+            Msg::ProbeDue { gen, kind } => self.on_probe_due(gen, kind),
+            Msg::ProbeDone { gen, kind, result } => self.on_probe_done(gen, kind, result),
         }
     }
 

@@ -36,6 +36,8 @@ pub struct RunHealth {
     waiting: Option<(u64, Instant)>,
     /// The last ping's round trip.
     lag: Option<Duration>,
+    /// Readiness and liveness probes (`probe.rs`).
+    pub probes: super::probe::Probes,
 }
 
 impl RunHealth {

@@ -17,6 +17,7 @@ mod module_env;
 pub mod notices;
 pub mod ops;
 mod os;
+mod probe;
 mod replace;
 pub mod run;
 mod settle;
@@ -68,6 +69,14 @@ pub enum Msg {
     TriggerDue { id: u64 },
     /// Time to ping the workers' event loops (`health.rs`).
     WatchdogTick,
+    /// Time for a run's probe (`probe.rs`).
+    ProbeDue { gen: Gen, kind: probe::ProbeKind },
+    /// A run's probe ended.
+    ProbeDone {
+        gen: Gen,
+        kind: probe::ProbeKind,
+        result: Result<(), String>,
+    },
 }
 
 /// The primitive operations `ops` composes.
