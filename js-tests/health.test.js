@@ -77,25 +77,29 @@ describe('health', () => {
     const port = await freePort();
     const sick = path.join(h.home, 'sick-once');
     const file = ecosystem(h, 'sick', {
-      instances: 1,
+      instances: 2,
       exec_mode: 'cluster',
       env: { PORT: String(port), SICK_ONCE_FILE: sick },
       liveness_probe: { http_get: { path: '/health' }, period_ms: 200, failure_threshold: 2 },
     });
     assert.equal(h.cli(['start', file]).code, 0);
-    await waitFor(() => fs.existsSync(sick), { what: 'the sick worker started' });
+    await waitFor(() => fs.existsSync(sick) && fs.readFileSync(sick, 'utf8'), { what: 'the sick worker started' });
     const sickPid = Number(fs.readFileSync(sick, 'utf8'));
-    const [w] = await waitFor(
+    const before = byName(h.jlist(), 'sick');
+    const list = await waitFor(
       async () => {
-        const list = byName(await h.jlistAsync(), 'sick');
-        return list[0].pid !== sickPid && list[0].pm2_env.status === 'online' ? list : null;
+        const l = byName(await h.jlistAsync(), 'sick');
+        return l.every((w) => w.pid !== sickPid && w.pm2_env.status === 'online') ? l : null;
       },
       { what: 'the sick worker replaced' },
     );
-    assert.equal(w.pm2_env.restart_time, 1);
-    assert.equal(w.pm2_env.restart_reason, 'liveness probe failed 2 times: GET /health answered 500');
-    // The probe reached the sick worker itself, and the new one passes it.
-    assert.equal((await getJson(port)).pid, w.pid);
+    const replaced = list.find((w) => w.pm_id === before.find((b) => b.pid === sickPid).pm_id);
+    assert.equal(replaced.pm2_env.restart_time, 1);
+    assert.equal(replaced.pm2_env.restart_reason, 'liveness probe failed 2 times: GET /health answered 500');
+    // Each probe reached its own worker: the healthy one was never failed.
+    const healthy = list.find((w) => w !== replaced);
+    assert.equal(healthy.pm2_env.restart_time, 0);
+    assert.equal(healthy.pid, before.find((b) => b.pid !== sickPid).pid);
     assert.equal(h.cli(['delete', 'sick']).code, 0);
   });
 

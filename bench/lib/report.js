@@ -57,6 +57,12 @@ const ROWS = [
   ['rotation', 'daemonCpuPct_off', 'rpm2 daemon CPU, rotation off (% core)', {}],
   ['rotation', 'daemonCpuPct_on', 'rpm2 daemon CPU, rotating every 4 MB (% core)', {}],
   ['rotation', 'cpuPerLineRatio', '  daemon CPU per line, on / off (read the median)', {}],
+  ['watchdog', 'daemonCpuPct_on', 'rpm2 daemon CPU, 10 idle workers, watchdog on (% core)', {}],
+  ['watchdog', 'daemonCpuPct_off', 'rpm2 daemon CPU, 10 idle workers, unresponsive_timeout 0 (% core)', {}],
+  ['watchdog', 'workerCpuPct_on', 'rpm2 idle worker CPU, watchdog on (% core, per worker)', {}],
+  ['watchdog', 'workerCpuPct_off', 'rpm2 idle worker CPU, watchdog off (% core, per worker)', {}],
+  ['watchdog', 'daemonUsPerWorkerSec', '  watchdog cost in the daemon (µs CPU per worker per s)', {}],
+  ['watchdog', 'workerUsPerSec', '  watchdog cost in a worker (µs CPU per s)', {}],
 ];
 
 const pick = (rounds, key) => (rounds || []).map((r) => (r && typeof r[key] === 'number' ? r[key] : null));

@@ -465,6 +465,16 @@ impl Primary {
         })
     }
 
+    /// Whether run `gen`'s app routes connections through the daemon (not
+    /// `NODE_CLUSTER_SCHED_POLICY=none`, where workers accept themselves).
+    #[must_use]
+    pub fn routes(&self, gen: Gen) -> bool {
+        self.runs
+            .get(&gen)
+            .and_then(|r| self.apps.get(&r.app))
+            .is_some_and(|a| !a.policy.shared_streams)
+    }
+
     /// Whether run `gen` listens on `port` (a TCP probe in cluster mode:
     /// the socket is ours, so a connect would always succeed).
     #[must_use]

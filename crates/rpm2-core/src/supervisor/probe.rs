@@ -19,7 +19,9 @@
 //! the worker exactly like an accepted connection (`Primary::hand_probe`)
 //! and speaks HTTP on the other. No port, no listener and no accept of our
 //! own; the worker's server sees an ordinary connection (from a Unix
-//! socket, so without a remote address).
+//! socket, so without a remote address). Apps whose workers accept on a
+//! shared socket (`NODE_CLUSTER_SCHED_POLICY=none`) are probed through
+//! their port, as fork workers are: the kernel picks the worker.
 
 use std::future::Future;
 use std::os::fd::OwnedFd;
@@ -148,11 +150,14 @@ impl Actor {
         let Some(probe) = probe_of(spec, kind).cloned() else {
             return;
         };
+        // Workers that accept on a shared socket (`NODE_CLUSTER_SCHED_POLICY=
+        // none`) are probed through the port, like fork workers.
+        let routed = run.cluster && self.primary.routes(gen);
         let check: Check = match &probe.check {
             ProbeCheck::HttpGet { path, port, status } => {
                 let request = http_request(path, *port);
                 let expected = *status;
-                if run.cluster {
+                if routed {
                     match std::os::unix::net::UnixStream::pair() {
                         Ok((ours, theirs)) => {
                             let handed = theirs
@@ -183,7 +188,7 @@ impl Actor {
                     })
                 }
             }
-            ProbeCheck::TcpSocket { port } if run.cluster => {
+            ProbeCheck::TcpSocket { port } if routed => {
                 let result = if self.primary.listens_on(gen, *port) {
                     Ok(())
                 } else {

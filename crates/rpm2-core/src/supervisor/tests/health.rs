@@ -180,3 +180,47 @@ async fn a_successor_whose_readiness_never_passed_fails_the_reload_and_the_old_r
     );
     assert!(h.phase(new).exit_expected(), "the successor is stopped");
 }
+
+#[tokio::test(start_paused = true)]
+async fn with_a_readiness_probe_listening_is_not_ready_and_listen_timeout_fails_the_reload() {
+    use crate::supervisor::run::RunPhase;
+    use rpm2_proto::health::{Probe, ProbeCheck};
+    let mut h = Harness::new();
+    let mut spec = node_app(cluster_app("g", 1), 0);
+    spec.wait_ready = false;
+    // The fake worker never asks to listen, so this never passes.
+    spec.readiness_probe = Some(Probe::new(ProbeCheck::TcpSocket { port: 8000 }));
+    let id = h.start(spec).await[0];
+    let old = h.serving(id);
+    online_and_listening(&mut h, old).await;
+    assert_eq!(h.status(id), WorkerStatus::Online);
+    assert_eq!(h.phase(old), RunPhase::Online, "listening does not count");
+    h.advance(3000).await;
+    assert_eq!(h.phase(old), RunPhase::Online, "nor does listen_timeout");
+    let mut reloaded = h.reload(id);
+    h.settle().await;
+    let new = h.newest_run();
+    online_and_listening(&mut h, new).await;
+    h.advance(3000).await;
+    assert_eq!(h.state(id), WorkerState::Online { run: old });
+    let err = answered(&mut reloaded).unwrap().unwrap_err();
+    assert!(
+        err.message.contains(
+            "the readiness probe did not pass within listen_timeout (3000 ms): the worker does not listen on port 8000"
+        ),
+        "{err:?}"
+    );
+}
+
+async fn online_and_listening(h: &mut Harness, run: Gen) {
+    h.says(
+        run,
+        json!({"cmd": "NODE_CLUSTER", "act": "online", "seq": 0}),
+    )
+    .await;
+    h.says(
+        run,
+        json!({"cmd": "NODE_CLUSTER", "act": "listening", "seq": 1, "addressType": 4, "port": 8000, "address": null}),
+    )
+    .await;
+}
