@@ -12,7 +12,8 @@ impl Life {
     /// first, while the others serve); one whose loop still runs is
     /// reloaded (it keeps serving until the successor is ready). Fork:
     /// the port is the run's own, so it goes first (killed when hung,
-    /// drained otherwise), then the worker starts again.
+    /// drained otherwise), then the worker starts again. With
+    /// `autorestart: false` it is only ended.
     pub(super) fn replace(&mut self, run: Gen, hung: bool, cx: &mut Context<'_>) -> Vec<Effect> {
         use WorkerState as S;
         let cluster = cx.spec.exec_mode == ExecMode::Cluster && cx.spec.node;
@@ -20,6 +21,19 @@ impl Life {
             event: "restart",
             manually: false,
         };
+        if !cx.spec.autorestart {
+            // Restarts are not wanted: it only goes.
+            self.state = S::Stopping {
+                run,
+                then: AfterStop::Stay,
+            };
+            let end = if hung {
+                Effect::AbandonRun(run)
+            } else {
+                Effect::StopRun(run)
+            };
+            return vec![end];
+        }
         match (cluster, hung) {
             (true, true) => {
                 let successor = cx.fresh_id();

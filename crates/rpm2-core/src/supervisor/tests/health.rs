@@ -224,3 +224,20 @@ async fn online_and_listening(h: &mut Harness, run: Gen) {
     )
     .await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn with_autorestart_false_a_hung_worker_is_only_killed() {
+    let mut h = Harness::new();
+    let mut spec = node_app(fork_app("once"), 1000);
+    spec.autorestart = false;
+    let id = h.start(spec).await[0];
+    let run = h.serving(id);
+    hello(&mut h, run).await;
+    tick(&mut h).await;
+    h.advance(1000).await;
+    tick(&mut h).await;
+    assert_eq!(h.signals_to(h.pid(run)), [Signal::SIGKILL]);
+    h.exit(run, None, Some(9)).await;
+    assert_eq!(h.status(id), WorkerStatus::Stopped);
+    assert_eq!(h.spawns(), 1);
+}
