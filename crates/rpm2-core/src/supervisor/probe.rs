@@ -135,12 +135,14 @@ impl Actor {
     }
 
     pub(crate) fn on_probe_due(&mut self, gen: Gen, kind: ProbeKind) {
-        let Some(run) = self.table.runs.get(&gen) else {
+        let Some(run) = self.table.runs.get_mut(&gen) else {
             return;
         };
-        if run.phase.exit_expected() {
+        // One at a time: a due probe while one runs waits for the next turn.
+        if run.phase.exit_expected() || run.health.probes.of(kind).in_flight {
             return;
         }
+        let run = &*run;
         let Some(w) = self.table.workers.get(&run.pm_id) else {
             return;
         };
@@ -230,12 +232,8 @@ impl Actor {
                 })
             }
         };
-        let Some(run) = self.table.runs.get_mut(&gen) else {
-            return;
-        };
-        let state = run.health.probes.of(kind);
-        if std::mem::replace(&mut state.in_flight, true) {
-            return;
+        if let Some(run) = self.table.runs.get_mut(&gen) {
+            run.health.probes.of(kind).in_flight = true;
         }
         let tx = self.tx.clone();
         let timeout = Duration::from_millis(probe.timeout_ms);
