@@ -58,7 +58,6 @@ describe('health', () => {
     const stats = await load.stop();
     // What the hung worker held when it hung: at most one request of each client.
     const failed = stats.newconn.failed + stats.keepalive.failed;
-    if (process.env.HEALTH_DEBUG) console.log(JSON.stringify(stats));
     assert.ok(failed <= 3, JSON.stringify(stats));
     const w0 = replaced.find((w) => w.pm_id === before[0].pm_id);
     assert.match(w0.pm2_env.restart_reason, /^event loop unresponsive for \d+ ms$/);
