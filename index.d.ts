@@ -81,6 +81,10 @@ declare namespace rpm2 {
     drain?: boolean;
     /** rpm2: HTTP requests in flight, as the drain preload last reported. */
     inflight_requests?: number;
+    /** rpm2: the event-loop lag of the worker's process (the watchdog's last ping), in ms. */
+    event_loop_lag_ms?: number;
+    /** rpm2: why rpm2 last replaced the worker on its own (watchdog, liveness probe). */
+    restart_reason?: string;
     /** `version` of the nearest package.json, `'N/A'` without one. */
     version: string;
     /** Node apps: the version of the interpreter that runs them. */
@@ -151,8 +155,26 @@ declare namespace rpm2 {
     sticky?: boolean | 'ip' | 'forwarded';
     /** rpm2: `false` to run Node workers without the drain preload. */
     drain?: boolean;
+    /** rpm2: ms a Node worker's event loop may stay silent before it is replaced (30000; 0: off). */
+    unresponsive_timeout?: number;
+    /** rpm2: a worker gets connections, and counts as ready in a reload, once this passes. */
+    readiness_probe?: Probe;
+    /** rpm2: `failure_threshold` failures in a row replace the worker. */
+    liveness_probe?: Probe;
     [option: string]: unknown;
   }
+
+  /** rpm2: a health probe (README, "Health checks"): one check and its timing. */
+  type Probe = (
+    | { http_get: { path: string; port?: number; status?: number } }
+    | { tcp_socket: { port?: number } }
+    | { exec: { command: string | string[] } }
+  ) & {
+    period_ms?: number;
+    timeout_ms?: number;
+    failure_threshold?: number;
+    initial_delay_ms?: number;
+  };
 
   /** `start`'s second argument: CLI-style flags applied over every app. */
   interface StartFlags extends Omit<StartOptions, 'env'> {

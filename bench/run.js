@@ -2,7 +2,7 @@
 'use strict';
 // rpm2 vs pm2 benchmark on the seed app (see bench/README.md).
 //   npm run bench -- [--quick] [--rounds N] [--only rss,cli,...] [--out results.json]
-//   sections: rss cli cold throughput latency preload reload crash logs rotation install
+//   sections: rss cli cold throughput latency preload reload crash logs rotation install watchdog
 // Products run in alternation (rpm2, pm2, then the plain-node reference) in
 // every round; each run has its own temp home and free ports, and every
 // daemon we start is killed in `finally`, on SIGINT/SIGTERM and at exit.
@@ -20,7 +20,8 @@ const { summarize, table } = require('./lib/report');
 const { latency, preload } = require('./lib/latency');
 const { rotation } = require('./lib/rotation');
 const { install } = require('./lib/install');
-const ALL = { rss: sections.rss, cli: sections.cli, cold: sections.cold, throughput, latency, preload, reload: sections.reload, crash: sections.crash, logs: sections.logs, rotation, install };
+const { watchdog } = require('./lib/watchdog');
+const ALL = { rss: sections.rss, cli: sections.cli, cold: sections.cold, throughput, latency, preload, reload: sections.reload, crash: sections.crash, logs: sections.logs, rotation, install, watchdog };
 
 function parseArgs(argv) {
   const a = { quick: false, out: null, only: Object.keys(ALL), rounds: null };

@@ -48,6 +48,7 @@ const RPM2_ONLY = {
   sticky: "rpm2's sticky sessions",
   drain: "rpm2's drain preload is on",
   inflight_requests: "rpm2's drain preload reports requests in flight",
+  event_loop_lag_ms: "rpm2's event-loop watchdog",
 };
 /** Objects whose content is not compared, only their type: pm2 injects
  * @pm2/io into every app, which fills them with its internal metrics and
@@ -259,7 +260,7 @@ test("the API's list and describe give jlist's shape", async () => {
   const { list, desc } = JSON.parse(r.stdout);
   const jlist = h.jlist();
   const shape = (v) => JSON.stringify(v, (k, x) => (x !== null && typeof x === 'object' ? x : typeOf(x)));
-  const bare = (ps) => ps.map((p) => ({ ...p, monit: null, pm2_env: { ...p.pm2_env, inflight_requests: null } }));
+  const bare = (ps) => ps.map((p) => ({ ...p, monit: null, pm2_env: { ...p.pm2_env, inflight_requests: null, event_loop_lag_ms: null } }));
   assert.equal(shape(bare(list)), shape(bare(jlist)));
   assert.equal(desc.length, 2);
   assert.equal(shape(bare(desc)), shape(bare(jlist.filter((p) => p.name === 'web'))));

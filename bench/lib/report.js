@@ -64,6 +64,12 @@ const ROWS = [
   ['install', 'globalMs', '`--version` via a global install vs pm2 .bin (ms)', {}, 'binMs'],
   ['install', 'nativeMs', '`--version`, native executable vs pm2 .bin (ms)', {}, 'binMs'],
   ['install', 'jsLauncherMs', '`--version` via the JS launcher bin/rpm2.js vs pm2 .bin (ms)', {}, 'binMs'],
+  ['watchdog', 'daemonCpuPct_on', 'rpm2 daemon CPU, 10 idle workers, watchdog on (% core)', {}],
+  ['watchdog', 'daemonCpuPct_off', 'rpm2 daemon CPU, 10 idle workers, unresponsive_timeout 0 (% core)', {}],
+  ['watchdog', 'workerCpuPct_on', 'rpm2 idle worker CPU, watchdog on (% core, per worker)', {}],
+  ['watchdog', 'workerCpuPct_off', 'rpm2 idle worker CPU, watchdog off (% core, per worker)', {}],
+  ['watchdog', 'daemonUsPerWorkerSec', '  watchdog cost in the daemon (µs CPU per worker per s)', {}],
+  ['watchdog', 'workerUsPerSec', '  watchdog cost in a worker (µs CPU per s)', {}],
 ];
 
 const pick = (rounds, key) => (rounds || []).map((r) => (r && typeof r[key] === 'number' ? r[key] : null));

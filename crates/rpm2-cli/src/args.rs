@@ -306,6 +306,10 @@ pub struct StartArgs {
     /// ms to wait for ready/listening (default 3000)
     #[arg(long = "listen-timeout")]
     pub listen_timeout: Option<u64>,
+    /// ms a Node worker's event loop may leave the daemon's ping
+    /// unanswered before it is replaced (default 30000; 0: no watchdog)
+    #[arg(long = "unresponsive-timeout")]
+    pub unresponsive_timeout: Option<u64>,
     /// Wait for process.send('ready')
     #[arg(long = "wait-ready")]
     pub wait_ready: bool,

@@ -26,8 +26,8 @@ pub(crate) enum Kind {
 }
 
 /// pm2 7's per-app options (schema.json plus keys handled in code:
-/// `autostart`, `stop_exit_codes`, `namespace`), and rpm2's `sticky` and
-/// `drain`.
+/// `autostart`, `stop_exit_codes`, `namespace`), and rpm2's `sticky`,
+/// `drain` and health options.
 pub(crate) const KNOWN: &[(&str, Kind)] = &[
     ("script", Kind::Str),
     ("name", Kind::Str),
@@ -75,6 +75,9 @@ pub(crate) const KNOWN: &[(&str, Kind)] = &[
     ("listen_timeout", Kind::Num),
     ("sticky", Kind::Special),
     ("drain", Kind::Bool),
+    ("unresponsive_timeout", Kind::Num),
+    ("readiness_probe", Kind::Special),
+    ("liveness_probe", Kind::Special),
     ("source_map_support", Kind::Bool),
     ("disable_source_map_support", Kind::Bool),
     ("uid", Kind::StrOrNum),

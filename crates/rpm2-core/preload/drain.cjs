@@ -13,6 +13,10 @@
 // - once no request is in flight and no HTTP connection is open, it tells
 //   the daemon (`NODE_RPM2_DRAINED`), which then interrupts it at once.
 //
+// It answers the daemon's watchdog ping (`NODE_RPM2_PING`, every second)
+// with `NODE_RPM2_PONG` from the event loop: the daemon measures the loop's
+// lag and replaces a worker whose loop stopped answering.
+//
 // It also reports the number of requests in flight (at most every 500 ms,
 // only when it changed), and at start the app's name as `@pm2/io`'s
 // configuration message, which pm2's injected agent sends for every Node
@@ -196,7 +200,11 @@ function install(send) {
     checkDrained();
   };
 
+  // The watchdog: the daemon pings, we answer from the event loop, so a
+  // loop that is blocked answers late or never. No timer of our own.
   process.on('internalMessage', (msg) => {
-    if (msg && msg.cmd === 'NODE_RPM2_DRAIN') drain(Number(msg.linger));
+    if (!msg) return;
+    if (msg.cmd === 'NODE_RPM2_PING') send({ cmd: 'NODE_RPM2_PONG', seq: msg.seq });
+    else if (msg.cmd === 'NODE_RPM2_DRAIN') drain(Number(msg.linger));
   });
 }

@@ -105,6 +105,8 @@ pub const PM2_ENV_TYPED_KEYS: &[&str] = &[
     "sticky",
     "drain",
     "inflight_requests",
+    "event_loop_lag_ms",
+    "restart_reason",
     "log_error",
     "kill_timeout",
     "listen_timeout",
@@ -191,6 +193,14 @@ pub struct Pm2Env {
     /// preload last reported (at most every 500 ms); absent without it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inflight_requests: Option<u32>,
+    /// The event-loop lag of the worker's serving process: the time its
+    /// preload took to answer the daemon's last ping (or, while a ping is
+    /// unanswered, the time since it was sent); absent without the watchdog.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_loop_lag_ms: Option<u64>,
+    /// Why rpm2 last replaced the worker on its own (watchdog, liveness probe).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart_reason: Option<String>,
     /// A log file of the worker's last start could not be opened: its
     /// output to that file is lost until it starts again (rpm2's addition).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -301,6 +311,8 @@ mod tests {
             sticky: Sticky::Off,
             drain: true,
             inflight_requests: Some(0),
+            event_loop_lag_ms: Some(1),
+            restart_reason: Some(String::new()),
             log_error: Some(String::new()),
             kill_timeout: 1,
             listen_timeout: 1,

@@ -10,6 +10,7 @@
 
 pub mod code;
 pub mod frame;
+pub mod health;
 pub mod info;
 mod names;
 pub mod rpc;
@@ -19,6 +20,7 @@ pub mod spec;
 pub mod target;
 mod text;
 
+pub use health::{Probe, ProbeCheck};
 pub use info::{Monit, Pm2Env, ProcessInfo, WorkerStatus};
 pub use names::file_safe_name;
 pub use rpc::{

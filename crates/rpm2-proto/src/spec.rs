@@ -194,6 +194,17 @@ pub struct AppSpec {
     /// reload ends keep-alive connections cleanly; `drain: false` opts out.
     #[serde(default = "yes")]
     pub drain: bool,
+    /// Node workers with the preload: replaced when their event loop has
+    /// not answered the daemon's ping for this long (ms; 0: no watchdog).
+    #[serde(default = "crate::health::default_unresponsive_timeout")]
+    pub unresponsive_timeout_ms: u64,
+    /// A worker gets connections, and counts as ready in a reload, only
+    /// once this passes (instead of `listening` / `'ready'`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub readiness_probe: Option<crate::health::Probe>,
+    /// `failure_threshold` failures in a row replace the worker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub liveness_probe: Option<crate::health::Probe>,
     pub out_file: LogTarget,
     pub error_file: LogTarget,
     /// Combined out+err file, if any.
@@ -256,6 +267,9 @@ impl AppSpec {
             gid: None,
             sticky: Sticky::Off,
             drain: true,
+            unresponsive_timeout_ms: crate::health::defaults::UNRESPONSIVE_TIMEOUT_MS,
+            readiness_probe: None,
+            liveness_probe: None,
             out_file: LogTarget::Default,
             error_file: LogTarget::Default,
             log_file: None,

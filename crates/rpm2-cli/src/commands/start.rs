@@ -143,6 +143,9 @@ pub(crate) fn overrides(a: &StartArgs) -> Map<String, Value> {
     if let Some(v) = a.listen_timeout {
         put("listen_timeout", json!(v));
     }
+    if let Some(v) = a.unresponsive_timeout {
+        put("unresponsive_timeout", json!(v));
+    }
     if a.wait_ready {
         put("wait_ready", json!(true));
     }

@@ -102,6 +102,14 @@ pub fn draw_metadata(frame: &mut Frame, p: Option<&ProcessInfo>, now_ms: u64, ar
             Span::raw(env.unstable_restarts.to_string()),
             false,
         ),
+        (
+            "Event loop lag",
+            Span::raw(
+                env.event_loop_lag_ms
+                    .map_or_else(|| "N/A".to_owned(), |ms| format!("{ms} ms")),
+            ),
+            false,
+        ),
         ("Out log", Span::raw(env.pm_out_log_path.clone()), true),
         ("Namespace", Span::raw(env.namespace.clone()), false),
         ("Error log", Span::raw(env.pm_err_log_path.clone()), true),

@@ -166,6 +166,7 @@ fn metadata_shows_what_describe_does() {
         "Script args       --port 3000",
         "Exec cwd          /srv/api",
         "Node.js version   20.11.1",
+        "Event loop lag    N/A",
     ] {
         assert!(text.contains(expected), "{expected:?} in\n{text}");
     }

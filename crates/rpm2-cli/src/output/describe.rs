@@ -82,6 +82,12 @@ pub fn render_describe(p: &ProcessInfo, now_ms: u64, local_env: &[(String, Strin
     if let Some(n) = env.inflight_requests {
         rows.push(("requests in flight", n.to_string()));
     }
+    if let Some(ms) = env.event_loop_lag_ms {
+        rows.push(("event loop lag", format!("{ms} ms")));
+    }
+    if let Some(why) = &env.restart_reason {
+        rows.push(("restart reason", why.clone()));
+    }
     if let Some(e) = &env.log_error {
         rows.push(("log error", e.clone()));
     }
@@ -308,6 +314,21 @@ mod tests {
         assert_eq!(get("sticky"), Some("forwarded"));
         assert_eq!(get("requests in flight"), Some("4"));
         assert_eq!(get("drain"), Some("✘"));
+        assert_eq!(get("event loop lag"), None);
+    }
+
+    #[test]
+    fn event_loop_lag_and_restart_reason_show_when_known() {
+        let p = proc_with(
+            r#"{"event_loop_lag_ms": 12, "restart_reason": "event loop unresponsive for 1500 ms"}"#,
+        );
+        let got = rows(&render_describe(&p, 1_700_000_300_000, &[]));
+        let get = |k: &str| got.iter().find(|(l, _)| l == k).map(|(_, v)| v.as_str());
+        assert_eq!(get("event loop lag"), Some("12 ms"));
+        assert_eq!(
+            get("restart reason"),
+            Some("event loop unresponsive for 1500 ms")
+        );
     }
 
     #[test]

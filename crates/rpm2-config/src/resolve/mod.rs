@@ -11,6 +11,7 @@
 //! | command line | `args`, `node_args`, `namespace`, `instance_var`, `increment_var` | here |
 //! | environment | `filter_env`, `env`, `env_<name>`, `port` (+ the deploy env) | `environment` |
 //! | restart policy | `autorestart`, `min_uptime`, `max_restarts`, delays, `stop_exit_codes`, `kill_timeout`, `wait_ready`, … | `policy` |
+//! | health | `unresponsive_timeout`, `readiness_probe`, `liveness_probe` | `health` |
 //! | logs | `out_file`, `error_file`, `log_file`, `merge_logs`, `log_date_format`, … | `logs` |
 //! | triggers | `max_memory_restart`, `cron_restart`, `watch`, `ignore_watch`, `watch_delay` | `policy` |
 //!
@@ -32,6 +33,7 @@ use crate::{LoadOptions, Loaded};
 
 pub(crate) mod clashes;
 mod environment;
+mod health;
 mod logs;
 mod policy;
 mod program;
@@ -279,6 +281,7 @@ pub(crate) fn resolve_app(
     environment::check_size(&app, &spec.env)?;
     spec.interpreter = program.interpreter;
     policy::restart_policy(&app, &mut spec)?;
+    health::health(&app, &mut spec)?;
     logs::logs(&app, ctx, &cwd, &scale, &mut spec)?;
     policy::triggers(&app, ctx, &cwd, &mut spec)?;
     spec.version = spec.script.parent().and_then(package_version);

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use super::*;
 
 mod formats;
+mod health;
 mod options;
 mod props;
 

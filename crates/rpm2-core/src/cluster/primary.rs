@@ -64,6 +64,8 @@ impl Policy {
 struct PendingConn {
     seq: u64,
     conn: Conn,
+    /// The daemon's own health probe for this run: never routed elsewhere.
+    probe: bool,
 }
 
 /// One app's ports and routing state.
@@ -88,7 +90,11 @@ struct RunPorts {
     app: Arc<str>,
     pm_id: u32,
     link: SharedLink,
+    /// It takes new connections: `routable` (the supervisor's word) and
+    /// `ready` (its readiness probe passes, or it has none).
     eligible: bool,
+    routable: bool,
+    ready: bool,
     /// Listener keys this run has joined.
     keys: BTreeSet<String>,
     /// Handed over with `newconn`, waiting for `accepted`.
@@ -99,6 +105,8 @@ struct RunPorts {
     next_seq: u64,
     /// Connections this run accepted (the metrics' hand-off counter).
     handed_off: u64,
+    /// Killed while hung: what it left unanswered goes to others at detach.
+    abandoned: bool,
 }
 
 impl RunPorts {
@@ -173,11 +181,14 @@ impl Primary {
                 pm_id,
                 link,
                 eligible: false,
+                routable: false,
+                ready: true,
                 keys: BTreeSet::new(),
                 pending: VecDeque::new(),
                 queued: VecDeque::new(),
                 next_seq: 0,
                 handed_off: 0,
+                abandoned: false,
             },
         );
     }
@@ -185,9 +196,26 @@ impl Primary {
     /// Whether a run may get new connections (online and not draining).
     /// A run that stops taking them gives its queued ones to the others.
     pub fn set_eligible(&mut self, gen: Gen, eligible: bool) {
+        if let Some(run) = self.runs.get_mut(&gen) {
+            run.routable = eligible;
+            self.update_eligible(gen);
+        }
+    }
+
+    /// Whether a run's readiness probe passes (runs of apps without one
+    /// are ready): one that is not takes no connections.
+    pub fn set_ready(&mut self, gen: Gen, ready: bool) {
+        if let Some(run) = self.runs.get_mut(&gen) {
+            run.ready = ready;
+            self.update_eligible(gen);
+        }
+    }
+
+    fn update_eligible(&mut self, gen: Gen) {
         let Some(run) = self.runs.get_mut(&gen) else {
             return;
         };
+        let eligible = run.routable && run.ready;
         if run.eligible == eligible {
             return;
         }
@@ -213,10 +241,29 @@ impl Primary {
     }
 
     /// A run is gone: a connection handed over but unanswered is dropped
-    /// (the worker may have read from it); queued ones go to the others.
+    /// (the worker may have read from it), unless the run was abandoned;
+    /// queued ones go to the others.
     pub fn detach(&mut self, gen: Gen) {
         self.set_eligible(gen, false);
-        self.runs.remove(&gen);
+        if let Some(run) = self.runs.remove(&gen) {
+            if run.abandoned {
+                for pending in run.pending.into_iter().filter(|p| !p.probe) {
+                    self.route(pending.conn);
+                }
+            }
+        }
+    }
+
+    /// A hung run is being killed (SIGKILL, no drain): no new connections
+    /// from now on, and the ones it has not answered go to other runs once
+    /// it is gone. Node answers `newconn` before it reads the connection,
+    /// and a killed process runs no more code, so no other reader can
+    /// have touched them.
+    pub fn abandon(&mut self, gen: Gen) {
+        self.set_eligible(gen, false);
+        if let Some(run) = self.runs.get_mut(&gen) {
+            run.abandoned = true;
+        }
     }
 
     /// The message number for the next message to a run.
@@ -411,12 +458,25 @@ impl Primary {
             )
             .is_ok();
         if sent {
-            run.pending.push_back(PendingConn { seq, conn });
+            run.pending.push_back(PendingConn {
+                seq,
+                conn,
+                probe: false,
+            });
         } else {
             // Its channel is closed: it takes nothing more (no loop).
             self.set_eligible(gen, false);
             self.route(conn);
         }
+    }
+
+    /// The listener key of `port` that run `gen` has joined.
+    fn key_on(&self, gen: Gen, port: u16) -> Option<&String> {
+        let port = port.to_string();
+        self.runs.get(&gen)?.keys.iter().find(|key| {
+            // `${address}:${port}:${addressType}:${fd}`; the address may hold colons.
+            key.rsplit(':').nth(2) == Some(port.as_str())
+        })
     }
 
     /// The worker answered a `newconn`.
@@ -434,7 +494,7 @@ impl Primary {
         run.handed_off += u64::from(accepted);
         let next = run.queued.pop_front();
         let app = Arc::clone(&pending.conn.app);
-        if !accepted {
+        if !accepted && !pending.probe {
             let mut conn = pending.conn;
             conn.refusals += 1;
             if conn.refusals < MAX_REFUSALS {
@@ -526,6 +586,9 @@ pub fn sticky_hash(ip: Option<IpAddr>) -> u64 {
 
 #[path = "primary_handover.rs"]
 mod handover;
+// Health probes and hung runs (`supervisor/probe.rs`, `health.rs`).
+#[path = "primary_health.rs"]
+mod health;
 
 #[cfg(test)]
 #[path = "primary_tests.rs"]

@@ -297,3 +297,58 @@ fn sticky_forwarded_hashes_the_client_behind_one_proxy() {
     });
     assert_eq!(direct, via);
 }
+
+#[test]
+fn an_abandoned_run_takes_nothing_more_and_its_unanswered_hand_offs_go_to_others_once_gone() {
+    let mut s = setup(Policy::default(), &[0, 1]);
+    s.run(10, 0);
+    s.conn_from(1);
+    s.conn_from(2);
+    assert_eq!(s.handed(10), 2);
+    s.run(11, 1);
+    s.primary.abandon(10);
+    s.conn_from(3);
+    assert_eq!((s.handed(10), s.handed(11)), (2, 1));
+    // Still its own until it is gone: it might yet answer.
+    s.primary.detach(10);
+    assert_eq!(s.handed(11), 3);
+}
+
+#[test]
+fn a_crashed_run_loses_what_it_had_not_answered() {
+    let mut s = setup(Policy::default(), &[0, 1]);
+    s.run(10, 0);
+    s.conn_from(1);
+    s.run(11, 1);
+    s.primary.detach(10);
+    assert_eq!(s.handed(11), 0);
+}
+
+#[test]
+fn a_run_that_is_not_ready_takes_nothing_until_its_probe_passes() {
+    let mut s = setup(Policy::default(), &[0]);
+    s.run(10, 0);
+    s.primary.set_ready(10, false);
+    s.conn_from(1);
+    assert_eq!((s.handed(10), s.waiting()), (0, 1));
+    s.primary.set_ready(10, true);
+    assert_eq!(s.handed(10), 1);
+}
+
+#[test]
+fn a_probe_goes_to_its_run_even_when_not_ready_and_a_refusal_is_not_routed() {
+    let mut s = setup(Policy::default(), &[0, 1]);
+    s.run(10, 0);
+    s.run(11, 1);
+    s.primary.set_ready(10, false);
+    let fd: OwnedFd = std::fs::File::open("/dev/null").unwrap().into();
+    assert!(s.primary.hand_probe(10, 8000, fd).is_ok());
+    let other: OwnedFd = std::fs::File::open("/dev/null").unwrap().into();
+    assert!(
+        s.primary.hand_probe(10, 8001, other).is_err(),
+        "not listening there"
+    );
+    assert_eq!(s.handed(10), 1);
+    s.answer_all(10, false);
+    assert_eq!(s.handed(11), 0);
+}

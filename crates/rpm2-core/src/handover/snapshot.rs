@@ -78,6 +78,9 @@ pub struct WorkerSnap {
     pub prev_restart_delay: u64,
     pub pm_uptime: u64,
     pub exit_code: Option<i32>,
+    /// Why rpm2 last replaced it (watchdog, probe).
+    #[serde(default)]
+    pub restart_reason: Option<String>,
     pub state: WorkerStateSnap,
 }
 

@@ -77,6 +77,7 @@ fn start_actor(home: Home, prepare: impl FnOnce(&mut Actor)) -> SupervisorHandle
     let instance: std::sync::Arc<str> = std::sync::Arc::from(actor.instance.as_str());
     let exits = actor.exits.clone();
     super::triggers::spawn_memory_ticks(tx.clone());
+    super::health::spawn_watchdog_ticks(tx.clone());
     tokio::spawn(async move {
         loop {
             tokio::select! {
@@ -182,6 +183,13 @@ impl Actor {
             Msg::WatchDue { app } => self.on_watch_due(&app),
             Msg::MemoryTick => self.on_memory_tick(),
             Msg::TriggerDue { id } => self.trigger_due(id),
+            // While an update hands the daemon over nothing is replaced and
+            // no probe connection is handed out; the next image re-arms both.
+            Msg::WatchdogTick | Msg::ProbeDue { .. } | Msg::ProbeDone { .. }
+                if self.frozen.is_some() => {}
+            Msg::WatchdogTick => self.on_watchdog_tick(),
+            Msg::ProbeDue { gen, kind } => self.on_probe_due(gen, kind),
+            Msg::ProbeDone { gen, kind, result } => self.on_probe_done(gen, kind, result),
         }
     }
 
@@ -229,6 +237,7 @@ impl Actor {
             }
             Effect::Spawn { run, role } => self.spawn_run(pm_id, run, role),
             Effect::StopRun(gen) => self.run_event(gen, super::run::RunEvent::Stop),
+            Effect::AbandonRun(gen) => self.run_event(gen, super::run::RunEvent::Abandon),
             Effect::Answer(which, result) => {
                 if let Some(w) = self.table.workers.get_mut(&pm_id) {
                     for waiter in w.waiters.take(which) {

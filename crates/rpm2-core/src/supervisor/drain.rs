@@ -6,7 +6,9 @@
 //! not install itself), `NODE_RPM2_STATS` with the requests in flight when
 //! that number changed (at most every 500 ms), `NODE_RPM2_DRAINED` once a
 //! drain left no request in flight and no HTTP connection open.
-//! Daemon → worker: `NODE_RPM2_DRAIN` with the linger for idle connections.
+//! `NODE_RPM2_PONG` answers the watchdog's `NODE_RPM2_PING` (same `seq`).
+//! Daemon → worker: `NODE_RPM2_DRAIN` with the linger for idle connections,
+//! `NODE_RPM2_PING` (`health.rs`).
 //! `cmd` starts with `NODE_`, so Node hands them to `internalMessage`
 //! listeners only: the app's `process.on('message')` never sees them.
 
@@ -57,6 +59,12 @@ pub fn drain_message(linger: Duration) -> Value {
     })
 }
 
+/// The watchdog's ping; the preload answers `NODE_RPM2_PONG` with `seq`.
+#[must_use]
+pub fn ping_message(seq: u64) -> Value {
+    json!({ "cmd": "NODE_RPM2_PING", "seq": seq })
+}
+
 /// What the preload of a run is known to do.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum Preload {
@@ -74,9 +82,17 @@ pub enum Preload {
 /// A message from a worker's preload.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PreloadMessage {
-    Hello { error: Option<String> },
-    Stats { inflight: u32 },
+    Hello {
+        error: Option<String>,
+    },
+    Stats {
+        inflight: u32,
+    },
     Drained,
+    /// The answer to the watchdog's ping `seq`.
+    Pong {
+        seq: u64,
+    },
 }
 
 impl PreloadMessage {
@@ -96,6 +112,9 @@ impl PreloadMessage {
                 inflight: inflight(),
             }),
             "NODE_RPM2_DRAINED" => Some(Self::Drained),
+            "NODE_RPM2_PONG" => Some(Self::Pong {
+                seq: msg.get("seq").and_then(Value::as_u64)?,
+            }),
             _ => None,
         }
     }
@@ -124,6 +143,14 @@ mod tests {
         assert_eq!(
             PreloadMessage::parse(&json!({"cmd": "NODE_RPM2_DRAINED"})),
             Some(PreloadMessage::Drained)
+        );
+        assert_eq!(
+            PreloadMessage::parse(&json!({"cmd": "NODE_RPM2_PONG", "seq": 3})),
+            Some(PreloadMessage::Pong { seq: 3 })
+        );
+        assert_eq!(
+            PreloadMessage::parse(&json!({"cmd": "NODE_RPM2_PONG"})),
+            None
         );
         assert_eq!(PreloadMessage::parse(&json!({"cmd": "NODE_CLUSTER"})), None);
         assert_eq!(PreloadMessage::parse(&json!("ready")), None);

@@ -318,6 +318,7 @@ impl Actor {
                 prev_restart_delay: w.life.counters.prev_restart_delay,
                 pm_uptime: w.life.pm_uptime,
                 exit_code: w.life.exit_code,
+                restart_reason: w.life.restart_reason.clone(),
                 state: match w.life.state {
                     WorkerState::Online { run } => WorkerStateSnap::Online { run },
                     WorkerState::Errored => WorkerStateSnap::Errored,

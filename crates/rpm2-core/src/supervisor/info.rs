@@ -78,6 +78,7 @@ impl Actor {
         let env = given_env(spec, w, &self.home.root().display().to_string());
         let extra = extra_keys(spec, w);
         let default_instance_var = spec.instance_var == rpm2_proto::spec::defaults::INSTANCE_VAR;
+        let lag = self.lag_of(pm_id);
         Some(ProcessInfo {
             pid,
             name: spec.name.clone(),
@@ -115,6 +116,8 @@ impl Actor {
                 drain: spec.drain && spec.node && spec.interpreter.is_some(),
                 log_error: w.log_error.clone(),
                 inflight_requests: self.inflight_of(pm_id),
+                event_loop_lag_ms: lag.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+                restart_reason: w.life.restart_reason.clone(),
                 kill_timeout: spec.kill_timeout_ms,
                 listen_timeout: spec.listen_timeout_ms,
                 min_uptime: spec.min_uptime_ms,
@@ -127,12 +130,35 @@ impl Actor {
                 unique_id: w.unique_id.clone(),
                 username: spec.uid.clone().unwrap_or_else(username),
                 instance_var: spec.instance_var.clone(),
-                axm: w.axm.clone(),
+                axm: with_loop_latency(w.axm.clone(), lag),
                 env,
                 extra,
             },
         })
     }
+}
+
+/// The watchdog's lag in `axm_monitor`, where pm2's injected `@pm2/io`
+/// puts its event-loop latency (`Event Loop Latency`, text with two
+/// decimals) and where pm2-prometheus-exporter reads pmx's `Loop delay`
+/// (text starting with the number); an app's own metric of that name wins.
+fn with_loop_latency(
+    mut axm: rpm2_proto::info::Axm,
+    lag: Option<std::time::Duration>,
+) -> rpm2_proto::info::Axm {
+    let Some(lag) = lag else {
+        return axm;
+    };
+    let ms = format!("{:.2}", lag.as_secs_f64() * 1000.0);
+    let text = ms.clone();
+    let monitor = &mut axm.axm_monitor;
+    monitor
+        .entry("Event Loop Latency")
+        .or_insert_with(|| serde_json::json!({"value": text, "type": "internal/libuv/latency/p50", "unit": "ms", "historic": true}));
+    monitor
+        .entry("Loop delay")
+        .or_insert_with(|| serde_json::json!({"value": format!("{ms}ms")}));
+    axm
 }
 
 /// The interpreter as pm2 shows it (`exec_interpreter`): as the config

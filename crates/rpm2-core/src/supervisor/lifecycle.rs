@@ -106,11 +106,17 @@ impl Actor {
                     Preload::Absent
                 },
                 inflight: None,
+                health: super::health::RunHealth::default(),
             },
         );
         self.axm_run_started(pm_id, gen);
         self.emit(pm_id, "start", false);
-        if cluster_id.is_none() && !spec.wait_ready {
+        self.arm_probes(gen, &spec);
+        if cluster_id.is_none() && spec.readiness_probe.is_some() {
+            // Online once spawned; ready once its probe passes.
+            self.run_event(gen, RunEvent::Online);
+        }
+        if cluster_id.is_none() && !spec.wait_ready && spec.readiness_probe.is_none() {
             // Fork workers are online once spawned, unless they promised `ready`.
             self.run_event(gen, RunEvent::Ready);
         } else {
@@ -179,6 +185,9 @@ impl Actor {
 
     /// Feed `event` to run `gen`'s machine and perform its effects.
     pub(crate) fn run_event(&mut self, gen: Gen, event: RunEvent) {
+        if event == RunEvent::ListenTimeout && self.ready_by_probe(gen) {
+            return self.not_ready_in_time(gen);
+        }
         let Some(run) = self.table.runs.get_mut(&gen) else {
             tracing::trace!("{event:?} for run {gen}, which has exited");
             return;
@@ -270,6 +279,10 @@ impl Actor {
                     self.signal_run(gen, Signal::SIGINT);
                 }
             }
+            RunEffect::Abandon => {
+                self.primary.abandon(gen);
+                self.signal_run(gen, Signal::SIGKILL);
+            }
             RunEffect::Kill => {
                 if let Some(run) = self.table.runs.get(&gen) {
                     tracing::warn!(
@@ -324,10 +337,16 @@ impl Actor {
 
     fn on_cluster_message(&mut self, gen: Gen, msg: WorkerMessage) {
         let wait_ready = self.run_spec(gen).is_some_and(|s| s.wait_ready);
+        let by_probe = self.ready_by_probe(gen);
         match msg {
-            // With wait_ready only `ready` (or listen_timeout) counts.
-            WorkerMessage::Online if !wait_ready => self.run_event(gen, RunEvent::Online),
-            WorkerMessage::Listening(_) if !wait_ready => self.run_event(gen, RunEvent::Ready),
+            // With wait_ready only `ready` (or listen_timeout) counts; with
+            // a readiness probe, only the probe (`probe.rs`).
+            WorkerMessage::Online if !wait_ready || by_probe => {
+                self.run_event(gen, RunEvent::Online);
+            }
+            WorkerMessage::Listening(_) if !wait_ready && !by_probe => {
+                self.run_event(gen, RunEvent::Ready);
+            }
             WorkerMessage::Online | WorkerMessage::Listening(_) => {}
             WorkerMessage::QueryServer(q) => self.primary.query_server(gen, &q),
             WorkerMessage::Close { key } => self.primary.closed_key(gen, &key),
@@ -362,6 +381,7 @@ impl Actor {
                 run.preload = Preload::Failed(e);
             }
             PreloadMessage::Stats { inflight } => run.inflight = Some(inflight),
+            PreloadMessage::Pong { seq } => self.on_pong(gen, seq),
             PreloadMessage::Drained => {
                 run.inflight = Some(0);
                 self.run_event(gen, RunEvent::Drained);
@@ -374,7 +394,8 @@ impl Actor {
     }
 
     fn on_user_message(&mut self, gen: Gen, pm_id: u32, msg: serde_json::Value) {
-        if msg.as_str() == Some("ready") && self.spec_of(pm_id).is_some_and(|s| s.wait_ready) {
+        let wait_ready = self.spec_of(pm_id).is_some_and(|s| s.wait_ready);
+        if msg.as_str() == Some("ready") && wait_ready && !self.ready_by_probe(gen) {
             self.run_event(gen, RunEvent::Ready);
         }
         // `@pm2/io`'s messages, and the bus (`axm_book.rs`).

@@ -13,12 +13,15 @@ pub mod drain;
 mod env;
 pub mod exits;
 pub mod handover;
+mod health;
 mod info;
 mod lifecycle;
 mod module_env;
 pub mod notices;
 pub mod ops;
 mod os;
+mod probe;
+mod replace;
 mod restore;
 pub mod run;
 mod settle;
@@ -72,6 +75,16 @@ pub enum Msg {
     MemoryTick,
     /// A `trigger`'s wait for replies is over.
     TriggerDue { id: u64 },
+    /// Time to ping the workers' event loops (`health.rs`).
+    WatchdogTick,
+    /// Time for a run's probe (`probe.rs`).
+    ProbeDue { gen: Gen, kind: probe::ProbeKind },
+    /// A run's probe ended.
+    ProbeDone {
+        gen: Gen,
+        kind: probe::ProbeKind,
+        result: Result<(), String>,
+    },
 }
 
 /// The primitive operations `ops` composes.

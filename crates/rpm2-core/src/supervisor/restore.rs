@@ -94,6 +94,7 @@ impl Actor {
                     },
                     pm_uptime: w.pm_uptime,
                     exit_code: w.exit_code,
+                    restart_reason: w.restart_reason,
                 },
                 created_at: w.created_at,
                 unique_id: w.unique_id,
@@ -167,9 +168,11 @@ impl Actor {
                     PreloadSnap::Failed(e) => Preload::Failed(e),
                 },
                 inflight: r.inflight,
+                health: super::health::RunHealth::default(),
             },
         );
         self.axm_run_adopted(r.pm_id, r.gen);
+        self.rearm_probes(r.gen, &spec, r.ready);
         if !r.ready {
             self.after(
                 spec.listen_timeout_ms,

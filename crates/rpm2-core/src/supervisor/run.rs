@@ -12,6 +12,8 @@
 //!                   └─(fork, or no channel)─► Interrupted{kill_at} ◄┘
 //! any live phase ──exitedAfterDisconnect──► Leaving ──stop──► Interrupted
 //! Interrupted ──kill_timeout──► SIGKILL;   every phase ──reaped──► (removed)
+//! any phase ──abandon (hung)──► Interrupted, SIGKILL at once
+
 //! ```
 
 use tokio::time::{Duration, Instant};
@@ -86,6 +88,9 @@ pub enum RunEvent {
     KillTimeout,
     /// The worker announced `exitedAfterDisconnect`.
     Leaving,
+    /// Its event loop stopped answering: no drain (it could not do it),
+    /// SIGKILL now.
+    Abandon,
 }
 
 /// A per-run deadline; when it fires it becomes the `RunEvent` of its name.
@@ -128,6 +133,10 @@ pub enum RunEffect {
     Interrupt,
     /// SIGKILL to the process (group).
     Kill,
+    /// Out of routing for good; SIGKILL now; connections handed to it and
+    /// not answered go to other runs once it is gone (it cannot have
+    /// touched them: its loop was blocked and now it runs no more code).
+    Abandon,
 }
 
 /// The app settings a run's transitions depend on.
@@ -261,6 +270,10 @@ impl RunPhase {
                 Ev::DrainTimeout,
             ) => interrupt(self),
             (Self::Interrupted { .. }, Ev::KillTimeout) => vec![E::Kill],
+            (_, Ev::Abandon) => {
+                *self = Self::Interrupted { kill_at: now };
+                vec![E::Abandon]
+            }
             // A live run whose channel ended takes no more connections.
             (Self::Starting | Self::Online | Self::Ready | Self::Leaving, Ev::ChannelClosed) => {
                 vec![E::StopRouting]
@@ -499,6 +512,26 @@ mod tests {
             RunEffect::Interrupt,
             RunEffect::Arm(RunTimer::KillTimeout, CLUSTER.kill_timeout),
         ]));
+    }
+
+    #[test]
+    fn a_hung_run_is_abandoned_from_any_phase_and_killed_at_once() {
+        for phase in [
+            RunPhase::Starting,
+            RunPhase::Ready,
+            RunPhase::Draining {
+                step: DrainStep::Preload,
+            },
+        ] {
+            let mut p = phase;
+            assert_eq!(
+                run(&mut p, &[RunEvent::Abandon], CLUSTER_PRELOAD),
+                vec![RunEffect::Abandon]
+            );
+            assert!(p.exit_expected());
+            // The kill timer armed before finds nothing left to do.
+            assert!(run(&mut p, &[RunEvent::DrainTimeout], CLUSTER_PRELOAD).is_empty());
+        }
     }
 
     #[test]

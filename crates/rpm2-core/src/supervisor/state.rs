@@ -93,6 +93,8 @@ pub struct Run {
     pub preload: super::drain::Preload,
     /// Requests in flight, as its preload last reported.
     pub inflight: Option<u32>,
+    /// Watchdog and probes (`health.rs`).
+    pub health: super::health::RunHealth,
 }
 
 /// Everything the actor owns.

@@ -88,6 +88,18 @@ pub enum WorkerEvent {
     RestartDue {
         timer: u64,
     },
+    /// The serving run is sick: its event loop stopped answering (`hung`),
+    /// or its liveness probe failed. The worker gets a new process.
+    Replace {
+        run: Gen,
+        reason: String,
+        hung: bool,
+    },
+    /// The run's readiness probe did not pass within `listen_timeout`.
+    RunNotReady {
+        run: Gen,
+        reason: String,
+    },
 }
 
 /// A run's process was reaped.
@@ -133,6 +145,9 @@ pub enum Effect {
     },
     /// Ask a run to end (its own machine drains, signals and kills it).
     StopRun(Gen),
+    /// End a hung run now: no routing, SIGKILL, and connections handed to
+    /// it but unanswered go to other workers once it is gone.
+    AbandonRun(Gen),
     /// Answer everyone waiting for `Waiting`.
     Answer(Waiting, Result<(), RpcError>),
     /// Those waiting for `Waiting` are answered when `run` has exited.
@@ -166,7 +181,7 @@ pub struct Context<'a> {
 }
 
 impl Context<'_> {
-    fn fresh_id(&mut self) -> u64 {
+    pub(super) fn fresh_id(&mut self) -> u64 {
         *self.next_id += 1;
         *self.next_id
     }
@@ -180,6 +195,8 @@ pub struct Life {
     /// pm2's `pm_uptime`: when the serving process started.
     pub pm_uptime: u64,
     pub exit_code: Option<i32>,
+    /// Why it was last replaced on rpm2's own decision (watchdog, probe).
+    pub restart_reason: Option<String>,
 }
 
 impl Life {
@@ -190,6 +207,7 @@ impl Life {
             counters: RestartCounters::default(),
             pm_uptime: now_ms,
             exit_code: None,
+            restart_reason: None,
         }
     }
 
@@ -270,6 +288,14 @@ impl Life {
                     Vec::new()
                 }
             },
+            WorkerEvent::Replace { run, reason, hung } => match self.state {
+                S::Online { run: serving } if serving == run => {
+                    self.restart_reason = Some(reason);
+                    self.replace(run, hung, cx)
+                }
+                _ => Vec::new(),
+            },
+            WorkerEvent::RunNotReady { run, reason } => self.run_not_ready(run, &reason, cx),
         }
     }
 

@@ -8,6 +8,7 @@ mod axm;
 mod cron_props;
 mod drain;
 mod harness;
+mod health;
 mod ipc_props;
 mod lifecycle;
 mod names;
