@@ -176,6 +176,14 @@ fn a_cluster_app_scraped_and_probed() {
         );
     }
     assert_eq!(sum(&m, "rpm2_worker_inflight_requests"), Some(0.0));
+    // The watchdog's first pong gives each worker a lag.
+    wait_until("event-loop lag of both workers", || {
+        let m = scrape(&addr);
+        let lags = [0, 1].map(|id| value_of(&m, "rpm2_worker_event_loop_lag_seconds", id, &[]));
+        lags.iter()
+            .all(|l| l.is_some_and(|s| (0.0..5.0).contains(&s)))
+            .then_some(())
+    });
     // A request held by the app is in flight (the drain preload reports
     // it), and no longer once its client has gone.
     let mut held = TcpStream::connect(("127.0.0.1", port)).unwrap();

@@ -49,6 +49,9 @@ pub struct WorkerSample {
     pub inflight: Option<u32>,
     /// The numeric `@pm2/io` metrics it reported (`axm_monitor`).
     pub custom: Vec<(String, f64)>,
+    /// Its event loop's lag as the watchdog last measured it (Node
+    /// workers with the preload).
+    pub event_loop_lag_seconds: Option<f64>,
 }
 
 impl WorkerSample {
@@ -86,6 +89,8 @@ impl WorkerSample {
                 .then(|| handed_off.get(&w.pm_id).copied().unwrap_or(0)),
             inflight: env.drain.then(|| env.inflight_requests.unwrap_or(0)),
             custom,
+            #[expect(clippy::cast_precision_loss, reason = "ms of lag fit a double")]
+            event_loop_lag_seconds: env.event_loop_lag_ms.map(|ms| ms as f64 / 1000.0),
         }
     }
 
@@ -210,6 +215,12 @@ pub fn render(workers: &[WorkerSample], daemon: &DaemonSample) -> Result<String,
         "HTTP requests in flight, as the drain preload last reported",
         None,
     );
+    let lag: Family<Labels, FloatGauge> = gauge(
+        r,
+        "worker_event_loop_lag",
+        "The worker's event-loop lag, as the daemon's watchdog last measured it",
+        Some(Unit::Seconds),
+    );
     let custom: Family<Labels, FloatGauge> = gauge(
         r,
         "worker_pm2io_metric",
@@ -239,6 +250,9 @@ pub fn render(workers: &[WorkerSample], daemon: &DaemonSample) -> Result<String,
         }
         if let Some(n) = w.inflight {
             inflight.get_or_create(&labels).set(i64::from(n));
+        }
+        if let Some(s) = w.event_loop_lag_seconds {
+            lag.get_or_create(&labels).set(s);
         }
         for (name, value) in &w.custom {
             let mut l = labels.clone();
@@ -309,6 +323,7 @@ mod tests {
             handed_off: Some(7),
             inflight: Some(1),
             custom: vec![("Realtime \"req\"/s".to_owned(), 12.5)],
+            event_loop_lag_seconds: Some(0.003),
         }
     }
 
@@ -336,6 +351,7 @@ mod tests {
             format!("rpm2_worker_uptime_seconds{l} 2.0"),
             format!("rpm2_worker_handed_off_connections_total{l} 7"),
             format!("rpm2_worker_inflight_requests{l} 1"),
+            format!("rpm2_worker_event_loop_lag_seconds{l} 0.003"),
             r#"rpm2_worker_status{app="web",pm_id="1",exec_mode="cluster_mode",status="stopped"} 1"#
                 .to_owned(),
             r#"rpm2_worker_status{app="web",pm_id="1",exec_mode="cluster_mode",status="online"} 0"#
