@@ -17,7 +17,7 @@ const { spawn } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { RPM2, FIXTURES, freePort, waitServing, waitFor, sleep, byName } = require('../js-tests/helpers.js');
+const { RPM2, FIXTURES, freePort, waitServing, waitFor, sleep, byName, zombieChildren } = require('../js-tests/helpers.js');
 const { runLoad } = require('../js-tests/load.js');
 
 const APP = path.join(FIXTURES, 'cluster-app.js');
@@ -67,22 +67,6 @@ function fds(pid) {
   return { total, sockets };
 }
 
-/** Children of `pid` in state Z (exited, not reaped). */
-function zombies(pid) {
-  const found = [];
-  for (const entry of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    let stat;
-    try {
-      stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
-    } catch {
-      continue;
-    }
-    const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    if (state === 'Z' && Number(ppid) === pid) found.push(Number(entry));
-  }
-  return found;
-}
 
 // ---- the CLI, without blocking the load generator --------------------------
 
@@ -219,7 +203,7 @@ async function main() {
     let zombieList;
     await waitFor(() => {
       after = { ...fds(pid), rss: rssKib(pid) };
-      zombieList = zombies(pid);
+      zombieList = zombieChildren(pid);
       return after.sockets <= before.sockets && after.total <= before.total && zombieList.length === 0;
     }, { timeout: 5_000, what: 'settle' }).catch(() => {});
     samples.push({ phase: 'end', i: 0, ...after });

@@ -54,6 +54,23 @@ function makeHome(tag = 'test') {
   return { home, env, cli, cliAsync, jlist, jlistAsync, cleanup };
 }
 
+/** Children of `pid` that exited and were never reaped (state Z). */
+function zombieChildren(pid) {
+  const found = [];
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat;
+    try {
+      stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+    } catch {
+      continue; // gone while we looked
+    }
+    const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (state === 'Z' && Number(ppid) === pid) found.push(Number(entry));
+  }
+  return found;
+}
+
 /** Poll `fn` until it returns a truthy value or the deadline passes. */
 async function waitFor(fn, { timeout = 20_000, interval = 50, what = 'condition' } = {}) {
   const deadline = Date.now() + timeout;
@@ -124,4 +141,4 @@ function byName(list, name) {
   return list.filter((p) => p.name === name).sort((a, b) => a.pm_id - b.pm_id);
 }
 
-module.exports = { ROOT, FIXTURES, RPM2, makeHome, waitFor, waitServing, sleep, freePort, get, getJson, byName, alive };
+module.exports = { ROOT, FIXTURES, RPM2, makeHome, waitFor, waitServing, sleep, freePort, get, getJson, byName, alive, zombieChildren };

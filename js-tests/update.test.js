@@ -6,7 +6,7 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
 
-const { FIXTURES, makeHome, waitFor, waitServing, freePort, byName } = require('./helpers.js');
+const { FIXTURES, makeHome, waitFor, waitServing, freePort, byName, zombieChildren } = require('./helpers.js');
 const { runLoad } = require('./load.js');
 
 const APP = path.join(FIXTURES, 'cluster-app.js');
@@ -14,22 +14,6 @@ const LINES = path.join(FIXTURES, 'numbered-lines.js');
 
 const daemonPid = (h) => Number(fs.readFileSync(path.join(h.home, 'pm2.pid'), 'utf8'));
 const tookOver = (h) => (fs.readFileSync(path.join(h.home, 'pm2.log'), 'utf8').match(/took over in place/g) || []).length;
-/** Children of `pid` that exited and were never reaped. */
-function zombies(pid) {
-  const found = [];
-  for (const entry of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    let stat;
-    try {
-      stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
-    } catch {
-      continue;
-    }
-    const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    if (state === 'Z' && Number(ppid) === pid) found.push(Number(entry));
-  }
-  return found;
-}
 const snapshot = (list) => list.map((w) => [w.name, w.pm_id, w.pid, w.pm2_env.status, w.pm2_env.restart_time]);
 
 /** The numbers of the `line N` lines of a log (date prefix or not). */
@@ -79,7 +63,7 @@ describe('rpm2 update', () => {
     assert.equal(daemonPid(h), pid);
     assert.equal(tookOver(h), 3);
     // What a previous image was waiting for (a `node --version`) is reaped too.
-    await waitFor(() => zombies(pid).length === 0, { what: `no zombie children (${zombies(pid)})` });
+    await waitFor(() => zombieChildren(pid).length === 0, { what: `no zombie children (${zombieChildren(pid)})` });
     assert.deepEqual(snapshot(await h.jlistAsync()), before);
     // Every numbered line exactly once, in order, in both log formats.
     for (const name of ['raw', 'stamped']) {

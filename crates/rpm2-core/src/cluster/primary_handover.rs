@@ -3,7 +3,6 @@
 //! is on its way to a worker, then describe the sockets and each run's
 //! routing for the next image, which rebuilds them.
 
-use std::collections::{BTreeSet, VecDeque};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::Arc;
 
@@ -172,27 +171,12 @@ impl Primary {
         link: SharedLink,
         snap: ClusterRunSnap,
     ) {
-        let app: Arc<str> = self
-            .apps
-            .get_key_value(app)
-            .map_or_else(|| Arc::from(app), |(k, _)| Arc::clone(k));
-        self.runs.insert(
-            gen,
-            RunPorts {
-                app,
-                pm_id,
-                link,
-                eligible: false,
-                routable: false,
-                ready: true,
-                abandoned: false,
-                keys: snap.keys.into_iter().collect::<BTreeSet<_>>(),
-                pending: VecDeque::new(),
-                queued: VecDeque::new(),
-                next_seq: snap.next_seq,
-                handed_off: snap.handed_off,
-            },
-        );
+        self.attach(gen, app, pm_id, link);
+        if let Some(run) = self.runs.get_mut(&gen) {
+            run.keys = snap.keys.into_iter().collect();
+            run.next_seq = snap.next_seq;
+            run.handed_off = snap.handed_off;
+        }
         if snap.eligible {
             self.set_eligible(gen, true);
         }
