@@ -9,7 +9,7 @@ use std::sync::Arc;
 use rpm2_node_ipc::cluster::SockName;
 use rpm2_node_ipc::HandleType;
 
-use super::{Primary, RunPorts};
+use super::Primary;
 use crate::cluster::listener::{spawn_accept, Listener, ListenerKind};
 use crate::handover::snapshot::{ClusterRunSnap, ListenerKindSnap, ListenerSnap};
 use crate::link::SharedLink;
