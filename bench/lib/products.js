@@ -130,10 +130,10 @@ function killAll() {
 }
 
 /** The seed app as an ecosystem entry, on a given port. */
-function seedApp({ port, instances = 0, mode = 'cluster', name = 'app', drain = true }) {
+function seedApp({ port, instances = 0, mode = 'cluster', name = 'app', drain = true, env = {} }) {
   return {
     name, script: path.join(ROOT, 'app.js'), cwd: ROOT, instances, exec_mode: mode,
-    wait_ready: true, listen_timeout: 10000, env: { port },
+    wait_ready: true, listen_timeout: 10000, env: { port, ...env },
     // rpm2's opt-out of its drain preload (the preload row compares both).
     ...(drain ? {} : { drain: false }),
   };

@@ -120,6 +120,25 @@ async function firstServed(port, t0, pollMs) {
   }
 }
 
+/** Samples per round of each crash figure. */
+const CRASH_SAMPLES = 5;
+const TIMING_PRELOAD = path.join(__dirname, 'timing-preload.js');
+
+/** The app's own start-up (process start → 'ready') recorded by the timing
+ * preload: the last line of `file`, or null. */
+function lastBoot(file) {
+  try {
+    const lines = fs.readFileSync(file, 'utf8').trim().split('\n');
+    const [origin, ready] = lines[lines.length - 1].split(' ').map(Number);
+    return ready - origin;
+  } catch {
+    return null;
+  }
+}
+
+/** Env for an app timed by the preload. */
+const timedEnv = (file) => ({ NODE_OPTIONS: `--require ${TIMING_PRELOAD}`, RPM2_BENCH_TIMING: file });
+
 /** kill -9 of a plain `node app.js` → its exit seen: the kernel's teardown
  * of the process, which comes before any manager can notice (ms). */
 async function teardownMs() {
@@ -135,55 +154,71 @@ async function teardownMs() {
   return now() - t0;
 }
 
-/** Plain `node app.js` from spawn to its first 200: one request once it
- * says `ready` (it listens first), so no polling client competes with its
- * start-up for the CPU (retried every 1 ms should it fail). */
-async function plainServedMs() {
+/** Plain `node app.js`: spawn → its `ready` message → one request's 200
+ * (no polling client competing with its start-up); and its own start-up. */
+async function plainServed(timing) {
   const port = await freePort();
   const t0 = now();
   const child = spawn(process.execPath, [path.join(ROOT, 'app.js')], {
-    cwd: ROOT, env: { ...process.env, port: String(port) }, stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+    cwd: ROOT, env: { ...process.env, port: String(port), ...timedEnv(timing) }, stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
   });
   await new Promise((resolve) => child.once('message', resolve));
-  const ms = await firstServed(port, t0, 1);
+  const total = await firstServed(port, t0, 1);
   child.kill('SIGKILL');
-  return ms;
+  return { total, boot: lastBoot(timing) };
 }
 
-/** Samples per round of each crash figure: start-up times of Node vary by
- * tens of ms from one process to the next, so each round keeps the
- * fastest of several (the least disturbed), and the manager's share is
- * the difference of those floors. */
-const CRASH_SAMPLES = 5;
+/** Over samples {total, boot}: the fastest total, the fastest boot, and the
+ * fastest total less its own boot (what is not the app's start-up: its
+ * tens of ms of variation drop out). */
+function floors(samples) {
+  const min = (xs) => (xs.length ? Math.min(...xs) : null);
+  const served = samples.filter((s) => s.total != null);
+  // pm2 runs the app in its own wrapper: no start-up figure there.
+  const timed = served.filter((s) => s.boot != null);
+  return {
+    total: min(served.map((s) => s.total)),
+    boot: min(timed.map((s) => s.boot)),
+    rest: min(timed.map((s) => s.total - s.boot)),
+  };
+}
 
-async function fastest(n, measure) {
-  const got = [];
-  for (let i = 0; i < n; i++) got.push(await measure(i));
-  const ok = got.filter((v) => v != null);
-  return ok.length ? Math.min(...ok) : null;
+async function repeat(n, measure) {
+  const out = [];
+  for (let i = 0; i < n; i++) out.push(await measure(i));
+  return out;
 }
 
 async function crash(kind) {
+  const timing = path.join(os.tmpdir(), `rpm2-bench-timing-${process.pid}-${kind}`);
+  fs.rmSync(timing, { force: true });
   // The floor for any manager: the killed process's teardown, then a new
   // `node app.js` from spawn to serving.
   if (kind === 'node') {
-    return { teardownMs: await fastest(CRASH_SAMPLES, teardownMs), servingMs: await fastest(CRASH_SAMPLES, plainServedMs) };
+    const teardown = Math.min(...(await repeat(CRASH_SAMPLES, teardownMs)));
+    const plain = floors(await repeat(CRASH_SAMPLES, () => plainServed(timing)));
+    fs.rmSync(timing, { force: true });
+    return { teardownMs: teardown, servingMs: plain.total, bootMs: plain.boot, restMs: plain.rest };
   }
   return withProduct(kind, async (p) => {
     // One worker: whatever answers after the kill is its successor.
-    const port = await startSeed(p, { instances: 1 });
+    const port = await startSeed(p, { instances: 1, env: timedEnv(timing) });
     const pidOf0 = () => p.jlist().find((x) => x.pm_id === 0).pid;
     // Serving: one client, trying again every 1 ms from the kill on; nothing
     // else runs meanwhile (a jlist poller would compete for the CPU).
-    const servingMs = await fastest(CRASH_SAMPLES, async () => {
+    const served = floors(await repeat(CRASH_SAMPLES, async () => {
       await sleep(1500); // past min_uptime, so this is an ordinary restart
       const t0 = now();
       process.kill(pidOf0(), 'SIGKILL');
-      return firstServed(port, t0, 1);
-    });
+      const total = await firstServed(port, t0, 1);
+      return { total, boot: lastBoot(timing) };
+    }));
     // The same round's references, so that load on the machine cancels out.
-    const teardown = await fastest(CRASH_SAMPLES, teardownMs);
-    const plain = await fastest(CRASH_SAMPLES, plainServedMs);
+    const teardown = Math.min(...(await repeat(CRASH_SAMPLES, teardownMs)));
+    const plainTiming = `${timing}-plain`;
+    const plain = floors(await repeat(CRASH_SAMPLES, () => plainServed(plainTiming)));
+    fs.rmSync(plainTiming, { force: true });
+    fs.rmSync(timing, { force: true });
     await sleep(1500);
     // Online: one more kill, with `jlist` polled back to back.
     const before = pidOf0();
@@ -196,8 +231,16 @@ async function crash(kind) {
       return w && w.pid && w.pid !== before && w.pm2_env.status === 'online';
     }, { timeout: 30000, interval: 0 });
     const onlineMs = ok ? now() - t0 : null;
-    const addedMs = servingMs == null ? null : servingMs - teardown - plain;
-    return { onlineMs, servingMs, jlistMs, teardownMs: teardown, addedMs };
+    // What the manager adds: outside the app's start-up (restart path,
+    // hand-off) beyond the teardown, plus what it adds to the start-up
+    // itself (its preload, cluster mode), each against plain node.
+    const addedMs = served.rest == null || plain.rest == null ? null
+      : (served.rest - teardown - plain.rest) + (served.boot - plain.boot);
+    return {
+      onlineMs, servingMs: served.total, jlistMs, teardownMs: teardown,
+      restMs: served.rest == null ? null : served.rest - teardown,
+      bootMs: served.boot, plainBootMs: plain.boot, addedMs,
+    };
   });
 }
 

@@ -23,4 +23,4 @@ pub use channel::{
 };
 pub use codec::is_internal;
 pub use queue::MAX_HANDLES_IN_FLIGHT;
-pub use sys::{set_cloexec, set_nonblocking};
+pub use sys::{set_cloexec, set_inheritable, set_nonblocking};

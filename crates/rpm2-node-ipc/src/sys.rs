@@ -21,6 +21,16 @@ pub fn set_nonblocking(fd: BorrowedFd<'_>) -> io::Result<()> {
     Ok(())
 }
 
+/// Clears FD_CLOEXEC: a child's end of its channel, inherited at its own number.
+pub fn set_inheritable(fd: BorrowedFd<'_>) -> io::Result<()> {
+    let flags = FdFlag::from_bits_retain(fcntl(fd.as_raw_fd(), FcntlArg::F_GETFD)?);
+    fcntl(
+        fd.as_raw_fd(),
+        FcntlArg::F_SETFD(flags - FdFlag::FD_CLOEXEC),
+    )?;
+    Ok(())
+}
+
 /// Sets FD_CLOEXEC, so the daemon's copies never leak into other children (spec §2.4: a
 /// leaked channel end keeps workers alive after the daemon dies).
 pub fn set_cloexec(fd: BorrowedFd<'_>) -> io::Result<()> {

@@ -1,18 +1,15 @@
 //! Building and starting a worker process: interpreter, args, cwd, env,
 //! its own process group, stdout/stderr pipes, and — for Node — the IPC
-//! channel on fd 3 (`NODE_CHANNEL_FD`), plus `NODE_UNIQUE_ID` in cluster mode.
+//! channel (`NODE_CHANNEL_FD`), plus `NODE_UNIQUE_ID` in cluster mode.
 
 use std::collections::BTreeMap;
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::process::Stdio;
 
 use nix::fcntl::{fcntl, FcntlArg};
 use rpm2_proto::AppSpec;
 use tokio::process::{Child, ChildStderr, ChildStdout, Command};
-
-/// The fd number the worker finds its channel on (Node's own `fork()` uses 3).
-const CHANNEL_FD: i32 = 3;
 
 /// What a started worker hands back to the supervisor.
 pub struct Spawned {
@@ -57,7 +54,14 @@ pub fn spawn(
     }
     let channel_ends = if spec.node {
         let (parent, child) = rpm2_node_ipc::channel_pair()?;
-        for (k, v) in rpm2_node_ipc::child_env(CHANNEL_FD) {
+        // The child end is inherited at its own number (Node reads it from
+        // NODE_CHANNEL_FD): no code of ours runs between fork and exec, so
+        // the standard library can use posix_spawn (vfork) — a restart
+        // starts sooner than after a fork that copies the daemon's pages.
+        // Another thread spawning meanwhile could inherit a copy of the
+        // child end; it cannot hide the daemon's EOF from the worker.
+        rpm2_node_ipc::set_inheritable(child.as_fd())?;
+        for (k, v) in rpm2_node_ipc::child_env(child.as_raw_fd()) {
             cmd.env(k, v);
         }
         if let Some(id) = cluster_id {
@@ -67,14 +71,6 @@ pub fn spawn(
     } else {
         None
     };
-
-    if let Some((_, child_end)) = &channel_ends {
-        let raw = child_end.as_raw_fd();
-        // SAFETY: only async-signal-safe calls (dup2, fcntl) between fork and exec.
-        unsafe {
-            cmd.pre_exec(move || rpm2_node_ipc::prepare_child_fd(raw, CHANNEL_FD));
-        }
-    }
 
     if let Some(run_as) = run_as {
         if let Some(home) = &run_as.home {
