@@ -127,7 +127,7 @@ pub enum Command {
         /// `simple` (the same sample here)
         mode: Option<String>,
     },
-    /// Not available yet: replacing the running daemon by this rpm2 in place
+    /// Hand the running daemon over to this rpm2 binary in place: same pid, every process kept
     #[command(alias = "updatePM2")]
     Update,
     /// Terminal dashboard: processes with CPU/memory, logs and metadata
