@@ -78,6 +78,8 @@ pub fn spawn_fd_pump_resumed(fd: OwnedFd, cfg: PumpConfig, carry: PumpCarry) -> 
         pump.resume(carry);
         let mut buf = vec![0u8; FIRST_READ_BUF];
         let mut fd = fd;
+        // Until the control is dropped without asking (the usual end).
+        let mut detachable = true;
         // Process pipes handed over by tokio are blocking again; a blocking
         // read would stall the whole daemon.
         if let Err(e) = set_nonblocking(&fd) {
@@ -99,12 +101,21 @@ pub fn spawn_fd_pump_resumed(fd: OwnedFd, cfg: PumpConfig, carry: PumpCarry) -> 
                 break;
             };
             let waited = tokio::select! {
-                to = &mut detach_rx => {
-                    let fd = afd.into_inner();
-                    if let Ok(to) = to {
-                        hand_back(to, fd, &mut pump);
+                to = &mut detach_rx, if detachable => {
+                    fd = afd.into_inner();
+                    match to {
+                        Ok(to) => {
+                            hand_back(to, fd, &mut pump);
+                            return;
+                        }
+                        // The control was dropped (its run was reaped): no
+                        // detach will come, and what the pipe holds is
+                        // still to be read, up to its EOF.
+                        Err(_) => {
+                            detachable = false;
+                            continue;
+                        }
                     }
-                    return;
                 }
                 r = async {
                     if pump.has_partial() {
@@ -144,11 +155,14 @@ pub fn spawn_fd_pump_resumed(fd: OwnedFd, cfg: PumpConfig, carry: PumpCarry) -> 
                             .clamp(MIN_PAUSE, COALESCE_DELAY);
                         last_drain = Instant::now();
                         tokio::select! {
-                            to = &mut detach_rx => {
-                                if let Ok(to) = to {
-                                    hand_back(to, fd, &mut pump);
+                            to = &mut detach_rx, if detachable => {
+                                match to {
+                                    Ok(to) => {
+                                        hand_back(to, fd, &mut pump);
+                                        return;
+                                    }
+                                    Err(_) => detachable = false,
                                 }
-                                return;
                             }
                             () = tokio::time::sleep(pause) => {}
                         }

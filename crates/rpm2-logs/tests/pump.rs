@@ -469,3 +469,45 @@ async fn fd_pump_detached_and_resumed_writes_a_split_line_once() {
         "{text:?}"
     );
 }
+
+/// A pump whose control is dropped (its run was reaped, no update asked)
+/// reads its pipe to the end: the last words of an exiting app are kept.
+#[tokio::test(flavor = "current_thread")]
+async fn fd_pump_reads_to_eof_after_its_control_is_dropped() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let reg = LogRegistry::new();
+    let out = dir.path().join("out.log");
+    let (bus, _) = bus::channel(bus::SUBSCRIBER_LIMIT);
+    let (read, write) = nix::unistd::pipe().unwrap();
+    let mut write = std::fs::File::from(write);
+    let control = spawn_fd_pump(
+        read,
+        PumpConfig {
+            kind: StreamKind::Out,
+            files: vec![reg.writer(&out).unwrap()],
+            format: LogFormat::default(),
+            process: rpm2_proto::EventProcess {
+                pm_id: 0,
+                name: "t".into(),
+                namespace: "default".into(),
+            },
+            bus,
+        },
+    );
+    write.write_all(b"first\n").unwrap();
+    drop(control);
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    write.write_all(b"last words").unwrap();
+    drop(write);
+    let mut text = String::new();
+    for _ in 0..200 {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        reg.sync().await;
+        text = std::fs::read_to_string(&out).unwrap_or_default();
+        if text.contains("last words") {
+            break;
+        }
+    }
+    assert_eq!(text, "first\nlast words");
+}
