@@ -81,23 +81,30 @@ pub(crate) fn run_as(home: &Home, launch: Launch) -> i32 {
     };
     init_log();
     crate::panics::install_hook();
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            tracing::error!("cannot start the runtime: {e}");
-            return 1;
-        }
-    };
-    let code = rt.block_on(run(home, previous, launch, lock.as_raw_fd()));
+    let code = block_on(run(home, previous, launch, lock.as_raw_fd()));
     close(home, lock);
     code
 }
 
-/// Leave the home to the next daemon: socket and pid file gone, lock released.
-pub(crate) fn close(home: &Home, lock: Flock<std::fs::File>) {
+/// Run the daemon's future on the current-thread runtime it lives on;
+/// 1 if that runtime cannot be built.
+pub(crate) fn block_on(daemon: impl std::future::Future<Output = i32>) -> i32 {
+    match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt.block_on(daemon),
+        Err(e) => {
+            tracing::error!("cannot start the runtime: {e}");
+            1
+        }
+    }
+}
+
+/// Leave the home to the next daemon: socket and pid file gone, lock
+/// released (`lock` holds it: a `Flock`, or the pid file handed over by
+/// `rpm2 update`, whose lock came with the open file).
+pub(crate) fn close<L>(home: &Home, lock: L) {
     let _ = std::fs::remove_file(home.rpc_socket());
     let _ = std::fs::remove_file(home.pid_file());
     drop(lock);
@@ -238,18 +245,8 @@ fn run_handed_over(home: &Home, arrival: crate::handover::Arrival) -> i32 {
     } else {
         Launch::Client
     };
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            tracing::error!("cannot start the runtime: {e}");
-            return 1;
-        }
-    };
     let from = arrival.snapshot.from_version.clone();
-    let code = rt.block_on(async {
+    let code = block_on(async {
         let listener = match rpc
             .set_nonblocking(true)
             .and_then(|()| UnixListener::from_std(rpc))
@@ -287,10 +284,7 @@ fn run_handed_over(home: &Home, arrival: crate::handover::Arrival) -> i32 {
         )
         .await
     });
-    let _ = std::fs::remove_file(home.rpc_socket());
-    let _ = std::fs::remove_file(home.pid_file());
-    drop(lock);
-    tracing::info!("rpm2 daemon stopped");
+    close(home, lock);
     code
 }
 

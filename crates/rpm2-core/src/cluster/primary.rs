@@ -491,7 +491,8 @@ impl Primary {
         let Some(pending) = run.pending.remove(pos) else {
             return;
         };
-        run.handed_off += u64::from(accepted);
+        // The daemon's own probes are no clients' connections.
+        run.handed_off += u64::from(accepted && !pending.probe);
         let next = run.queued.pop_front();
         let app = Arc::clone(&pending.conn.app);
         if !accepted && !pending.probe {

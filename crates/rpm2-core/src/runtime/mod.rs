@@ -80,16 +80,7 @@ pub fn main(home: &Home, opts: Options) -> i32 {
     daemon::init_log_to(tracing_subscriber::fmt::writer::BoxMakeWriter::new(
         std::io::stderr,
     ));
-    let code = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt.block_on(run(home, previous, opts)),
-        Err(e) => {
-            tracing::error!("cannot start the runtime: {e}");
-            1
-        }
-    };
+    let code = daemon::block_on(run(home, previous, opts));
     daemon::close(home, lock);
     code
 }
