@@ -125,6 +125,8 @@ describe('drain preload', () => {
     assert.equal(got.required, true);
     assert.equal(got.imported, true, JSON.stringify(got));
     assert.equal(got.nodeOptions, '--no-warnings');
+    assert.deepEqual(got.serverModulesAtStart, []);
+    assert.equal(got.closeName, 'rpm2Close');
     assert.equal(h.cli(['reload', 'args']).code, 0);
     await waitServing(port);
     h.cli(['delete', 'args']);
@@ -187,6 +189,10 @@ describe('drain preload', () => {
       });
     const got = await waitFor(fetchTls, { what: 'https serving' });
     assert.ok(got.execArgv.includes(preloadOf(h)));
+    // The preload loads no server module itself (they cost a worker's
+    // start-up ~4 ms), yet the https server has its gentle close.
+    assert.deepEqual(got.serverModulesAtStart, []);
+    assert.equal(got.closeName, 'rpm2Close');
     assert.equal(h.cli(['reload', 'tls']).code, 0);
     assert.ok((await waitFor(fetchTls, { what: 'https after reload' })).pid > 0);
     h.cli(['delete', 'tls']);
@@ -205,6 +211,7 @@ describe('drain preload', () => {
     await waitServing(port);
     const got = await getJson(port);
     assert.deepEqual(got.execArgv, []);
+    assert.notEqual(got.closeName, 'rpm2Close');
     const w = byName(h.jlist(), 'plain')[0];
     assert.equal(w.pm2_env.drain, false);
     // Only the preload reports the name as pm2's injected agent does.

@@ -46,11 +46,13 @@
   }
 })();
 
+// Loads nothing at start-up: `net` and `diagnostics_channel` are loaded by
+// Node for every child with an IPC channel, while `http`, `https` and `tls`
+// (about 4 ms) are required only once the app runs an HTTP server, when it
+// has loaded them itself. A worker's start-up is on the restart path.
 function install(send) {
   const dc = require('diagnostics_channel');
-  const http = require('http');
-  const https = require('https');
-  const tls = require('tls');
+  const net = require('net');
 
   /** Linger for idle connections when the app closes a server itself. */
   const DEFAULT_LINGER_MS = 1000;
@@ -122,22 +124,28 @@ function install(send) {
     });
   };
 
+  // http.Server and https.Server (Node >= 18.2) have closeIdleConnections;
+  // TLS servers have setSecureContext. Duck typing, so that telling them
+  // apart loads neither module.
+  const isHttpServer = (server) => typeof server.closeIdleConnections === 'function';
+  const isTlsServer = (server) => typeof server.setSecureContext === 'function';
+
   // Every HTTP server that listens: its connections are tracked from the
   // first byte (an idle one holds no request, so no diagnostics event).
   const watchServer = (server) => {
     if (servers.has(server)) return;
     servers.add(server);
-    const event = server instanceof tls.Server ? 'secureConnection' : 'connection';
-    server.on(event, track);
+    const tls = isTlsServer(server);
+    gentleCloseFor(tls);
+    server.on(tls ? 'secureConnection' : 'connection', track);
     server.once('close', () => servers.delete(server));
   };
-  for (const Server of [http.Server, https.Server]) {
-    const listen = Server.prototype.listen;
-    Server.prototype.listen = function rpm2Listen(...args) {
-      watchServer(this);
-      return listen.apply(this, args);
-    };
-  }
+  // http.Server inherits listen from net.Server.
+  const listen = net.Server.prototype.listen;
+  net.Server.prototype.listen = function rpm2Listen(...args) {
+    if (isHttpServer(this)) watchServer(this);
+    return listen.apply(this, args);
+  };
 
   const done = (socket) => {
     if (!(socket[kActive] > 0)) return;
@@ -185,10 +193,19 @@ function install(send) {
       }
       return base.call(this, callback);
     };
-  const netClose = require('net').Server.prototype.close;
-  const tlsClose = tls.Server.prototype.close;
-  http.Server.prototype.close = gentleClose(netClose);
-  https.Server.prototype.close = gentleClose(tlsClose);
+  // Installed on the first HTTP(S) server seen, whose module the app has
+  // loaded by then; every server of that kind has the gentle close after.
+  let httpClose = false;
+  let httpsClose = false;
+  const gentleCloseFor = (secure) => {
+    if (secure && !httpsClose) {
+      httpsClose = true;
+      require('https').Server.prototype.close = gentleClose(require('tls').Server.prototype.close);
+    } else if (!secure && !httpClose) {
+      httpClose = true;
+      require('http').Server.prototype.close = gentleClose(net.Server.prototype.close);
+    }
+  };
 
   const drain = (lingerMs) => {
     if (draining) return;
