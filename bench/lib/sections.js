@@ -121,19 +121,46 @@ async function firstServed(port, t0, pollMs) {
 }
 
 /** Samples per round of each crash figure. */
-const CRASH_SAMPLES = 5;
+const CRASH_SAMPLES = 12;
 const TIMING_PRELOAD = path.join(__dirname, 'timing-preload.js');
 
-/** The app's own start-up (process start → 'ready') recorded by the timing
- * preload: the last line of `file`, or null. */
-function lastBoot(file) {
+/** The last start of the timed app, from the timing preload's lines in
+ * `file` (epoch ms): { origin, main, listen, ready, request }, or null. */
+function lastStart(file) {
   try {
-    const lines = fs.readFileSync(file, 'utf8').trim().split('\n');
-    const [origin, ready] = lines[lines.length - 1].split(' ').map(Number);
-    return ready - origin;
+    const lines = fs.readFileSync(file, 'utf8').trim().split('\n').map((l) => l.split(' '));
+    const ready = lines.filter(([what]) => what === 'ready').pop();
+    if (!ready) return null;
+    const origin = ready[1];
+    const at = (step) => {
+      const line = lines.find(([what, o]) => what === step && o === origin);
+      return line ? Number(line[2]) : null;
+    };
+    return { origin: Number(origin), main: at('main'), listen: at('listen'), ready: Number(ready[2]), request: at('request') };
   } catch {
     return null;
   }
+}
+
+/** Epoch ms now, comparable with the timing preload's stamps. */
+const epochNow = () => performance.timeOrigin + performance.now();
+
+/** A crash or plain sample from `t0` (epoch ms, the kill or the spawn) to
+ * the client's 200 (`total` ms later), split at the app's stamps. `code` is
+ * the app's own code (main module → listen()); the other phases are where a
+ * manager acts. */
+function sample(total, t0, start) {
+  const ok = total != null && start && start.main != null && start.listen != null && start.request != null;
+  if (!ok) return { total, code: null };
+  return {
+    total,
+    code: start.listen - start.main,
+    toStart: start.origin - t0, // kill (plain: spawn) → the new process starts
+    toMain: start.main - start.origin, // Node's bootstrap and the preloads
+    toReady: start.ready - start.listen, // listen() → listening → the app's 'ready'
+    toRequest: start.request - start.ready, // ready → the first request reaches the app
+    toAnswer: t0 + total - start.request, // that request → 200 at the client
+  };
 }
 
 /** Env for an app timed by the preload. */
@@ -159,27 +186,45 @@ async function teardownMs() {
 async function plainServed(timing) {
   const port = await freePort();
   const t0 = now();
+  const t0Epoch = epochNow();
   const child = spawn(process.execPath, [path.join(ROOT, 'app.js')], {
     cwd: ROOT, env: { ...process.env, port: String(port), ...timedEnv(timing) }, stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
   });
   await new Promise((resolve) => child.once('message', resolve));
   const total = await firstServed(port, t0, 1);
   child.kill('SIGKILL');
-  return { total, boot: lastBoot(timing) };
+  return sample(total, t0Epoch, lastStart(timing));
 }
 
-/** Over samples {total, boot}: the fastest total, the fastest boot, and the
- * fastest total less its own boot (what is not the app's start-up: its
- * tens of ms of variation drop out). */
+/** Over samples: the fastest total, the fastest app code, the fastest total
+ * less its own app code (its tens of ms of variation drop out), and the
+ * fastest of each phase. */
 function floors(samples) {
   const min = (xs) => (xs.length ? Math.min(...xs) : null);
   const served = samples.filter((s) => s.total != null);
-  // pm2 runs the app in its own wrapper: no start-up figure there.
-  const timed = served.filter((s) => s.boot != null);
+  // pm2 runs the app in its own wrapper: no phases there.
+  const timed = served.filter((s) => s.code != null);
+  const phase = (key) => min(timed.map((s) => s[key]));
   return {
     total: min(served.map((s) => s.total)),
-    boot: min(timed.map((s) => s.boot)),
-    rest: min(timed.map((s) => s.total - s.boot)),
+    median: served.length ? stats(served.map((s) => s.total)).median : null,
+    code: phase('code'),
+    rest: min(timed.map((s) => s.total - s.code)),
+    toStart: phase('toStart'),
+    toMain: phase('toMain'),
+    toReady: phase('toReady'),
+    toRequest: phase('toRequest'),
+    toAnswer: phase('toAnswer'),
+  };
+}
+
+/** The section's figures from floors(); `teardown` is taken off the rest
+ * and the first phase of a crash, so that they compare with plain node's. */
+function figures(f, teardown = 0) {
+  const less = (x) => (x == null ? null : x - teardown);
+  return {
+    servingMs: f.median, servingFastestMs: f.total, codeMs: f.code, restMs: less(f.rest),
+    toStartMs: less(f.toStart), toMainMs: f.toMain, toReadyMs: f.toReady, toRequestMs: f.toRequest, toAnswerMs: f.toAnswer,
   };
 }
 
@@ -198,25 +243,37 @@ async function crash(kind) {
     const teardown = Math.min(...(await repeat(CRASH_SAMPLES, teardownMs)));
     const plain = floors(await repeat(CRASH_SAMPLES, () => plainServed(timing)));
     fs.rmSync(timing, { force: true });
-    return { teardownMs: teardown, servingMs: plain.total, bootMs: plain.boot, restMs: plain.rest };
+    return { teardownMs: teardown, ...figures(plain) };
   }
   return withProduct(kind, async (p) => {
     // One worker: whatever answers after the kill is its successor.
     const port = await startSeed(p, { instances: 1, env: timedEnv(timing) });
     const pidOf0 = () => p.jlist().find((x) => x.pm_id === 0).pid;
-    // Serving: one client, trying again every 1 ms from the kill on; nothing
-    // else runs meanwhile (a jlist poller would compete for the CPU).
-    const served = floors(await repeat(CRASH_SAMPLES, async () => {
-      await sleep(1500); // past min_uptime, so this is an ordinary restart
-      const t0 = now();
-      process.kill(pidOf0(), 'SIGKILL');
-      const total = await firstServed(port, t0, 1);
-      return { total, boot: lastBoot(timing) };
-    }));
-    // The same round's references, so that load on the machine cancels out.
-    const teardown = Math.min(...(await repeat(CRASH_SAMPLES, teardownMs)));
+    // Each kill is paired with its references (a teardown, a plain start)
+    // taken just before it, so that the machine's mood cancels out.
     const plainTiming = `${timing}-plain`;
-    const plain = floors(await repeat(CRASH_SAMPLES, () => plainServed(plainTiming)));
+    const served = [];
+    const plainRuns = [];
+    const teardowns = [];
+    let servingSince = now();
+    for (let i = 0; i < CRASH_SAMPLES; i++) {
+      teardowns.push(await teardownMs());
+      plainRuns.push(await plainServed(plainTiming));
+      // Past min_uptime, so that the kill is an ordinary restart.
+      await sleep(Math.max(0, 1500 - (now() - servingSince)));
+      // Serving: one client, trying again every 1 ms from the kill on;
+      // nothing else runs meanwhile (a jlist poller would compete for the CPU).
+      const pid = pidOf0();
+      const t0 = now();
+      const t0Epoch = epochNow();
+      process.kill(pid, 'SIGKILL');
+      const total = await firstServed(port, t0, 1);
+      servingSince = now();
+      served.push(sample(total, t0Epoch, lastStart(timing)));
+    }
+    const teardown = Math.min(...teardowns);
+    const plain = floors(plainRuns);
+    const ours = floors(served);
     fs.rmSync(plainTiming, { force: true });
     fs.rmSync(timing, { force: true });
     await sleep(1500);
@@ -231,16 +288,10 @@ async function crash(kind) {
       return w && w.pid && w.pid !== before && w.pm2_env.status === 'online';
     }, { timeout: 30000, interval: 0 });
     const onlineMs = ok ? now() - t0 : null;
-    // What the manager adds: outside the app's start-up (restart path,
-    // hand-off) beyond the teardown, plus what it adds to the start-up
-    // itself (its preload, cluster mode), each against plain node.
-    const addedMs = served.rest == null || plain.rest == null ? null
-      : (served.rest - teardown - plain.rest) + (served.boot - plain.boot);
-    return {
-      onlineMs, servingMs: served.total, jlistMs, teardownMs: teardown,
-      restMs: served.rest == null ? null : served.rest - teardown,
-      bootMs: served.boot, plainBootMs: plain.boot, addedMs,
-    };
+    // What the manager adds beyond the teardown: everything but the app's
+    // own code, against plain node from spawn to its first 200.
+    const addedMs = ours.rest == null || plain.rest == null ? null : ours.rest - teardown - plain.rest;
+    return { onlineMs, jlistMs, teardownMs: teardown, ...figures(ours, teardown), addedMs };
   });
 }
 
