@@ -12,8 +12,9 @@ FROM rust:1-bookworm AS build
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY crates ./crates
-RUN cargo build --release --locked -p rpm2-cli \
+RUN cargo build --release --locked -p rpm2-cli -p rpm2-daemon \
  && install -D -m 755 target/release/rpm2 /out/rpm2 \
+ && install -m 755 target/release/rpm2-daemon /out/rpm2-daemon \
  && if [ -f target/release/rpm2-runtime ]; then install -m 755 target/release/rpm2-runtime /out/rpm2-runtime; fi
 
 # Same Debian release as the build stage, so the same glibc.

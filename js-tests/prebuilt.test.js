@@ -79,7 +79,7 @@ before(() => {
   assert.notEqual(run('sh', ['-c', 'command -v cargo']).code, 0, 'cargo must not be on the test PATH');
 
   const packed = packLocal(TMP, { platform: PLATFORM, env });
-  assert.deepEqual(packed.platformFiles.filter((f) => f !== 'rpm2-runtime').sort(), ['package.json', 'rpm2', `rpm2.${PLATFORM}.node`]);
+  assert.deepEqual(packed.platformFiles.filter((f) => f !== 'rpm2-runtime').sort(), ['package.json', 'rpm2', 'rpm2-daemon', `rpm2.${PLATFORM}.node`]);
   assert.equal(packed.optionalDependencies[platformPackageName(PLATFORM)], JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')).version);
   ({ platformTgz, mainTgz } = packed);
 });
@@ -118,6 +118,9 @@ test('platform + main package, no cargo: .bin/rpm2 is the native executable and 
     return r.status === 200 && r;
   }, { timeout: 30_000, what: `the seed app on port ${port}` });
   assert.equal(res.body, 'Hello world');
+  // The daemon runs from its own executable, placed beside the launcher.
+  const daemonPid = Number(fs.readFileSync(path.join(env.RPM2_HOME, 'pm2.pid'), 'utf8'));
+  assert.equal(fs.readlinkSync(`/proc/${daemonPid}/exe`), path.join(PROJECT, 'node_modules', 'rpm2', 'bin', 'rpm2-daemon'));
   ok(bin, ['kill'], { cwd: PROJECT });
 });
 

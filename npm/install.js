@@ -66,7 +66,7 @@ function build() {
   log(`building the rpm2 executable and addon for ${platform} with cargo (release)…`);
   const r = spawnSync(
     cargo,
-    ['build', '--release', '-p', 'rpm2-cli', '-p', 'rpm2-napi'],
+    ['build', '--release', '-p', 'rpm2-cli', '-p', 'rpm2-daemon', '-p', 'rpm2-napi'],
     { cwd: root, stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, CARGO_TARGET_DIR: targetDir } },
   );
   if (r.error) {

@@ -15,7 +15,7 @@
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
-const { NATIVE_BINARIES } = require('./platform.js');
+const { NATIVE_BINARIES, DAEMON_BINARY } = require('./platform.js');
 const { resolveBinary } = require('./resolve-binary.js');
 
 /** Why the launchers must stay JS here, or null when they may be replaced. */
@@ -82,7 +82,27 @@ function useNativeLaunchers(root, log) {
       log(`keeping the JS launcher for ${name}: ${e.message}`);
     }
   }
+  if (replaced.includes('rpm2')) placeDaemon(path.dirname(path.join(root, pkg.bin.rpm2)), log);
   return replaced;
+}
+
+/**
+ * `rpm2` starts the daemon from `rpm2-daemon` beside its own executable
+ * (when that one was built from the same sources; else it runs the daemon
+ * itself, with more pages resident): put it beside the native launcher.
+ */
+function placeDaemon(dir, log) {
+  let exe;
+  try {
+    exe = resolveBinary(DAEMON_BINARY);
+  } catch {
+    return; // not built here: rpm2 runs the daemon itself
+  }
+  try {
+    replaceWith(exe, path.join(dir, DAEMON_BINARY));
+  } catch (e) {
+    log(`${DAEMON_BINARY} not placed beside rpm2 (${e.message}): rpm2 runs the daemon itself`);
+  }
 }
 
 module.exports = { useNativeLaunchers, reasonToKeepJs };

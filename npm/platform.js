@@ -27,11 +27,14 @@ function platformPackageName(name = platformName()) {
 }
 
 /**
- * The executables a platform package may carry next to the addon, each
- * named as its npm bin. `rpm2` is always there; the others ship when the
- * build produced them.
+ * The executables a platform package may carry next to the addon. `rpm2`
+ * is always there; the others ship when the build produced them.
+ * `rpm2-daemon` is no npm bin: `rpm2` starts it from beside itself.
  */
-const NATIVE_BINARIES = ['rpm2', 'rpm2-runtime'];
+const NATIVE_BINARIES = ['rpm2', 'rpm2-runtime', 'rpm2-daemon'];
+
+/** The daemon's own executable (crates/rpm2-daemon). */
+const DAEMON_BINARY = 'rpm2-daemon';
 
 /** The shared library cargo produces for the addon crate, by OS. */
 function cargoLibName(base = 'rpm2_napi') {
@@ -40,4 +43,4 @@ function cargoLibName(base = 'rpm2_napi') {
   return `lib${base}.so`;
 }
 
-module.exports = { platformName, platformPackageName, cargoLibName, NATIVE_BINARIES };
+module.exports = { platformName, platformPackageName, cargoLibName, NATIVE_BINARIES, DAEMON_BINARY };

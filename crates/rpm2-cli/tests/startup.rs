@@ -197,7 +197,11 @@ fn root_installs_and_removes_the_unit() {
     for line in [
         "Type=notify".to_owned(),
         "User=root".to_owned(),
-        format!("ExecStart={} __daemon --systemd", bin()),
+        // rpm2-daemon when it was built beside rpm2, else rpm2 itself.
+        format!(
+            "ExecStart={} __daemon --systemd",
+            rpm2_client::daemon_executable(std::path::Path::new(bin())).display()
+        ),
         format!("ExecReload={} reload all", bin()),
         format!("Environment=RPM2_HOME={hp}/.rpm2"),
     ] {

@@ -39,6 +39,9 @@ pub use error::ClientError;
 pub use home::Home;
 #[cfg(feature = "plan")]
 pub use plan::{StartPlan, StartTarget, Started};
-pub use spawn::{connect_or_spawn, connect_or_spawn_with, DAEMON_SUBCOMMAND};
+pub use spawn::{
+    connect_or_spawn, connect_or_spawn_with, daemon_executable, CHECK_COMMAND, DAEMON_EXECUTABLE,
+    DAEMON_SUBCOMMAND, SOURCE_ID,
+};
 pub use timeout::{Timeouts, TIMEOUT_ENV};
 pub use update::{update_in_place, Updated};

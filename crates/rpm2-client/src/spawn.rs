@@ -62,6 +62,42 @@ pub fn connect_or_spawn_with(
     )))
 }
 
+/// The daemon's own executable, installed next to `rpm2`.
+pub const DAEMON_EXECUTABLE: &str = "rpm2-daemon";
+
+/// A digest of the daemon's sources (build.rs), which the daemon reports
+/// in `__handover-check`.
+pub const SOURCE_ID: &str = env!("RPM2_SOURCE_ID");
+
+/// What runs the daemon for the `rpm2` at `exe`: `rpm2-daemon` beside it
+/// (following symlinks) when it reports the daemon sources `exe` was built
+/// from, so that one left by another build is never started; else `exe`
+/// itself, which runs the daemon as well.
+pub fn daemon_executable(exe: &Path) -> std::path::PathBuf {
+    let exe = std::fs::canonicalize(exe).unwrap_or_else(|_| exe.to_path_buf());
+    let Some(daemon) = exe.parent().map(|dir| dir.join(DAEMON_EXECUTABLE)) else {
+        return exe;
+    };
+    let answer = std::process::Command::new(&daemon)
+        .arg(CHECK_COMMAND)
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output();
+    let same_build = answer.ok().is_some_and(|out| {
+        serde_json::from_slice::<serde_json::Value>(&out.stdout)
+            .is_ok_and(|v| v["build"].as_str() == Some(SOURCE_ID))
+    });
+    if same_build {
+        daemon
+    } else {
+        exe
+    }
+}
+
+/// The daemon's answer to whether it can take over (`rpm2 update`) and
+/// from which build it is.
+pub const CHECK_COMMAND: &str = "__handover-check";
+
 /// Start `exe __daemon` detached, its output appended to the daemon log.
 /// The daemon forks once more and the first child exits at once, which we
 /// reap here, so no zombie is left behind in long-lived callers.
@@ -75,7 +111,8 @@ fn spawn_daemon(home: &Home, exe: &Path) -> Result<(), ClientError> {
             ClientError::Unavailable(format!("cannot open {}: {e}", home.daemon_log().display()))
         })?;
     let log2 = log.try_clone()?;
-    let mut child = std::process::Command::new(exe)
+    let exe = daemon_executable(exe);
+    let mut child = std::process::Command::new(&exe)
         .arg(DAEMON_SUBCOMMAND)
         .env("RPM2_HOME", home.root())
         .stdin(std::process::Stdio::null())

@@ -19,6 +19,27 @@ use crate::supervisor::{ops, spawn_supervisor};
 /// and (Linux) SIGTERM when that caller dies.
 pub const FOREGROUND_ENV: &str = "RPM2_DAEMON_FOREGROUND";
 
+/// The daemon's command lines, shared by the `rpm2-daemon` executable and
+/// `rpm2` itself (which still runs them: units written by `rpm2 startup`
+/// and daemons started before `rpm2-daemon` existed name it):
+/// `__daemon [--handover …]`, `__daemon --systemd` and `__handover-check`.
+/// Returns the exit code, or `None` when `args` (after argv[0]) is none of
+/// them.
+pub fn run_command(args: &[std::ffi::OsString]) -> Option<i32> {
+    let (first, rest) = args.split_first()?;
+    if first == rpm2_client::DAEMON_SUBCOMMAND {
+        if rest.len() == 1 && rest[0] == crate::systemd::FLAG {
+            return Some(crate::systemd::main(&Home::from_env()));
+        }
+        return Some(main(&Home::from_env(), rest));
+    }
+    if first == crate::handover::CHECK_COMMAND {
+        println!("{}", crate::handover::check_output());
+        return Some(0);
+    }
+    None
+}
+
 /// Entry point of `rpm2 __daemon [--handover FD …]`: detach, then run
 /// until killed; or, after `rpm2 update` executed this image, carry on
 /// with what the previous one handed over. Returns the process exit code.

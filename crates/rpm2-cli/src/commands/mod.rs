@@ -88,26 +88,12 @@ pub fn run() -> ExitCode {
     if runtime::invoked_as_runtime() {
         return runtime::main();
     }
-    // The daemon (spawned as `rpm2 __daemon`) skips clap: building pm2's
-    // whole command tree touches code and data pages that a long-lived
-    // process would keep resident.
-    let mut argv = std::env::args_os().skip(1);
-    match argv.next() {
-        Some(a) if a == "__daemon" => {
-            let rest: Vec<std::ffi::OsString> = argv.collect();
-            // The unit `rpm2 startup` writes.
-            if rest.len() == 1 && rest[0] == rpm2_core::systemd::FLAG {
-                let code = rpm2_core::systemd::main(&Home::from_env());
-                return ExitCode::from(u8::try_from(code).unwrap_or(1));
-            }
-            return run_daemon(&Home::from_env(), &rest);
-        }
-        // `rpm2 update` asks the binary on disk whether it can take over.
-        Some(a) if a == rpm2_core::handover::CHECK_COMMAND => {
-            println!("{}", rpm2_core::handover::check_output());
-            return ExitCode::SUCCESS;
-        }
-        _ => {}
+    // The daemon's own command lines (normally run by `rpm2-daemon`) skip
+    // clap: building pm2's whole command tree touches code and data pages
+    // that a long-lived process would keep resident.
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    if let Some(code) = rpm2_core::daemon::run_command(&argv) {
+        return ExitCode::from(u8::try_from(code).unwrap_or(1));
     }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,

@@ -157,6 +157,7 @@ fn install(ctx: &Ctx, args: &StartupArgs) -> CmdResult {
     let unit = Unit {
         user,
         rpm2: rpm2_exe(),
+        daemon: rpm2_client::daemon_executable(&rpm2_exe()),
         home,
         path: unit_path(path_var.as_ref(), node_dir.as_deref()),
         wait_ip: args.wait_ip,
@@ -222,6 +223,8 @@ fn uninstall(ctx: &Ctx, args: &StartupArgs) -> CmdResult {
 struct Unit {
     user: String,
     rpm2: PathBuf,
+    /// What runs the daemon: `rpm2-daemon` beside `rpm2`, else `rpm2`.
+    daemon: PathBuf,
     /// The daemon's `RPM2_HOME`.
     home: PathBuf,
     path: String,
@@ -231,6 +234,7 @@ struct Unit {
 impl Unit {
     fn text(&self) -> String {
         let rpm2 = exec_word(&self.rpm2.display().to_string());
+        let daemon = exec_word(&self.daemon.display().to_string());
         let (after, wanted_by) = if self.wait_ip {
             (
                 "After=network-online.target\nWants=network-online.target",
@@ -252,7 +256,7 @@ impl Unit {
              LimitCORE=infinity\n\
              Environment={path}\n\
              Environment={home}\n\
-             ExecStart={rpm2} __daemon --systemd\n\
+             ExecStart={daemon} __daemon --systemd\n\
              ExecReload={rpm2} reload all\n\
              KillMode=mixed\n\
              Restart=on-failure\n\
@@ -409,6 +413,7 @@ mod tests {
         Unit {
             user: "alice".into(),
             rpm2: "/usr/local/lib/node_modules/rpm2/bin/rpm2".into(),
+            daemon: "/usr/local/lib/node_modules/rpm2/bin/rpm2-daemon".into(),
             home: "/home/alice/.rpm2".into(),
             path: unit_path(
                 Some(&OsString::from("/home/alice/bin:/usr/bin:relative:/bin")),
@@ -439,11 +444,15 @@ mod tests {
     fn odd_paths_are_quoted_and_escaped() {
         let text = Unit {
             rpm2: "/opt/my apps/100%/rpm2$x".into(),
+            daemon: "/opt/my apps/100%/rpm2-daemon$x".into(),
             home: "/srv/a b/.rpm2".into(),
             ..alice()
         }
         .text();
-        assert!(text.contains("ExecStart=\"/opt/my apps/100%%/rpm2$$x\" __daemon --systemd\n"));
+        assert!(
+            text.contains("ExecStart=\"/opt/my apps/100%%/rpm2-daemon$$x\" __daemon --systemd\n")
+        );
+        assert!(text.contains("ExecReload=\"/opt/my apps/100%%/rpm2$$x\" reload all\n"));
         assert!(text.contains("Environment=\"RPM2_HOME=/srv/a b/.rpm2\"\n"));
     }
 

@@ -17,7 +17,7 @@ use crate::supervisor::handover::{HandoverStep, RunDetached};
 use crate::supervisor::SupervisorHandle;
 
 /// The hidden command that says which hand-over versions a binary reads.
-pub const CHECK_COMMAND: &str = "__handover-check";
+pub use rpm2_client::CHECK_COMMAND;
 /// Test hook: `refuse-check` makes `__handover-check` read no version;
 /// `refuse` makes a new image refuse the snapshot it is given (it then
 /// goes back to the previous image).
@@ -49,7 +49,9 @@ pub fn refuse_updates(why: &'static str) {
     let _ = UPDATES_OFF.set(why);
 }
 
-/// What `__handover-check` prints: the versions this binary reads.
+/// What `__handover-check` prints: the snapshot versions this binary
+/// reads, its version, and the digest of its daemon sources (`rpm2` starts
+/// the `rpm2-daemon` beside it only when that digest is its own).
 #[must_use]
 pub fn check_output() -> String {
     let reads: Vec<u32> = if std::env::var(TEST_ENV).as_deref() == Ok("refuse-check") {
@@ -57,7 +59,12 @@ pub fn check_output() -> String {
     } else {
         vec![HANDOVER_VERSION]
     };
-    serde_json::json!({ "reads": reads, "version": env!("CARGO_PKG_VERSION") }).to_string()
+    serde_json::json!({
+        "reads": reads,
+        "version": env!("CARGO_PKG_VERSION"),
+        "build": rpm2_client::SOURCE_ID,
+    })
+    .to_string()
 }
 
 /// The executable the daemon was started from, as it is on disk now (a
