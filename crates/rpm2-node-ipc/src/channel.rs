@@ -281,9 +281,25 @@ struct Reader {
     decoder: LineDecoder,
     fds: VecDeque<OwnedFd>,
     buf: Vec<u8>,
+    /// ACK/NACK answers dropped because the worker does not read them.
+    dropped_answers: u64,
 }
 
 impl Reader {
+    /// Answers a `NODE_HANDLE` line, unless too many answers already wait
+    /// unread (the queue's cap): said once, then every 100 000.
+    fn answer(&mut self, q: &mut SendQueue, line: &[u8]) {
+        if !q.push_control(line) {
+            if self.dropped_answers % 100_000 == 0 {
+                tracing::warn!(
+                    "node ipc: the worker sends NODE_HANDLE lines and does not read its channel; answers dropped ({} so far)",
+                    self.dropped_answers + 1
+                );
+            }
+            self.dropped_answers += 1;
+        }
+    }
+
     /// Handles the bytes of one read: internal handle traffic is answered here, the rest is
     /// delivered.
     fn process<T, W: Fn(Incoming) -> T>(&mut self, n: usize, q: &mut SendQueue, out: &Out<T, W>) {
@@ -315,7 +331,7 @@ impl Reader {
                 "NODE_HANDLE_NACK" => q.on_nack(),
                 "NODE_HANDLE" => match self.fds.pop_front() {
                     Some(fd) => {
-                        q.push_control(ACK_LINE);
+                        self.answer(q, ACK_LINE);
                         let inner = msg.get_mut("msg").map(Value::take).unwrap_or_default();
                         out.send(Incoming::Message {
                             msg: inner,
@@ -323,8 +339,8 @@ impl Reader {
                         });
                     }
                     None => {
-                        tracing::warn!("node ipc: NODE_HANDLE without an fd, answering NACK");
-                        q.push_control(NACK_LINE);
+                        tracing::debug!("node ipc: NODE_HANDLE without an fd, answering NACK");
+                        self.answer(q, NACK_LINE);
                     }
                 },
                 _ => {
@@ -347,6 +363,7 @@ async fn run<T, W: Fn(Incoming) -> T>(
         decoder: LineDecoder::new(),
         fds: VecDeque::new(),
         buf: vec![0; READ_BUF],
+        dropped_answers: 0,
     };
     // Says `Closed` when this task ends, also by a panic (a bug on a
     // worker's input): the supervisor then treats the channel as gone,

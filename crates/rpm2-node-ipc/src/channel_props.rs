@@ -141,7 +141,7 @@ proptest! {
         let (tx, mut rx) = mpsc::unbounded_channel();
         let out = Out { tx, wrap: |i: Incoming| i };
         let mut q = SendQueue::default();
-        let mut reader = Reader { decoder: LineDecoder::new(), fds: VecDeque::new(), buf: Vec::new() };
+        let mut reader = Reader { decoder: LineDecoder::new(), fds: VecDeque::new(), buf: Vec::new(), dropped_answers: 0 };
         // The model: which pipes wait, and what must come out.
         let mut waiting: VecDeque<usize> = VecDeque::new();
         let mut expected = Vec::new();

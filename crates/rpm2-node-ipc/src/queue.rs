@@ -35,6 +35,12 @@ pub const MAX_HANDLE_RETRANSMISSIONS: u8 = 3;
 /// connections per turn of its event loop instead of one.
 pub const MAX_HANDLES_IN_FLIGHT: usize = 8;
 
+/// Our own ACK/NACK lines waiting to be written. A worker reads its channel
+/// all the time, so a few at most wait; more means it sends `NODE_HANDLE`
+/// lines (each answered) and does not read: further answers are dropped,
+/// not kept in memory.
+pub const MAX_CONTROL_IN_WIRE: usize = 1024;
+
 /// A message waiting to be written: one full line, plus the fd that goes with it.
 #[derive(Debug)]
 pub struct Outgoing {
@@ -52,6 +58,8 @@ struct Chunk {
     fd: Option<Arc<OwnedFd>>,
     /// This chunk is a handle line (its fd may be gone already).
     handle: bool,
+    /// This chunk is one of our ACK/NACK lines.
+    control: bool,
 }
 
 #[derive(Debug)]
@@ -72,6 +80,8 @@ pub struct SendQueue {
     /// A handle line took more than one `sendmsg` (or was NACKed): no more
     /// handles until every one in flight is acknowledged.
     strict: bool,
+    /// ACK/NACK lines in `wire`.
+    control_in_wire: usize,
 }
 
 impl SendQueue {
@@ -92,14 +102,22 @@ impl SendQueue {
         }
     }
 
-    /// Queues one of our own ACK/NACK lines (never held).
-    pub fn push_control(&mut self, line: &[u8]) {
+    /// Queues one of our own ACK/NACK lines (never held). Returns false,
+    /// queueing nothing, when `MAX_CONTROL_IN_WIRE` already wait (the
+    /// worker does not read its channel).
+    pub fn push_control(&mut self, line: &[u8]) -> bool {
+        if self.control_in_wire >= MAX_CONTROL_IN_WIRE {
+            return false;
+        }
+        self.control_in_wire += 1;
         self.wire.push_back(Chunk {
             bytes: line.to_vec(),
             off: 0,
             fd: None,
             handle: false,
+            control: true,
         });
+        true
     }
 
     fn commit(&mut self, out: Outgoing) {
@@ -118,6 +136,7 @@ impl SendQueue {
             off: 0,
             fd,
             handle,
+            control: false,
         });
     }
 
@@ -153,6 +172,7 @@ impl SendQueue {
                     off: 0,
                     fd: Some(Arc::clone(&f.fd)),
                     handle: true,
+                    control: false,
                 };
                 self.wire.push_back(chunk);
                 self.handle_in_wire = true;
@@ -200,8 +220,11 @@ impl SendQueue {
                 }
                 continue;
             }
-            let was_handle = chunk.handle;
+            let (was_handle, was_control) = (chunk.handle, chunk.control);
             self.wire.pop_front();
+            if was_control {
+                self.control_in_wire -= 1;
+            }
             if was_handle {
                 self.handle_in_wire = false;
                 self.release_held();
@@ -228,6 +251,9 @@ mod tests {
     fn flush(q: &mut SendQueue) -> Vec<(String, bool)> {
         let mut sent = Vec::new();
         while let Some(c) = q.wire.pop_front() {
+            if c.control {
+                q.control_in_wire -= 1;
+            }
             sent.push((
                 String::from_utf8_lossy(&c.bytes).trim().to_string(),
                 c.fd.is_some(),
@@ -238,6 +264,27 @@ mod tests {
             }
         }
         sent
+    }
+
+    #[test]
+    fn answers_the_worker_does_not_read_are_capped() {
+        let mut q = SendQueue::default();
+        for _ in 0..MAX_CONTROL_IN_WIRE {
+            assert!(q.push_control(b"NACK\n"));
+        }
+        assert!(!q.push_control(b"NACK\n"));
+        assert_eq!(q.wire.len(), MAX_CONTROL_IN_WIRE);
+        // Once the worker reads them, answers are queued again.
+        let (ours, mut theirs) = UnixStream::pair().unwrap();
+        let reader = std::thread::spawn(move || {
+            let mut got = vec![0u8; 5 * MAX_CONTROL_IN_WIRE];
+            std::io::Read::read_exact(&mut theirs, &mut got).unwrap();
+            got
+        });
+        q.write_to(ours.as_raw_fd()).unwrap();
+        assert_eq!(q.control_in_wire, 0);
+        assert!(reader.join().unwrap().chunks(5).all(|c| c == b"NACK\n"));
+        assert!(q.push_control(b"NACK\n"));
     }
 
     #[test]
