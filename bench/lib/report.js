@@ -57,6 +57,7 @@ const ROWS = [
   ['crash', 'toRequestMs', '    ready → the first request reaches the app (fastest, ms)', {}],
   ['crash', 'toAnswerMs', '    that request → 200 at the client (fastest, ms)', {}],
   ['crash', 'addedMs', '  added by the manager beyond the teardown (rest vs plain node, ms)', { abs: ['<=', 3] }],
+  ['crash', 'addedWholeMs', "    the same, app's code left in (fastest vs fastest; noisy, ms)", {}],
   ['logs', 'linesPerSec_max', 'log lines/s to file, flat out', {}],
   ['logs', 'daemonCpuPct_max', 'daemon CPU, flat-out logging (% core)', {}],
   ['logs', 'linesPerSec_100k', 'log lines/s to file, at 100k/s', {}],

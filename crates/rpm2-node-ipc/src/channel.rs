@@ -290,7 +290,7 @@ impl Reader {
     /// unread (the queue's cap): said once, then every 100 000.
     fn answer(&mut self, q: &mut SendQueue, line: &[u8]) {
         if !q.push_control(line) {
-            if self.dropped_answers % 100_000 == 0 {
+            if self.dropped_answers.is_multiple_of(100_000) {
                 tracing::warn!(
                     "node ipc: the worker sends NODE_HANDLE lines and does not read its channel; answers dropped ({} so far)",
                     self.dropped_answers + 1
