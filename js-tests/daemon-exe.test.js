@@ -27,7 +27,9 @@ test('rpm2 starts the daemon from rpm2-daemon beside it', () => {
   }
 });
 
-test('an rpm2-daemon from another build is not started: rpm2 runs the daemon itself', () => {
+/** A copy of rpm2 in a temp dir with `script` as the rpm2-daemon beside it:
+ * `rpm2 ping` must start the daemon from the copy itself. */
+function runsItselfBeside(script) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rpm2-daemon-exe-'));
   const h = makeHome('daemon-other');
   try {
@@ -35,12 +37,8 @@ test('an rpm2-daemon from another build is not started: rpm2 runs the daemon its
     fs.copyFileSync(fs.realpathSync(RPM2), rpm2);
     fs.chmodSync(rpm2, 0o755);
     const started = path.join(dir, 'started');
-    // Answers the build check with another digest, and records being run.
-    fs.writeFileSync(path.join(dir, 'rpm2-daemon'), `#!/bin/sh
-if [ "$1" = "__handover-check" ]; then echo '{"reads":[1],"version":"0.0.0","build":"another"}'; exit 0; fi
-touch '${started}'; exit 1
-`, { mode: 0o755 });
-    const r = spawnSync(rpm2, ['ping'], { env: h.env, encoding: 'utf8' });
+    fs.writeFileSync(path.join(dir, 'rpm2-daemon'), `#!/bin/sh\n${script}\ntouch '${started}'; exit 1\n`, { mode: 0o755 });
+    const r = spawnSync(rpm2, ['ping'], { env: h.env, encoding: 'utf8', timeout: 30_000 });
     assert.equal(r.status, 0, r.stderr);
     assert.equal(daemonExe(h.home), rpm2);
     assert.ok(!fs.existsSync(started), 'the foreign rpm2-daemon was run as the daemon');
@@ -48,6 +46,14 @@ touch '${started}'; exit 1
     h.cleanup();
     fs.rmSync(dir, { recursive: true, force: true });
   }
+}
+
+test('an rpm2-daemon from another build is not started: rpm2 runs the daemon itself', () => {
+  runsItselfBeside(`if [ "$1" = "__handover-check" ]; then echo '{"reads":[1],"version":"0.0.0","build":"another"}'; exit 0; fi`);
+});
+
+test('an rpm2-daemon that does not answer its check in time is not started', () => {
+  runsItselfBeside('if [ "$1" = "__handover-check" ]; then exec sleep 30; fi');
 });
 
 test('rpm2-daemon alone says what it is and exits 2', () => {

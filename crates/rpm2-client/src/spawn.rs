@@ -65,9 +65,16 @@ pub fn connect_or_spawn_with(
 /// The daemon's own executable, installed next to `rpm2`.
 pub const DAEMON_EXECUTABLE: &str = "rpm2-daemon";
 
+/// The daemon's answer to whether it can take over (`rpm2 update`) and
+/// which build it is.
+pub const CHECK_COMMAND: &str = "__handover-check";
+
 /// A digest of the daemon's sources (build.rs), which the daemon reports
 /// in `__handover-check`.
 pub const SOURCE_ID: &str = env!("RPM2_SOURCE_ID");
+
+/// How long `rpm2-daemon __handover-check` may take to answer.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// What runs the daemon for the `rpm2` at `exe`: `rpm2-daemon` beside it
 /// (following symlinks) when it reports the daemon sources `exe` was built
@@ -75,28 +82,48 @@ pub const SOURCE_ID: &str = env!("RPM2_SOURCE_ID");
 /// itself, which runs the daemon as well.
 pub fn daemon_executable(exe: &Path) -> std::path::PathBuf {
     let exe = std::fs::canonicalize(exe).unwrap_or_else(|_| exe.to_path_buf());
-    let Some(daemon) = exe.parent().map(|dir| dir.join(DAEMON_EXECUTABLE)) else {
-        return exe;
-    };
-    let answer = std::process::Command::new(&daemon)
-        .arg(CHECK_COMMAND)
-        .stdin(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .output();
-    let same_build = answer.ok().is_some_and(|out| {
-        serde_json::from_slice::<serde_json::Value>(&out.stdout)
-            .is_ok_and(|v| v["build"].as_str() == Some(SOURCE_ID))
-    });
-    if same_build {
-        daemon
-    } else {
-        exe
+    match exe.parent().map(|dir| dir.join(DAEMON_EXECUTABLE)) {
+        Some(daemon) if reports_our_build(&daemon) => daemon,
+        _ => exe,
     }
 }
 
-/// The daemon's answer to whether it can take over (`rpm2 update`) and
-/// from which build it is.
-pub const CHECK_COMMAND: &str = "__handover-check";
+/// Whether `daemon __handover-check` answers, in time, with our `build`.
+fn reports_our_build(daemon: &Path) -> bool {
+    use std::io::Read;
+    let Ok(mut child) = std::process::Command::new(daemon)
+        .arg(CHECK_COMMAND)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+    else {
+        return false;
+    };
+    // The answer is one short line: it fits in the pipe, so waiting for the
+    // exit before reading cannot block the child.
+    let deadline = Instant::now() + CHECK_TIMEOUT;
+    let exited = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status.success(),
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(1)),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break false;
+            }
+        }
+    };
+    let mut out = Vec::new();
+    let read = child
+        .stdout
+        .take()
+        .is_some_and(|mut s| s.read_to_end(&mut out).is_ok());
+    exited
+        && read
+        && serde_json::from_slice::<serde_json::Value>(&out)
+            .is_ok_and(|v| v["build"].as_str() == Some(SOURCE_ID))
+}
 
 /// Start `exe __daemon` detached, its output appended to the daemon log.
 /// The daemon forks once more and the first child exits at once, which we
