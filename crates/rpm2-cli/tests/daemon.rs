@@ -129,6 +129,31 @@ fn a_daemon_killed_with_sigkill_is_replaced_cleanly() {
 }
 
 #[test]
+fn a_daemon_that_is_gone_while_a_command_waits_for_it_is_replaced() {
+    // As after `kill` answered: the daemon removed its socket, not yet its
+    // pid file. A command then waits for it to bind again; once it is gone,
+    // the command starts a fresh daemon instead of failing.
+    let r = Rpm2::new();
+    r.ok(&["ping"]);
+    let daemon = r.daemon_pid().expect("pm2.pid");
+    kill(Pid::from_raw(daemon), Signal::SIGSTOP).unwrap();
+    std::fs::remove_file(r.home().join("rpc.sock")).unwrap();
+    let ping = r.spawn(&["ping"]);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    kill(Pid::from_raw(daemon), Signal::SIGKILL).unwrap();
+    wait_dead(daemon);
+    let out = ping.wait(std::time::Duration::from_secs(20)).unwrap();
+    assert!(
+        out.success() && out.stdout.contains("pong"),
+        "{}",
+        out.all()
+    );
+    let fresh = r.daemon_pid().expect("new pm2.pid");
+    assert_ne!(fresh, daemon);
+    assert!(alive(fresh));
+}
+
+#[test]
 fn sigterm_to_the_daemon_saves_and_stops_everything() {
     let r = Rpm2::new();
     r.ok(&["start", &fixture("idle.js"), "--name", "termed"]);

@@ -39,7 +39,7 @@ pub fn connect_or_spawn_with(
     })?;
     // A live daemon whose socket was deleted binds it again on its own
     // (within a few seconds): wait for it rather than start another.
-    let orphaned = crate::pidfile::live_daemon(home);
+    let mut orphaned = crate::pidfile::live_daemon(home);
     if orphaned.is_none() {
         spawn_daemon(home, exe)?;
     }
@@ -50,6 +50,19 @@ pub fn connect_or_spawn_with(
             Ok(c) => return Ok((c, orphaned.is_none())),
             Err(e @ (ClientError::Timeout(_) | ClientError::Rpc(_))) => return Err(e),
             Err(e) => last = e.to_string(),
+        }
+        // It was not orphaned but exiting (`kill` answered, then it removes
+        // its socket, its pid file, and exits): start one once it is gone.
+        if let Some(pid) = orphaned {
+            match crate::pidfile::live_daemon(home) {
+                Some(now) if now == pid => {}
+                // Another daemon took its place: wait for its socket.
+                now @ Some(_) => orphaned = now,
+                None => {
+                    orphaned = None;
+                    spawn_daemon(home, exe)?;
+                }
+            }
         }
         std::thread::sleep(Duration::from_millis(5));
     }
