@@ -245,6 +245,9 @@ async function crash(kind) {
     fs.rmSync(timing, { force: true });
     return { teardownMs: teardown, ...figures(plain) };
   }
+  // The workers started after the last kill write their stamps too: the
+  // file goes once the product is stopped.
+  const removeTiming = () => fs.rmSync(timing, { force: true });
   return withProduct(kind, async (p) => {
     // One worker: whatever answers after the kill is its successor.
     const port = await startSeed(p, { instances: 1, env: timedEnv(timing) });
@@ -295,7 +298,7 @@ async function crash(kind) {
     // that a manager slowing the app's own start-up could not hide.
     const addedWholeMs = ours.total == null || plain.total == null ? null : ours.total - teardown - plain.total;
     return { onlineMs, jlistMs, teardownMs: teardown, ...figures(ours, teardown), addedMs, addedWholeMs };
-  });
+  }).finally(removeTiming);
 }
 
 // ---------------------------------------------------------------- reload
