@@ -40,8 +40,8 @@ pub use home::Home;
 #[cfg(feature = "plan")]
 pub use plan::{StartPlan, StartTarget, Started};
 pub use spawn::{
-    connect_or_spawn, connect_or_spawn_with, daemon_executable, CHECK_COMMAND, DAEMON_EXECUTABLE,
-    DAEMON_SUBCOMMAND, SOURCE_ID,
+    connect_or_spawn, connect_or_spawn_with, daemon_executable, CheckAnswer, CHECK_COMMAND,
+    DAEMON_EXECUTABLE, DAEMON_SUBCOMMAND, SOURCE_ID,
 };
 pub use timeout::{Timeouts, TIMEOUT_ENV};
 pub use update::{update_in_place, Updated};

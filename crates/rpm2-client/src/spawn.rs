@@ -86,6 +86,19 @@ pub const CHECK_COMMAND: &str = "__handover-check";
 /// in `__handover-check`.
 pub const SOURCE_ID: &str = env!("RPM2_SOURCE_ID");
 
+/// What `__handover-check` prints, one JSON line: read by `rpm2 update`'s
+/// preflight and by [`daemon_executable`].
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct CheckAnswer {
+    /// The hand-over snapshot versions the binary reads.
+    pub reads: Vec<u32>,
+    /// Its package version.
+    pub version: String,
+    /// Its [`SOURCE_ID`]; binaries older than `rpm2-daemon` print none.
+    #[serde(default)]
+    pub build: Option<String>,
+}
+
 /// How long `rpm2-daemon __handover-check` may take to answer.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -134,8 +147,8 @@ fn reports_our_build(daemon: &Path) -> bool {
         .is_some_and(|mut s| s.read_to_end(&mut out).is_ok());
     exited
         && read
-        && serde_json::from_slice::<serde_json::Value>(&out)
-            .is_ok_and(|v| v["build"].as_str() == Some(SOURCE_ID))
+        && serde_json::from_slice::<CheckAnswer>(&out)
+            .is_ok_and(|a| a.build.as_deref() == Some(SOURCE_ID))
 }
 
 /// Start `exe __daemon` detached, its output appended to the daemon log.

@@ -59,12 +59,12 @@ pub fn check_output() -> String {
     } else {
         vec![HANDOVER_VERSION]
     };
-    serde_json::json!({
-        "reads": reads,
-        "version": env!("CARGO_PKG_VERSION"),
-        "build": rpm2_client::SOURCE_ID,
-    })
-    .to_string()
+    let answer = rpm2_client::CheckAnswer {
+        reads,
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        build: Some(rpm2_client::SOURCE_ID.to_owned()),
+    };
+    serde_json::to_string(&answer).unwrap_or_default()
 }
 
 /// The executable the daemon was started from, as it is on disk now (a
@@ -88,18 +88,14 @@ async fn preflight(binary: &std::path::Path) -> Result<String, RpcError> {
         .await
         .map_err(|_| failed(format!("{} did not answer", binary.display())))?
         .map_err(|e| failed(format!("cannot run {}: {e}", binary.display())))?;
-    let answer: serde_json::Value = serde_json::from_slice(&out.stdout).map_err(|_| {
+    let answer: rpm2_client::CheckAnswer = serde_json::from_slice(&out.stdout).map_err(|_| {
         failed(format!(
             "{} cannot take the daemon over (it is not an rpm2 that updates in place); stop and start the daemon instead: rpm2 kill && rpm2 resurrect",
             binary.display()
         ))
     })?;
-    let version = answer["version"].as_str().unwrap_or("?").to_owned();
-    let reads = answer["reads"].as_array().is_some_and(|v| {
-        v.iter()
-            .any(|n| n.as_u64() == Some(u64::from(HANDOVER_VERSION)))
-    });
-    if !reads {
+    let version = answer.version;
+    if !answer.reads.contains(&HANDOVER_VERSION) {
         return Err(failed(format!(
             "rpm2 {version} at {} cannot read this daemon's state (hand-over format {HANDOVER_VERSION}); nothing changed. Stop and start the daemon instead: rpm2 kill && rpm2 resurrect",
             binary.display()
